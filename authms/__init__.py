@@ -1,0 +1,3 @@
+from authms.celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,96 @@
+"""Page-number pagination with the contract's rules.
+
+`page`/`page_size` must be positive integers (else 400 naming the parameter);
+`page_size` above the maximum is clamped, not rejected; a page past the end is an
+empty 200. Two queries at most: COUNT, then one slice — and the slice is skipped
+when the page starts beyond the total.
+"""
+
+from django.conf import settings
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+from authms.api.envelope import list_envelope
+from authms.errors import ValidationError
+
+
+def _positive_int(params, name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    raw = raw.strip()
+    if not raw.isdigit() or int(raw) < 1:
+        message = f"{name} must be a positive integer (1, 2, 3, …), got {raw!r}."
+        raise ValidationError(message, errors={name: [message]})
+    return int(raw)
+
+
+def page_params(params) -> tuple[int, int]:
+    page = _positive_int(params, "page", 1)
+    page_size = min(_positive_int(params, "page_size", settings.PAGE_SIZE_DEFAULT), settings.PAGE_SIZE_MAX)
+    return page, page_size
+
+
+class PagePagination(BasePagination):
+    def paginate_queryset(self, queryset, request, view=None):
+        self.page, self.page_size = page_params(request.query_params)
+        self.total = queryset.count()
+        offset = (self.page - 1) * self.page_size
+        if offset >= self.total:
+            return []
+        return list(queryset[offset : offset + self.page_size])
+
+    def get_paginated_response(self, data):
+        return Response(list_envelope(items=data, total=self.total, page=self.page, page_size=self.page_size))
+
+    def get_paginated_response_schema(self, schema):
+        return list_response_schema(schema)
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": "page",
+                "in": "query",
+                "required": False,
+                "description": "Page number, from 1 (default 1).",
+                "schema": {"type": "integer", "minimum": 1, "default": 1},
+            },
+            {
+                "name": "page_size",
+                "in": "query",
+                "required": False,
+                "description": f"Items per page (default {settings.PAGE_SIZE_DEFAULT}; "
+                f"values above {settings.PAGE_SIZE_MAX} are clamped).",
+                "schema": {"type": "integer", "minimum": 1, "default": settings.PAGE_SIZE_DEFAULT},
+            },
+        ]
+
+
+PAGE_INFO_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "page": {"type": "integer", "example": 1},
+        "page_size": {"type": "integer", "example": 20},
+        "total": {"type": "integer", "example": 42},
+        "total_pages": {"type": "integer", "example": 3},
+        "has_next": {"type": "boolean"},
+        "has_prev": {"type": "boolean"},
+    },
+    "required": ["page", "page_size", "total", "total_pages", "has_next", "has_prev"],
+}
+
+
+def list_response_schema(item_schema, **extra_properties) -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            "code": {"type": "integer", "example": 200},
+            "message": {"type": "string", "example": "OK"},
+            "items": item_schema,
+            "total": {"type": "integer", "example": 42},
+            "pagination": PAGE_INFO_SCHEMA,
+            **extra_properties,
+            "timestamp": {"type": "string", "format": "date-time"},
+        },
+        "required": ["code", "message", "items", "total", "pagination", "timestamp"],
+    }

@@ -1,0 +1,50 @@
+"""OpenAPI pieces shared by every endpoint: the error envelope and per-status responses."""
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid request parameters or body (see `errors`).",
+    401: "Missing, malformed, expired or wrongly signed token.",
+    403: "Authenticated, but not allowed to do this.",
+    404: "The resource does not exist (or is not visible to the caller).",
+    409: "Conflicts with the current state (e.g. an idempotency key reused with another body).",
+    429: "Too many requests; see Retry-After.",
+    500: "Internal error; the message carries a request id.",
+    503: "A dependency is unavailable.",
+}
+
+
+class SimpleResponseSerializer(serializers.Serializer):
+    """dto.SimpleResponse (+ `errors` on 400)."""
+
+    code = serializers.IntegerField()
+    message = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Field name → messages (400 only).",
+    )
+    timestamp = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "SimpleResponse"
+
+
+def data_envelope(name: str, data_serializer):
+    return inline_serializer(
+        name=name,
+        fields={
+            "code": serializers.IntegerField(),
+            "message": serializers.CharField(),
+            "data": data_serializer,
+            "timestamp": serializers.DateTimeField(),
+        },
+    )
+
+
+def error_responses(success, *codes: int, success_status: int = 200) -> dict:
+    responses = {success_status: success}
+    for code in (*codes, 500):
+        responses[code] = OpenApiResponse(SimpleResponseSerializer, description=ERROR_DESCRIPTIONS[code])
+    return responses

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AuthmsConfig(AppConfig):
+    name = "authms"
+    verbose_name = "AuthMS"

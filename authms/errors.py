@@ -1,0 +1,37 @@
+"""The application's one error family.
+
+Services raise these; the API exception handler turns each into the response
+envelope with its `status_code`, so no view has to translate errors itself.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class ApplicationError(Exception):
+    status_code = 400
+    default_message = _("The request could not be processed.")
+
+    def __init__(self, message=None, *, errors: dict[str, list[str]] | None = None):
+        self.message = str(message or self.default_message)
+        self.errors = errors
+        super().__init__(self.message)
+
+
+class ValidationError(ApplicationError):
+    status_code = 400
+    default_message = _("Invalid input.")
+
+
+class PermissionDeniedError(ApplicationError):
+    status_code = 403
+    default_message = _("You do not have permission to perform this action.")
+
+
+class NotFoundError(ApplicationError):
+    status_code = 404
+    default_message = _("Not found.")
+
+
+class ConflictError(ApplicationError):
+    status_code = 409
+    default_message = _("The request conflicts with the current state.")

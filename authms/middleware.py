@@ -1,0 +1,38 @@
+"""Request ids: echo a sane incoming `X-Request-ID` or make one, and tag log records with it."""
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+_current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
+_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def current_request_id() -> str:
+    return _current_request_id.get()
+
+
+class RequestIdMiddleware:
+    header = "X-Request-ID"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get(self.header, "")
+        request_id = incoming if _ACCEPTABLE.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = _current_request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            _current_request_id.reset(token)
+        response[self.header] = request_id
+        return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record):
+        record.request_id = current_request_id()
+        return True

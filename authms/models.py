@@ -1,0 +1,46 @@
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from authms.ids import PrefixedIdField
+
+
+class Tenant(models.Model):
+    id = PrefixedIdField(prefix="tnt")
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
+
+    def __str__(self):
+        return self.name
+
+
+class User(AbstractUser):
+    """A person in one tenant. `is_staff` = tenant admin, `is_superuser` = platform admin."""
+
+    id = PrefixedIdField(prefix="usr")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, related_name="users", verbose_name=_("tenant")
+    )
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+
+    objects = UserManager()
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        indexes = [models.Index(fields=["tenant", "username"])]
+
+    @property
+    def is_tenant_admin(self) -> bool:
+        return self.is_staff or self.is_superuser
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.is_superuser

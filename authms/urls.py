@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from authms.api.exceptions import json_error_response
+from authms.api.routing import api_path
+
+api_patterns = [
+    path("", include("authms.api.urls")),
+    path("", include("communication.api.urls")),
+    api_path("schema", SpectacularAPIView.as_view(), name="schema"),
+    api_path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path(settings.API_PREFIX, include(api_patterns)),
+]
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/" + settings.API_PREFIX)
+
+
+def handler404(request, exception):
+    """JSON envelope under the API prefix, Django's page everywhere else."""
+    if _is_api(request):
+        return json_error_response(404, "No endpoint matches this path.")
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if _is_api(request):
+        return json_error_response(500)
+    return defaults.server_error(request)
