@@ -1,0 +1,92 @@
+import json
+
+from django.contrib import admin
+from django.core.cache import cache
+from django.db.models import Q
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from authms.admin_scoping import TenantScopedAdmin
+from communication.masking import mask_recipient
+from communication.models import CommunicationLog
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """Provider choices from a cached DISTINCT, so the list page does not scan the table each time."""
+
+    title = _("provider")
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        names = cache.get("communication:provider-names")
+        if names is None:
+            names = sorted(CommunicationLog.objects.values_list("provider", flat=True).distinct().order_by())
+            cache.set("communication:provider-names", names, 300)
+        return [(name, name) for name in names]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
+@admin.register(CommunicationLog)
+class CommunicationLogAdmin(TenantScopedAdmin):
+    list_display = ["id", "created_at", "user", "channel", "masked_recipient", "status", "provider"]
+    list_filter = ["channel", "status", ProviderFilter, "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["id"]
+    search_help_text = _("Exact log id, provider message id or recipient (e.g. +8613800138000).")
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = [
+        "id",
+        "tenant",
+        "user",
+        "channel",
+        "provider",
+        "template_id",
+        "recipient",
+        "subject",
+        "content",
+        "status",
+        "error",
+        "pretty_response",
+        "batch_id",
+        "provider_message_id",
+        "attempts",
+        "claimed_at",
+        "sent_at",
+        "delivered_at",
+        "created_at",
+        "updated_at",
+    ]
+    exclude = ["response"]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        exact = Q(id=term) | Q(provider_message_id=term) | Q(recipient=term) | Q(recipient=term.lower())
+        return queryset.filter(exact), False
+
+    @admin.display(description=_("recipient"))
+    def masked_recipient(self, log):
+        return mask_recipient(log.channel, log.recipient)
+
+    @admin.display(description=_("provider response"))
+    def pretty_response(self, log):
+        if not log.response:
+            return "—"
+        try:
+            text = json.dumps(json.loads(log.response), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = log.response
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

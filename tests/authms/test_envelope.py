@@ -1,0 +1,49 @@
+"""Every answer, including errors nobody planned for, is the JSON envelope."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from communication import selectors
+
+
+def test_unknown_api_path_is_404_envelope(db):
+    response = APIClient().get("/api/v1/no/such/endpoint")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == 404 and "No endpoint" in body["message"]
+
+
+def test_wrong_method_is_405_envelope(client_for, alice):
+    response = client_for(alice).delete("/api/v1/communication/logs")
+    assert response.status_code == 405 and response.json()["code"] == 405
+
+
+def test_request_id_is_echoed_when_sane_and_generated_otherwise(client_for, alice):
+    client = client_for(alice)
+    assert client.get("/api/v1/communication/logs", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    generated = client.get("/api/v1/communication/logs", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"]
+    assert len(generated) == 32 and generated.isalnum()
+
+
+def test_unexpected_exception_is_500_envelope_without_traceback(client_for, alice, monkeypatch, caplog):
+    def explode(**kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(selectors, "log_list_for_user", explode)
+    response = client_for(alice).get("/api/v1/communication/logs", HTTP_X_REQUEST_ID="req-500")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == 500 and "req-500" in body["message"]
+    assert "secret internal detail" not in response.content.decode()
+    assert any("secret internal detail" in (r.exc_text or "") for r in caplog.records)
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2"])
+def test_malformed_json_is_400_envelope(db, body):
+    response = APIClient().post("/api/v1/auth/token", body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["code"] == 400
+
+
+def test_wrong_content_type_is_415_envelope(db):
+    response = APIClient().post("/api/v1/auth/token", "username=a", content_type="text/plain")
+    assert response.status_code == 415 and response.json()["code"] == 415
