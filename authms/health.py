@@ -41,7 +41,12 @@ def _broker():
     from authms.celery import app
 
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT)
+        conn.ensure_connection(
+            max_retries=1,
+            interval_start=0,
+            interval_step=0,
+            timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+        )
     return None
 
 

@@ -159,6 +159,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/" + API_PREFIX.rstrip("/"),
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "authms.api.schema.strip_trailing_slashes",
+    ],
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")

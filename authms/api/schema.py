@@ -1,5 +1,6 @@
 """OpenAPI pieces shared by every endpoint: the error envelope and per-status responses."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -48,3 +49,16 @@ def error_responses(success, *codes: int, success_status: int = 200) -> dict:
     for code in (*codes, 500):
         responses[code] = OpenApiResponse(SimpleResponseSerializer, description=ERROR_DESCRIPTIONS[code])
     return responses
+
+
+def strip_trailing_slashes(result, generator, request, public):
+    """Routes accept both forms; document them exactly as the contract spells them."""
+    result["paths"] = {path.rstrip("/") or "/": item for path, item in result["paths"].items()}
+    return result
+
+
+class TenantJWTScheme(SimpleJWTScheme):
+    """`bearerAuth`, the scheme name the AuthMS wiki uses."""
+
+    target_class = "authms.api.authentication.TenantJWTAuthentication"
+    name = "bearerAuth"
