@@ -34,6 +34,9 @@ test: install lint
 	.ci/with-services env DEBUG=false SECRET_KEY=test-only-secret-key-with-enough-length \
 		CELERY_TASK_ALWAYS_EAGER=true $(BIN)/pytest $(PYTEST_ARGS)
 
+BENCH ?= logs_api
+
+## Benchmarks on a throwaway PostgreSQL: make bench BENCH=logs_api
 bench: install
-	.ci/with-services env DEBUG=false SECRET_KEY=bench-only-secret-key-with-enough-length \
-		$(BIN)/python bench/run.py $(BENCH_ARGS)
+	.ci/with-services env DEBUG=false SECRET_KEY=bench-only-secret-key-with-enough-length ALLOWED_HOSTS=testserver \
+		$(BIN)/python -m bench.$(BENCH) $(BENCH_ARGS)

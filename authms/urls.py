@@ -24,6 +24,18 @@ def _is_api(request) -> bool:
     return request.path.startswith("/" + settings.API_PREFIX)
 
 
+def handler400(request, exception):
+    if _is_api(request):
+        return json_error_response(400, "Bad request.")
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request, exception):
+    if _is_api(request):
+        return json_error_response(403, "Forbidden.")
+    return defaults.permission_denied(request, exception)
+
+
 def handler404(request, exception):
     """JSON envelope under the API prefix, Django's page everywhere else."""
     if _is_api(request):

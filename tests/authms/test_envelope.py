@@ -47,3 +47,8 @@ def test_malformed_json_is_400_envelope(db, body):
 def test_wrong_content_type_is_415_envelope(db):
     response = APIClient().post("/api/v1/auth/token", "username=a", content_type="text/plain")
     assert response.status_code == 415 and response.json()["code"] == 415
+
+
+def test_disallowed_host_under_the_api_is_400_envelope(db, client):
+    response = client.get("/api/v1/health", HTTP_HOST="evil.example")
+    assert response.status_code == 400 and response.json()["code"] == 400

@@ -85,8 +85,14 @@ def _demo_logs(tenant, owners, count):
             subject="" if channel == Channel.SMS else "Your order has shipped",
             content=f"Hello, your order #{10_000 + index} has shipped.",
             status=status,
-            error="Recipient number does not exist (demo)" if status == Status.FAILED else None,
+            error=_demo_error(channel) if status == Status.FAILED else None,
             sent_at=created + timedelta(seconds=2) if status in (Status.SENT, Status.DELIVERED) else None,
             delivered_at=created + timedelta(seconds=9) if status == Status.DELIVERED else None,
             created_at=created,
         )
+
+
+def _demo_error(channel):
+    if channel == Channel.SMS:
+        return "Recipient number does not exist (demo)"
+    return "Mailbox does not exist (demo)"
