@@ -6,10 +6,13 @@ from django.contrib import admin
 class TenantScopedAdmin(admin.ModelAdmin):
     """Filters every queryset by the staff member's tenant unless they are a platform admin.
 
-    `tenant_field` names the path to the tenant id on the model (e.g. `tenant_id`).
+    `tenant_field` names the tenant id on the model. With `staff_can_edit`, tenant admins
+    may also add, change and delete rows; new rows land in their own tenant, and the tenant
+    field is shown only to platform admins.
     """
 
     tenant_field = "tenant_id"
+    staff_can_edit = False
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -23,9 +26,45 @@ class TenantScopedAdmin(admin.ModelAdmin):
             filters.append(self.tenant_field.removesuffix("_id"))
         return filters
 
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if self.staff_can_edit and not request.user.is_superuser:
+            exclude.append(self.tenant_field.removesuffix("_id"))
+        return exclude
+
+    def get_form(self, request, obj=None, **kwargs):
+        form_class = super().get_form(request, obj, **kwargs)
+        if request.user.is_superuser or not self.staff_can_edit:
+            return form_class
+        tenant_field, tenant_id = self.tenant_field, request.user.tenant_id
+
+        class OwnTenantForm(form_class):
+            """Sets the tenant before model validation so unique constraints that include it are checked."""
+
+            def _post_clean(self):
+                setattr(self.instance, tenant_field, tenant_id)
+                super()._post_clean()
+
+            def _get_validation_exclusions(self):
+                exclusions = super()._get_validation_exclusions()
+                exclusions.discard(tenant_field.removesuffix("_id"))
+                return exclusions
+
+        return OwnTenantForm
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            setattr(obj, self.tenant_field, request.user.tenant_id)
+        super().save_model(request, obj, form, change)
+
     def has_view_permission(self, request, obj=None):
         # Every staff member is a tenant admin of their own tenant (API.md roles).
         return request.user.is_active and request.user.is_staff
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
+
+    def _may_edit(self, request, obj=None):
+        return self.staff_can_edit and self.has_view_permission(request, obj)
+
+    has_add_permission = has_change_permission = has_delete_permission = _may_edit

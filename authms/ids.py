@@ -53,3 +53,10 @@ class PrefixedIdField(models.CharField):
         name, path, args, kwargs = super().deconstruct()
         kwargs["prefix"] = self.prefix
         return name, path, args, kwargs
+
+
+def new_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids sharing one timestamp whose sort order is their list order (monotonic ULIDs)."""
+    timestamp = _encode(time.time_ns() // 1_000_000, 10)
+    start = int.from_bytes(os.urandom(10), "big") >> 1  # headroom so start + count never overflows 80 bits
+    return [f"{prefix}_{timestamp}{_encode(start + offset, 16)}" for offset in range(count)]

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "authms",
+    "templates.apps.MessageTemplatesConfig",
     "communication",
 ]
 
@@ -123,6 +124,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"bulk_send": env_str("BULK_THROTTLE_RATE", "60/min")}
+
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
 
@@ -165,6 +168,45 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Sending -------------------------------------------------------------------------
+BULK_MAX_RECIPIENTS = env_int("BULK_MAX_RECIPIENTS", 10_000)
+SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)
+EMAIL_MAX_LENGTH = env_int("EMAIL_MAX_LENGTH", 100_000)
+SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "CN")
+IDEMPOTENCY_TTL_SECONDS = env_seconds("IDEMPOTENCY_TTL", "24h")
+# Absolute base for links in messages (one-click unsubscribe).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+COMMUNICATION_PROVIDERS = {
+    "console": "providers.console.ConsoleProvider",
+    "smtp": "providers.email.DjangoEmailProvider",
+}
+CHANNEL_PROVIDERS = {
+    "sms": env_str("SMS_PROVIDER", "console"),
+    "email": env_str("EMAIL_PROVIDER", "smtp"),
+}
+DISPATCH_CHUNK_SIZE = env_int("DISPATCH_CHUNK_SIZE", 100)
+DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per batch
+DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5)
+SWEEP_PENDING_AFTER_SECONDS = env_int("SWEEP_PENDING_AFTER_SECONDS", 60)
+STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 600)
+
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AuthMS <no-reply@localhost>")
+EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "authms.local")
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # Without a broker the embedded run executes tasks inline, so no worker is needed.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
@@ -175,6 +217,17 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3)
 CELERY_TIMEZONE = "UTC"
+# A down broker must not hold a request for long: the sweeper re-enqueues what was not published.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 60.0},
+    "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},
+}
 
 LOGGING = {
     "version": 1,

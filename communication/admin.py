@@ -1,5 +1,6 @@
 import json
 
+from django import forms
 from django.contrib import admin
 from django.core.cache import cache
 from django.db.models import Q
@@ -8,7 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from authms.admin_scoping import TenantScopedAdmin
 from communication.masking import mask_recipient
-from communication.models import CommunicationLog
+from communication.models import Batch, CommunicationLog, Suppression
+from communication.recipients import normalise
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -43,7 +45,7 @@ class CommunicationLogAdmin(TenantScopedAdmin):
         "user",
         "channel",
         "provider",
-        "template_id",
+        "template",
         "recipient",
         "subject",
         "content",
@@ -59,7 +61,7 @@ class CommunicationLogAdmin(TenantScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    exclude = ["response"]
+    exclude = ["response", "send_payload"]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -82,11 +84,40 @@ class CommunicationLogAdmin(TenantScopedAdmin):
             text = log.response
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+class SuppressionForm(forms.ModelForm):
+    class Meta:
+        model = Suppression
+        fields = ["tenant", "channel", "recipient", "reason"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("channel") and cleaned.get("recipient"):
+            normalised = normalise(cleaned["channel"], cleaned["recipient"])
+            if normalised.is_valid:
+                cleaned["recipient"] = normalised.value
+            else:
+                self.add_error("recipient", normalised.error)
+        return cleaned
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(TenantScopedAdmin):
+    """Staff add or remove recipients; the bulk sender skips them (their logs fail with the reason)."""
+
+    staff_can_edit = True
+    list_display = ["recipient", "channel", "reason", "created_at"]
+    list_filter = ["channel", "reason"]
+    search_fields = ["=recipient"]
+    fields = ["tenant", "channel", "recipient", "reason"]
+    form = SuppressionForm
+
+
+@admin.register(Batch)
+class BatchAdmin(TenantScopedAdmin):
+    list_display = ["id", "created_at", "sender", "user", "channel", "total", "completed_at"]
+    list_filter = ["channel"]
+    list_select_related = ["sender", "user"]
+    search_fields = ["=id"]
+    show_full_result_count = False
+    readonly_fields = ["id", "tenant", "sender", "user", "channel", "total", "created_at", "completed_at"]

@@ -48,7 +48,14 @@ class CommunicationLog(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     provider = models.CharField(max_length=32)
-    template_id = models.CharField(max_length=32, null=True, blank=True)
+    template = models.ForeignKey(
+        "message_templates.Template",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,  # logs keep the template id even if the template is deleted
+        related_name="+",
+    )
     recipient = models.CharField(max_length=320, help_text=_("Normalised, stored in full."))
     subject = models.CharField(max_length=255, blank=True, default="")
     content = models.TextField()
@@ -57,6 +64,14 @@ class CommunicationLog(models.Model):
     response = models.TextField(null=True, blank=True)
     batch_id = models.CharField(max_length=32, null=True, blank=True)
     provider_message_id = models.CharField(max_length=64, null=True, blank=True)
+    send_payload = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "What the provider must receive when it differs from `content` (sensitive text, "
+            "provider template variables). Erased once the log leaves pending."
+        ),
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -80,7 +95,74 @@ class CommunicationLog(models.Model):
             models.Index(fields=["provider_message_id"], name="log_provider_message_id"),
             models.Index(fields=["batch_id"], name="log_batch_id"),
             models.Index(fields=["recipient"], name="log_recipient"),
+            # The sweeper's scan: pending rows are few, so this index stays tiny.
+            models.Index(fields=["created_at"], name="log_pending", condition=models.Q(status="pending")),
         ]
 
     def __str__(self):
         return self.id
+
+
+class Batch(models.Model):
+    """One bulk request: who sent it, for whom, and when every log reached a final status."""
+
+    id = PrefixedIdField(prefix="bat")
+    tenant = models.ForeignKey("authms.Tenant", on_delete=models.PROTECT, related_name="+")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Sent on behalf of."),
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    total = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "communication_batch"
+        verbose_name = _("batch")
+        verbose_name_plural = _("batches")
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="batch_tenant_created"),
+            models.Index(
+                fields=["completed_at"], name="batch_open", condition=models.Q(completed_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return self.id
+
+
+class Suppression(models.Model):
+    """A recipient who must not be contacted on a channel in a tenant (unsubscribed, bounced, blocked)."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Bounced")
+        COMPLAINED = "complained", _("Complained")
+        MANUAL = "manual", _("Added by staff")
+
+    tenant = models.ForeignKey(
+        "authms.Tenant", on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    recipient = models.CharField(
+        _("recipient"), max_length=320, help_text=_("Normalised: +8613800138000 or a@example.com.")
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, default=Reason.MANUAL)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        db_table = "communication_suppression"
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppression list")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "channel", "recipient"], name="suppression_unique_recipient"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.recipient} ({self.channel})"

@@ -5,11 +5,11 @@ any user of their tenant; a platform admin may read across tenants on the admin 
 """
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from authms.errors import PermissionDeniedError, ValidationError
+from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import User
-from communication.models import Channel, CommunicationLog, Status
+from communication.models import Batch, Channel, CommunicationLog, Status
 
 
 def _choice_error(name: str, choices) -> dict:
@@ -73,3 +73,33 @@ def log_list_for_admin(*, actor: User, filters=None) -> QuerySet:
         raise PermissionDeniedError("Only tenant or platform administrators may read all logs.")
     queryset = _base(tenant_id=None if actor.is_platform_admin else actor.tenant_id)
     return _filtered(AdminLogFilter, queryset, filters or {})
+
+
+def batch_progress(*, actor: User, batch_id: str) -> dict:
+    """Counts per status of a batch the caller sent, owns, or administers; else 404."""
+    batch = Batch.objects.filter(id=batch_id).first()
+    visible = batch is not None and (
+        actor.is_platform_admin
+        or (
+            batch.tenant_id == actor.tenant_id
+            and (actor.is_tenant_admin or actor.id in (batch.sender_id, batch.user_id))
+        )
+    )
+    if not visible:
+        raise NotFoundError(f"No batch {batch_id!r}.")
+    counts = dict.fromkeys(Status.values, 0)
+    rows = (
+        CommunicationLog.objects.filter(batch_id=batch.id).values("status").annotate(n=Count("id")).order_by()
+    )
+    counts.update({row["status"]: row["n"] for row in rows})
+    return {
+        "batch_id": batch.id,
+        "channel": batch.channel,
+        "user_id": batch.user_id,
+        "sender_id": batch.sender_id,
+        "total": batch.total,
+        "counts": counts,
+        "completed": batch.completed_at is not None,
+        "created_at": batch.created_at,
+        "completed_at": batch.completed_at,
+    }

@@ -94,3 +94,26 @@ def list_response_schema(item_schema, **extra_properties) -> dict:
         },
         "required": ["code", "message", "items", "total", "pagination", "timestamp"],
     }
+
+
+def list_envelope_schema(item_serializer_class, component_name: str, **extra_properties):
+    """A named list-envelope schema for non-paginated list answers (e.g. the bulk send result)."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    fields = {
+        "code": serializers.IntegerField(),
+        "message": serializers.CharField(),
+        "items": item_serializer_class(many=True),
+        "total": serializers.IntegerField(),
+        "pagination": inline_serializer(
+            name="PageInfo",
+            fields={
+                name: serializers.IntegerField() if spec["type"] == "integer" else serializers.BooleanField()
+                for name, spec in PAGE_INFO_SCHEMA["properties"].items()
+            },
+        ),
+        **{name: serializers.CharField() for name in extra_properties},
+        "timestamp": serializers.DateTimeField(),
+    }
+    return inline_serializer(name=component_name, fields=fields)

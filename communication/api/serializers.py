@@ -9,6 +9,7 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
 
     tenant_id = serializers.CharField()
     user_id = serializers.CharField()
+    template_id = serializers.CharField(allow_null=True)
     recipient = serializers.SerializerMethodField()
     subject = serializers.SerializerMethodField()
 
@@ -40,3 +41,50 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
 
     def get_subject(self, log) -> str | None:
         return log.subject or None
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else: DRF's CharField would turn 123 or true into text."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BulkSendRequestSerializer(serializers.Serializer):
+    """dto.BulkSendRequest: shape only; the business rules live in services.bulk_send."""
+
+    channel = serializers.ChoiceField(
+        choices=["sms", "email"],
+        error_messages={"invalid_choice": "Unknown channel {input}; allowed values: sms, email."},
+    )
+    content = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    recipients = serializers.ListField(
+        child=StrictCharField(allow_blank=True, trim_whitespace=False, max_length=320),
+        allow_empty=False,
+        error_messages={
+            "empty": "At least one recipient is required.",
+            "not_a_list": "Must be a list of strings.",
+        },
+    )
+    subject = StrictCharField(required=False, allow_blank=True, max_length=255)
+    template = StrictCharField(required=False, allow_blank=False, max_length=64)
+    user_id = StrictCharField(required=False, allow_blank=False, max_length=40)
+    variables = serializers.DictField(
+        child=StrictCharField(allow_blank=True, trim_whitespace=False), required=False
+    )
+
+
+class BatchSerializer(serializers.Serializer):
+    batch_id = serializers.CharField()
+    channel = serializers.CharField()
+    user_id = serializers.CharField()
+    sender_id = serializers.CharField()
+    total = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Logs per status.")
+    completed = serializers.BooleanField(help_text="True once no log of the batch is pending.")
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)

@@ -8,4 +8,9 @@ urlpatterns = [
         views.AdminCommunicationLogListView.as_view(),
         name="admin-communication-logs",
     ),
+    api_path("communication/bulk", views.BulkSendView.as_view(), name="communication-bulk"),
+    api_path("communication/batches/{batch_id}", views.BatchDetailView.as_view(), name="communication-batch"),
+    api_path(
+        "communication/unsubscribe/{token}", views.UnsubscribeView.as_view(), name="communication-unsubscribe"
+    ),
 ]

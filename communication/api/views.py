@@ -1,11 +1,27 @@
+from django.shortcuts import render
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
 
-from authms.api.schema import error_responses
-from communication import selectors
-from communication.api.serializers import CommunicationLogSerializer
-from communication.models import Channel, Status
+from authms.api.envelope import data_response, list_envelope
+from authms.api.pagination import list_envelope_schema
+from authms.api.schema import data_envelope, error_responses
+from authms.errors import NotFoundError
+from authms.idempotency import request_fingerprint, run_idempotent
+from communication import selectors, services
+from communication.api.serializers import (
+    BatchSerializer,
+    BulkSendRequestSerializer,
+    CommunicationLogSerializer,
+)
+from communication.models import Channel, Status, Suppression
+from communication.unsubscribe import read_unsubscribe_token
 
 _FILTER_PARAMETERS = [
     OpenApiParameter("channel", str, enum=Channel.values, description="Channel filter."),
@@ -64,3 +80,120 @@ class AdminCommunicationLogListView(_LogListView):
     def get(self, request):
         queryset = selectors.log_list_for_admin(actor=request.user, filters=request.query_params)
         return self.list_response(queryset)
+
+
+class BulkSendThrottle(ScopedRateThrottle):
+    """Per-user limit on bulk requests (`BULK_THROTTLE_RATE`, default 60/min)."""
+
+    scope_attr = "throttle_scope"
+
+
+class BulkSendView(APIView):
+    throttle_classes = [BulkSendThrottle]
+    throttle_scope = "bulk_send"
+
+    @extend_schema(
+        operation_id="communication_bulk_send",
+        summary="Send one SMS or email text to many recipients",
+        description="Creates one log per distinct recipient (invalid or suppressed recipients get a "
+        "`failed` log saying why) in one transaction and sends them in the background. "
+        "Send `Idempotency-Key` to make retries safe.",
+        request=BulkSendRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Repeat within 24 h with the same body → the original response; another body → 409.",
+            )
+        ],
+        responses=error_responses(
+            OpenApiResponse(
+                list_envelope_schema(
+                    CommunicationLogSerializer, "BulkSendResponse", batch_id={"type": "string"}
+                ),
+                description="Every created log, in request order.",
+            ),
+            400,
+            401,
+            403,
+            404,
+            409,
+            429,
+        ),
+        tags=["communication"],
+    )
+    def post(self, request):
+        serializer = BulkSendRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+
+        def send():
+            result = services.bulk_send(actor=request.user, **serializer.validated_data)
+            items = CommunicationLogSerializer(result.logs, many=True).data
+            total = len(items)
+            return 200, list_envelope(
+                items=items, total=total, page=1, page_size=total, batch_id=result.batch.id
+            )
+
+        status_code, body = run_idempotent(
+            actor=request.user,
+            key=request.headers.get("Idempotency-Key"),
+            fingerprint=request_fingerprint("POST", request.path, request.data),
+            produce=send,
+        )
+        return Response(body, status=status_code)
+
+
+class BatchDetailView(APIView):
+    @extend_schema(
+        operation_id="communication_batch_progress",
+        summary="Progress of a bulk batch",
+        responses=error_responses(data_envelope("BatchResponse", BatchSerializer()), 401, 404),
+        tags=["communication"],
+    )
+    def get(self, request, batch_id):
+        progress = selectors.batch_progress(actor=request.user, batch_id=batch_id)
+        return data_response(BatchSerializer(progress).data)
+
+
+class UnsubscribeView(APIView):
+    """RFC 8058 one-click unsubscribe: mail clients POST; a person following the link gets a confirm page."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = [FormParser, MultiPartParser, JSONParser]
+
+    @extend_schema(exclude=True)
+    def get(self, request, token):
+        claims = read_unsubscribe_token(token)
+        return render(
+            request,
+            "communication/unsubscribe.html",
+            {"valid": claims is not None, "done": False, "recipient": claims and claims["r"]},
+            status=200 if claims else 404,
+        )
+
+    @extend_schema(
+        operation_id="communication_unsubscribe",
+        summary="One-click unsubscribe (List-Unsubscribe-Post)",
+        request=None,
+        responses=error_responses(data_envelope("UnsubscribeResponse", serializers.DictField()), 404),
+        tags=["communication"],
+    )
+    def post(self, request, token):
+        claims = read_unsubscribe_token(token)
+        if claims is None:
+            raise NotFoundError("This unsubscribe link is not valid.")
+        services.suppression_add(
+            tenant_id=claims["t"],
+            channel=claims["c"],
+            recipient=claims["r"],
+            reason=Suppression.Reason.UNSUBSCRIBED,
+        )
+        if "text/html" in request.headers.get("Accept", ""):
+            return render(
+                request,
+                "communication/unsubscribe.html",
+                {"valid": True, "done": True, "recipient": claims["r"]},
+            )
+        return data_response({"unsubscribed": True}, message="You will not receive these messages any more.")

@@ -1,0 +1,66 @@
+"""Recipient normalisation: E.164 phone numbers, emails with a lower-cased domain.
+
+Normalised values are what logs and suppressions store, so "13800138000",
+"+86 138 0013 8000" and "+8613800138000" are one recipient.
+"""
+
+from dataclasses import dataclass
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+
+_email_validator = EmailValidator()
+MAX_RECIPIENT_LENGTH = 320
+
+
+@dataclass(frozen=True)
+class Recipient:
+    raw: str
+    value: str  # normalised when valid, else the raw input (trimmed, truncated)
+    error: str | None = None
+
+    @property
+    def is_valid(self) -> bool:
+        return self.error is None
+
+
+def normalise_phone(raw: str, region: str | None = None) -> Recipient:
+    text = raw.strip()
+    region = region or settings.SMS_DEFAULT_REGION
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return Recipient(raw, text[:MAX_RECIPIENT_LENGTH], f"Not a phone number: {text!r}.")
+    if not phonenumbers.is_valid_number(number):
+        return Recipient(
+            raw, text[:MAX_RECIPIENT_LENGTH], f"Not a valid phone number (default region {region}): {text!r}."
+        )
+    return Recipient(raw, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalise_email(raw: str) -> Recipient:
+    text = raw.strip()
+    try:
+        _email_validator(text)
+    except DjangoValidationError:
+        return Recipient(raw, text[:MAX_RECIPIENT_LENGTH], f"Not a valid email address: {text!r}.")
+    local, _, domain = text.rpartition("@")
+    return Recipient(raw, f"{local}@{domain.lower()}")
+
+
+def normalise(channel: str, raw: str) -> Recipient:
+    return normalise_email(raw) if channel == "email" else normalise_phone(raw)
+
+
+def normalise_all(channel: str, raws: list[str]) -> list[Recipient]:
+    """Normalised recipients in request order, each distinct value once."""
+    seen: set[str] = set()
+    unique = []
+    for raw in raws:
+        recipient = normalise(channel, raw)
+        if recipient.value not in seen:
+            seen.add(recipient.value)
+            unique.append(recipient)
+    return unique

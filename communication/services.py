@@ -1,0 +1,454 @@
+"""Writes of the communication pipeline.
+
+Owns: bulk send (validation, rendering, recipients, one transaction), dispatch of pending
+logs to providers (claim → send → record), the one forward-only status function every
+status change goes through, the pending sweeper, batch completion and the suppression list.
+"""
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
+from authms.ids import new_ids
+from authms.models import User
+from communication.models import (
+    RESPONSE_MAX_BYTES,
+    Batch,
+    CommunicationLog,
+    Status,
+    Suppression,
+    statuses_that_may_become,
+)
+from communication.recipients import normalise, normalise_all
+from communication.unsubscribe import unsubscribe_url
+from providers.base import OUTCOME_UNKNOWN, Outcome, OutgoingMessage, ProviderError, SendResult
+from providers.registry import provider_by_name, provider_for_channel
+from templates.rendering import render
+from templates.selectors import template_get_active
+
+logger = logging.getLogger(__name__)
+
+UPDATE_CHUNK = 1000
+
+
+# --- Status changes -----------------------------------------------------------------------
+
+
+def truncate_response(raw) -> str | None:
+    """Provider answers are kept for diagnosis, at most 2 KB of them."""
+    if raw is None:
+        return None
+    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+    encoded = text.encode()
+    if len(encoded) <= RESPONSE_MAX_BYTES:
+        return text
+    return encoded[: RESPONSE_MAX_BYTES - 3].decode(errors="ignore") + "…"
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A requested status change of one log, found by `key` (log id or provider message id)."""
+
+    key: str
+    status: str
+    at: datetime | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+    response: str | None = None
+
+
+_TIMESTAMP_FIELD = {Status.SENT: "sent_at", Status.DELIVERED: "delivered_at"}
+
+
+def _column_value(field_name: str, match_field: str, values: dict[str, object]):
+    """One value for all rows, or a CASE per row keeping the current value where none is given."""
+    distinct = set(values.values())
+    model_field = CommunicationLog._meta.get_field(field_name)
+    if len(distinct) == 1:
+        return Value(distinct.pop(), output_field=model_field)
+    whens = [
+        When(**{match_field: key}, then=Value(value, output_field=model_field))
+        for key, value in values.items()
+    ]
+    return Case(*whens, default=F(field_name), output_field=model_field)
+
+
+def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id") -> int:
+    """The one way a log's status changes; returns how many logs changed.
+
+    Forward-only by construction: each UPDATE touches only rows whose current status may
+    become the new one (pending → sent → delivered | failed), so a late or duplicated
+    report is a no-op. One UPDATE per target status and chunk of 1,000, not one per row.
+    """
+    by_status: dict[str, list[StatusUpdate]] = defaultdict(list)
+    for update in updates:
+        by_status[update.status].append(update)
+    now = timezone.now()
+    changed = 0
+    for status, group in by_status.items():
+        allowed_from = statuses_that_may_become(status)
+        iterator = iter(group)
+        while chunk := list(islice(iterator, UPDATE_CHUNK)):
+            per_field: dict[str, dict[str, object]] = defaultdict(dict)
+            for update in chunk:
+                if status in _TIMESTAMP_FIELD:
+                    per_field[_TIMESTAMP_FIELD[status]][update.key] = update.at or now
+                for name in ("provider_message_id", "error"):
+                    if getattr(update, name) is not None:
+                        per_field[name][update.key] = getattr(update, name)
+                if update.response is not None:
+                    per_field["response"][update.key] = truncate_response(update.response)
+            values = {name: _column_value(name, match_field, keyed) for name, keyed in per_field.items()}
+            changed += CommunicationLog.objects.filter(
+                **{f"{match_field}__in": [update.key for update in chunk]}, status__in=allowed_from
+            ).update(status=status, updated_at=now, send_payload=None, **values)
+    return changed
+
+
+# --- Bulk send ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    batch: Batch
+    logs: list[CommunicationLog]
+
+
+def _resolve_owner(*, actor: User, user_id: str | None) -> User:
+    if not user_id or user_id == actor.id:
+        return actor
+    if not actor.is_tenant_admin:
+        raise PermissionDeniedError("Only tenant admins may send on behalf of another user.")
+    owner = User.objects.filter(id=user_id, tenant_id=actor.tenant_id, is_active=True).first()
+    if owner is None:
+        raise NotFoundError(f"No active user {user_id!r} in your tenant.")
+    return owner
+
+
+def _field_error(field_name: str, message: str) -> ValidationError:
+    return ValidationError(message, errors={field_name: [message]})
+
+
+def _check_recipient_count(recipients: Sequence[str]):
+    limit = settings.BULK_MAX_RECIPIENTS
+    if len(recipients) > limit:
+        raise _field_error(
+            "recipients", f"At most {limit:,} recipients per request; got {len(recipients):,}."
+        )
+
+
+def bulk_send(
+    *,
+    actor: User,
+    channel: str,
+    recipients: Sequence[str],
+    content: str | None = None,
+    subject: str | None = None,
+    template: str | None = None,
+    variables: dict[str, str] | None = None,
+    user_id: str | None = None,
+) -> BulkResult:
+    """Create one pending log per distinct recipient and dispatch them after commit.
+
+    Invalid and suppressed recipients do not fail the request: their logs are created
+    as `failed` with the reason. Must run inside a transaction (the API's idempotency
+    wrapper owns it), so the logs and the idempotency record commit together.
+    """
+    _check_recipient_count(recipients)
+    variables = variables or {}
+    owner = _resolve_owner(actor=actor, user_id=user_id)
+    tmpl = (
+        template_get_active(tenant_id=actor.tenant_id, code=template, channel=channel) if template else None
+    )
+    body = tmpl.body if tmpl else content
+    if not body:
+        raise _field_error("content", "content is required unless a template is given.")
+    subject_text = subject or (tmpl.subject if tmpl else "")
+    if channel == "email" and not subject_text:
+        raise _field_error("subject", "subject is required for email (the template has none).")
+    rendered = render(
+        body=body, subject=subject_text, variables=variables, sensitive=bool(tmpl and tmpl.sensitive)
+    )
+    max_length = settings.SMS_MAX_LENGTH if channel == "sms" else settings.EMAIL_MAX_LENGTH
+    if len(rendered.outbound_content) > max_length:
+        raise _field_error(
+            "content",
+            f"The {channel} text is {len(rendered.outbound_content):,} characters; the limit is {max_length:,}.",
+        )
+    provider = provider_for_channel(channel)
+
+    normalised = normalise_all(channel, list(recipients))
+    suppressed = set(
+        Suppression.objects.filter(
+            tenant_id=actor.tenant_id,
+            channel=channel,
+            recipient__in=[r.value for r in normalised if r.is_valid],
+        ).values_list("recipient", flat=True)
+    )
+    payload = {}
+    if rendered.outbound_content != rendered.content:
+        payload["body"] = rendered.outbound_content
+    if tmpl and tmpl.provider_template_id:
+        payload.update(provider_template_id=tmpl.provider_template_id, variables=variables)
+
+    now = timezone.now()
+    batch = Batch(
+        tenant_id=actor.tenant_id,
+        sender=actor,
+        user=owner,
+        channel=channel,
+        total=len(normalised),
+        created_at=now,
+    )
+    logs = []
+    for log_id, recipient in zip(new_ids("log", len(normalised)), normalised, strict=True):
+        error = recipient.error or (
+            f"Recipient is on this tenant's {channel} suppression list."
+            if recipient.value in suppressed
+            else None
+        )
+        logs.append(
+            CommunicationLog(
+                id=log_id,
+                tenant_id=actor.tenant_id,
+                user=owner,
+                channel=channel,
+                provider=provider.name,
+                template=tmpl,
+                recipient=recipient.value,
+                subject=rendered.subject,
+                content=rendered.content,
+                status=Status.FAILED if error else Status.PENDING,
+                error=error,
+                batch_id=batch.id,
+                send_payload=None if error else (payload or None),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    pending = sum(1 for log in logs if log.status == Status.PENDING)
+    if not pending:
+        batch.completed_at = now
+    with transaction.atomic():
+        batch.save()
+        CommunicationLog.objects.bulk_create(logs, batch_size=2000)
+        if pending:
+            transaction.on_commit(lambda: enqueue_dispatch(batch.id, pending))
+    return BulkResult(batch=batch, logs=logs)
+
+
+def enqueue_dispatch(batch_id: str, pending: int) -> None:
+    """Start dispatch tasks for a batch; a broker outage only delays them (the sweeper retries)."""
+    from communication.tasks import dispatch_batch
+
+    workers = max(1, min(settings.DISPATCH_FANOUT, -(-pending // settings.DISPATCH_CHUNK_SIZE)))
+    try:
+        for _ in range(workers):
+            dispatch_batch.delay(batch_id)
+    except (OSError, BrokerError) as exc:
+        logger.warning("Could not enqueue batch %s (%s); the pending sweeper will pick it up.", batch_id, exc)
+
+
+# --- Dispatch -----------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    retry_reasons: list[str] = field(default_factory=list)
+
+
+def _claim_chunk(*, batch_id: str | None, size: int) -> list[CommunicationLog]:
+    """Take up to `size` pending, unclaimed logs; concurrent workers skip each other's rows."""
+    with transaction.atomic():
+        queryset = CommunicationLog.objects.select_for_update(skip_locked=True).filter(
+            status=Status.PENDING, claimed_at__isnull=True
+        )
+        if batch_id:
+            queryset = queryset.filter(batch_id=batch_id)
+        logs = list(queryset.order_by("id")[:size])
+        if logs:
+            now = timezone.now()
+            CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
+                claimed_at=now, attempts=F("attempts") + 1
+            )
+            for log in logs:
+                log.claimed_at, log.attempts = now, log.attempts + 1
+    return logs
+
+
+def _outgoing(log: CommunicationLog) -> OutgoingMessage:
+    payload = log.send_payload or {}
+    return OutgoingMessage(
+        log_id=log.id,
+        tenant_id=log.tenant_id,
+        channel=log.channel,
+        recipient=log.recipient,
+        subject=log.subject,
+        body=payload.get("body", log.content),
+        provider_template_id=payload.get("provider_template_id", ""),
+        variables=payload.get("variables", {}),
+        unsubscribe_url=(
+            unsubscribe_url(tenant_id=log.tenant_id, channel=log.channel, recipient=log.recipient)
+            if log.channel == "email"
+            else ""
+        ),
+    )
+
+
+def _send_through_provider(provider_name: str, logs: list[CommunicationLog]) -> list[SendResult]:
+    provider = provider_by_name(provider_name)
+    try:
+        results = provider.send_many([_outgoing(log) for log in logs])
+    except ProviderError as exc:
+        log_call = logger.error if exc.permanent else logger.warning
+        log_call("Provider %s failed a call of %d messages: %s", provider_name, len(logs), exc.message)
+        return [exc.as_result()] * len(logs)
+    except Exception as exc:  # noqa: BLE001 - a provider bug must not leave logs claimed forever
+        logger.exception("Provider %s raised unexpectedly", provider_name)
+        return [
+            SendResult.failed(OUTCOME_UNKNOWN.format(reason=f"provider error {type(exc).__name__}"))
+        ] * len(logs)
+    if len(results) != len(logs):
+        logger.error(
+            "Provider %s answered %d results for %d messages", provider_name, len(results), len(logs)
+        )
+        return [
+            SendResult.failed(
+                OUTCOME_UNKNOWN.format(reason="the provider's answer did not match the request")
+            )
+        ] * len(logs)
+    return results
+
+
+def _record_results(logs: list[CommunicationLog], results: list[SendResult], report: DispatchReport) -> None:
+    updates, released = [], []
+    for log, result in zip(logs, results, strict=True):
+        if result.outcome == Outcome.SENT:
+            updates.append(
+                StatusUpdate(
+                    log.id,
+                    Status.SENT,
+                    provider_message_id=result.provider_message_id,
+                    response=result.response,
+                )
+            )
+            report.sent += 1
+        elif result.outcome == Outcome.RETRY and log.attempts < settings.DISPATCH_MAX_ATTEMPTS:
+            released.append(log.id)
+            report.retry += 1
+            report.retry_reasons.append(result.error or "")
+        else:
+            error = result.error or "The provider refused the message."
+            if result.outcome == Outcome.RETRY:
+                error = f"Gave up after {log.attempts} attempts: {error}"
+            updates.append(StatusUpdate(log.id, Status.FAILED, error=error, response=result.response))
+            report.failed += 1
+    logs_apply_status(updates)
+    if released:
+        CommunicationLog.objects.filter(id__in=released, status=Status.PENDING).update(claimed_at=None)
+
+
+def dispatch_pending(*, batch_id: str | None = None) -> DispatchReport:
+    """Send pending logs chunk by chunk until none are left or the provider needs a pause."""
+    report = DispatchReport()
+    while logs := _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE):
+        by_provider: dict[str, list[CommunicationLog]] = defaultdict(list)
+        for log in logs:
+            by_provider[log.provider].append(log)
+        for provider_name, group in by_provider.items():
+            size = provider_by_name(provider_name).max_batch_size
+            for start in range(0, len(group), size):
+                part = group[start : start + size]
+                _record_results(part, _send_through_provider(provider_name, part), report)
+        if report.retry:
+            break  # the provider could not be reached: let the task back off
+    if batch_id:
+        batch_complete_if_done(batch_id=batch_id)
+    return report
+
+
+def batch_complete_if_done(*, batch_id: str) -> bool:
+    """Mark the batch complete once no log of it is pending; True only for the call that did."""
+    pending = CommunicationLog.objects.filter(batch_id=OuterRef("id"), status=Status.PENDING)
+    return bool(
+        Batch.objects.filter(id=batch_id, completed_at__isnull=True)
+        .filter(~Exists(pending))
+        .update(completed_at=timezone.now())
+    )
+
+
+# --- Sweeper ------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    requeued_batches: int = 0
+    abandoned: int = 0
+    completed_batches: int = 0
+
+
+def sweep_pending(*, limit: int = 1000) -> SweepReport:
+    """Re-enqueue logs nobody picked up, and fail those a worker claimed and never finished.
+
+    A claimed log whose worker vanished may or may not have reached the provider, so it is
+    failed as "outcome unknown" rather than resent (at-most-once).
+    """
+    now = timezone.now()
+    report = SweepReport()
+    abandoned = list(
+        CommunicationLog.objects.filter(
+            status=Status.PENDING, claimed_at__lt=now - timedelta(seconds=settings.STALE_CLAIM_SECONDS)
+        ).values_list("id", "batch_id")[:limit]
+    )
+    error = OUTCOME_UNKNOWN.format(reason="the worker stopped while sending")
+    report.abandoned = logs_apply_status(
+        StatusUpdate(log_id, Status.FAILED, error=error) for log_id, _ in abandoned
+    )
+
+    waiting = (
+        CommunicationLog.objects.filter(
+            status=Status.PENDING,
+            claimed_at__isnull=True,
+            created_at__lt=now - timedelta(seconds=settings.SWEEP_PENDING_AFTER_SECONDS),
+        )
+        .values_list("batch_id", flat=True)
+        .distinct()
+        .order_by()[:limit]
+    )
+    for batch_id in list(waiting):
+        enqueue_dispatch(batch_id, settings.DISPATCH_CHUNK_SIZE)
+        report.requeued_batches += 1
+
+    for batch_id in {batch_id for _, batch_id in abandoned if batch_id}:
+        report.completed_batches += batch_complete_if_done(batch_id=batch_id)
+    return report
+
+
+# --- Suppression list ---------------------------------------------------------------------
+
+
+def suppression_add(
+    *, tenant_id: str, channel: str, recipient: str, reason: str = Suppression.Reason.MANUAL
+) -> Suppression:
+    """Add a recipient (normalised first) to a tenant's suppression list; adding twice is harmless."""
+    normalised = normalise(channel, recipient)
+    if not normalised.is_valid:
+        raise _field_error("recipient", normalised.error)
+    suppression, _ = Suppression.objects.get_or_create(
+        tenant_id=tenant_id, channel=channel, recipient=normalised.value, defaults={"reason": reason}
+    )
+    return suppression

@@ -1,0 +1,90 @@
+"""The provider interface. Nothing outside `providers/` knows a provider's wire format.
+
+A provider takes a list of messages and returns one `SendResult` per message, in order.
+A failure of the whole call is a `ProviderError`. Providers never retry: retrying belongs
+to the Celery task, which knows whether a second attempt could send a message twice.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    log_id: str
+    tenant_id: str
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    provider_template_id: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    unsubscribe_url: str = ""
+
+
+class Outcome(StrEnum):
+    SENT = "sent"  # the provider accepted it
+    FAILED = "failed"  # the provider refused it, or we cannot know whether it went out
+    RETRY = "retry"  # the provider surely never received it; safe to send again
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    provider_message_id: str | None = None
+    error: str | None = None
+    response: str | None = None
+
+    @classmethod
+    def sent(cls, provider_message_id: str | None, response: str | None = None):
+        return cls(Outcome.SENT, provider_message_id=provider_message_id, response=response)
+
+    @classmethod
+    def failed(cls, error: str, response: str | None = None):
+        return cls(Outcome.FAILED, error=error, response=response)
+
+    @classmethod
+    def retry(cls, error: str, response: str | None = None):
+        return cls(Outcome.RETRY, error=error, response=response)
+
+
+class ProviderError(Exception):
+    """The whole call failed.
+
+    `permanent`: sending the same messages again would fail the same way (bad credentials,
+    rejected content), so fail them. Otherwise the provider surely did not receive the
+    request (connection refused, DNS) and the task may retry. `outcome_unknown`: the
+    request may have gone through (read timeout), so the messages are failed and never
+    resent automatically.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool, outcome_unknown: bool = False, response: str | None = None
+    ):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent or outcome_unknown
+        self.outcome_unknown = outcome_unknown
+        self.response = response
+
+    def as_result(self) -> SendResult:
+        if self.permanent:
+            return SendResult.failed(self.message, self.response)
+        return SendResult.retry(self.message, self.response)
+
+
+OUTCOME_UNKNOWN = (
+    "Outcome unknown: the provider may have accepted the message ({reason}). "
+    "Not resent automatically, so nobody receives it twice; retry it explicitly if needed."
+)
+
+
+class Provider:
+    """Base class. `name` is what logs record as their provider."""
+
+    name: str = ""
+    channels: frozenset[str] = frozenset()
+    max_batch_size: int = 100
+
+    def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult]:
+        raise NotImplementedError

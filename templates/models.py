@@ -1,0 +1,53 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from authms.ids import PrefixedIdField
+
+
+class Template(models.Model):
+    """A message body per tenant and channel, with `{{name}}` placeholders."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("Email")
+
+    id = PrefixedIdField(prefix="tpl")
+    tenant = models.ForeignKey(
+        "authms.Tenant", on_delete=models.PROTECT, related_name="+", verbose_name=_("tenant")
+    )
+    code = models.SlugField(
+        _("code"), max_length=64, help_text=_("What API clients pass as `template`, e.g. verify_code.")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    name = models.CharField(_("name"), max_length=200)
+    subject = models.CharField(
+        _("subject"), max_length=255, blank=True, help_text=_("Email only; may use placeholders.")
+    )
+    body = models.TextField(_("body"), help_text=_("Text with {{name}} placeholders."))
+    provider_template_id = models.CharField(
+        _("provider template id"),
+        max_length=64,
+        blank=True,
+        help_text=_("Template id at the provider (e.g. a SUBMAIL project id); sent instead of the text."),
+    )
+    sensitive = models.BooleanField(
+        _("sensitive"),
+        default=False,
+        help_text=_("Variable values (e.g. verification codes) are masked as ****** in stored logs."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["code", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "code", "channel"], name="template_unique_code_per_channel"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.code} ({self.channel})"

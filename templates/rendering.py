@@ -1,0 +1,51 @@
+"""`{{name}}` placeholder rendering, shared by templates and inline bulk content."""
+
+import re
+from dataclasses import dataclass
+
+from authms.errors import ValidationError
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+MASK = "******"
+
+
+def placeholders(*texts: str) -> list[str]:
+    """Names used by the texts, in first-use order."""
+    names: dict[str, None] = {}
+    for text in texts:
+        for match in PLACEHOLDER.finditer(text or ""):
+            names.setdefault(match.group(1), None)
+    return list(names)
+
+
+def missing_variables(variables: dict[str, str], *texts: str) -> list[str]:
+    return [name for name in placeholders(*texts) if name not in variables]
+
+
+def fill(text: str, variables: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda match: variables[match.group(1)], text or "")
+
+
+def fill_masked(text: str) -> str:
+    return PLACEHOLDER.sub(MASK, text or "")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    content: str  # what is stored and shown
+    outbound_content: str  # what the provider receives (differs only when sensitive)
+
+
+def render(*, body: str, subject: str = "", variables: dict[str, str], sensitive: bool = False) -> Rendered:
+    """Fill every placeholder, or raise one 400 naming all the missing variables."""
+    missing = missing_variables(variables, subject, body)
+    if missing:
+        message = f"Missing template variables: {', '.join(missing)}."
+        raise ValidationError(message, errors={"variables": [message]})
+    content = fill(body, variables)
+    return Rendered(
+        subject=fill(subject, variables),
+        content=fill_masked(body) if sensitive else content,
+        outbound_content=content,
+    )
