@@ -124,8 +124,6 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"bulk_send": env_str("BULK_THROTTLE_RATE", "60/min")}
-
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
 
@@ -170,6 +168,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Sending -------------------------------------------------------------------------
 BULK_MAX_RECIPIENTS = env_int("BULK_MAX_RECIPIENTS", 10_000)
+BULK_THROTTLE_RATE = env_str("BULK_THROTTLE_RATE", "60/min")  # per user; DRF rate syntax
 SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)
 EMAIL_MAX_LENGTH = env_int("EMAIL_MAX_LENGTH", 100_000)
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "CN")

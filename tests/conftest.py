@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -85,3 +86,57 @@ def on_postgres():
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def recording_provider(settings):
+    """Route SMS and email through tests.fakes.providers.RecordingProvider."""
+    from providers.registry import reset_cache
+    from tests.fakes.providers import RecordingProvider
+
+    settings.COMMUNICATION_PROVIDERS = {
+        **settings.COMMUNICATION_PROVIDERS,
+        "recording": "tests.fakes.providers.RecordingProvider",
+    }
+    settings.CHANNEL_PROVIDERS = {"sms": "recording", "email": "recording"}
+    RecordingProvider.reset()
+    reset_cache()
+    yield RecordingProvider
+    RecordingProvider.reset()
+    reset_cache()
+
+
+@contextmanager
+def celery_config(**conf):
+    """Temporarily change the Celery app's configuration, dropping its cached broker pools."""
+    from kombu import pools
+
+    from authms.celery import app
+
+    def reset_pools():
+        app._pool = None
+        app.amqp._producer_pool = None
+        pools.reset()
+
+    previous = {key: app.conf.get(key) for key in conf}
+    app.conf.update(**conf)
+    reset_pools()
+    try:
+        yield app
+    finally:
+        app.conf.update(**previous)
+        reset_pools()
+
+
+@pytest.fixture
+def unreachable_broker():
+    with celery_config(task_always_eager=False, broker_url="redis://127.0.0.1:1/0"):
+        yield
+
+
+def require_service_url(name: str) -> str:
+    """URLs of the servers `make test` starts; missing ones fail the test rather than skip it."""
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the suite through `make test`, which starts the servers.")
+    return value

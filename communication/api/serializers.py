@@ -55,13 +55,16 @@ class StrictCharField(serializers.CharField):
 
 
 class BulkSendRequestSerializer(serializers.Serializer):
-    """dto.BulkSendRequest: shape only; the business rules live in services.bulk_send."""
+    """dto.BulkSendRequest: shape only; the business rules live in services.bulk_send.
+
+    Optional fields accept null as "absent".
+    """
 
     channel = serializers.ChoiceField(
         choices=["sms", "email"],
         error_messages={"invalid_choice": "Unknown channel {input}; allowed values: sms, email."},
     )
-    content = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    content = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
     recipients = serializers.ListField(
         child=StrictCharField(allow_blank=True, trim_whitespace=False, max_length=320),
         allow_empty=False,
@@ -70,9 +73,9 @@ class BulkSendRequestSerializer(serializers.Serializer):
             "not_a_list": "Must be a list of strings.",
         },
     )
-    subject = StrictCharField(required=False, allow_blank=True, max_length=255)
-    template = StrictCharField(required=False, allow_blank=False, max_length=64)
-    user_id = StrictCharField(required=False, allow_blank=False, max_length=40)
+    subject = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=255)
+    template = StrictCharField(required=False, allow_null=True, allow_blank=False, max_length=64)
+    user_id = StrictCharField(required=False, allow_null=True, allow_blank=False, max_length=40)
     variables = serializers.DictField(
         child=StrictCharField(allow_blank=True, trim_whitespace=False), required=False
     )

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.shortcuts import render
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -6,7 +7,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from authms.api.envelope import data_response, list_envelope
@@ -82,15 +83,17 @@ class AdminCommunicationLogListView(_LogListView):
         return self.list_response(queryset)
 
 
-class BulkSendThrottle(ScopedRateThrottle):
-    """Per-user limit on bulk requests (`BULK_THROTTLE_RATE`, default 60/min)."""
+class BulkSendThrottle(UserRateThrottle):
+    """Per-user limit on bulk requests, read from `BULK_THROTTLE_RATE` (default 60/min)."""
 
-    scope_attr = "throttle_scope"
+    scope = "bulk_send"
+
+    def get_rate(self):
+        return settings.BULK_THROTTLE_RATE
 
 
 class BulkSendView(APIView):
     throttle_classes = [BulkSendThrottle]
-    throttle_scope = "bulk_send"
 
     @extend_schema(
         operation_id="communication_bulk_send",

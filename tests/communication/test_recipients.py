@@ -1,0 +1,39 @@
+import pytest
+
+from communication.recipients import normalise_all, normalise_email, normalise_phone
+
+
+@pytest.mark.parametrize(
+    "raw", ["13800138000", "+86 138 0013 8000", "+8613800138000", " 138-0013-8000 ", "008613800138000"]
+)
+def test_chinese_numbers_normalise_to_e164(raw):
+    assert normalise_phone(raw).value == "+8613800138000"
+
+
+def test_other_regions_keep_their_country_code():
+    assert normalise_phone("+44 7911 123456").value == "+447911123456"
+
+
+def test_default_region_comes_from_settings(settings):
+    settings.SMS_DEFAULT_REGION = "US"
+    assert normalise_phone("(201) 555-0123").value == "+12015550123"
+
+
+@pytest.mark.parametrize("raw", ["12345", "not a number", "", "+86 000"])
+def test_invalid_numbers_carry_an_error(raw):
+    recipient = normalise_phone(raw)
+    assert not recipient.is_valid and "phone number" in recipient.error
+
+
+def test_email_domain_is_lower_cased_local_part_kept():
+    assert normalise_email(" Zhang.San@Example.COM ").value == "Zhang.San@example.com"
+
+
+@pytest.mark.parametrize("raw", ["nope", "a@", "@b.com", "a b@c.com"])
+def test_invalid_emails_carry_an_error(raw):
+    assert "email" in normalise_email(raw).error
+
+
+def test_duplicates_collapse_to_the_first_in_request_order():
+    result = normalise_all("sms", ["13900139000", "13800138000", "+86 139 0013 9000", "bad", "bad"])
+    assert [r.value for r in result] == ["+8613900139000", "+8613800138000", "bad"]
