@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from authms.admin_scoping import TenantScopedAdmin
 from communication.masking import mask_recipient
 from communication.models import Batch, CommunicationLog, Suppression
-from communication.recipients import normalise
+from communication.recipients import normalise, suppression_key
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -95,7 +95,7 @@ class SuppressionForm(forms.ModelForm):
         if cleaned.get("channel") and cleaned.get("recipient"):
             normalised = normalise(cleaned["channel"], cleaned["recipient"])
             if normalised.is_valid:
-                cleaned["recipient"] = normalised.value
+                cleaned["recipient"] = suppression_key(cleaned["channel"], normalised.value)
             else:
                 self.add_error("recipient", normalised.error)
         return cleaned

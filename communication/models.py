@@ -63,7 +63,7 @@ class CommunicationLog(models.Model):
     error = models.TextField(null=True, blank=True)
     response = models.TextField(null=True, blank=True)
     batch_id = models.CharField(max_length=32, null=True, blank=True)
-    provider_message_id = models.CharField(max_length=64, null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, null=True, blank=True)
     send_payload = models.JSONField(
         null=True,
         blank=True,

@@ -54,6 +54,15 @@ def normalise(channel: str, raw: str) -> Recipient:
     return normalise_email(raw) if channel == "email" else normalise_phone(raw)
 
 
+def suppression_key(channel: str, value: str) -> str:
+    """How a normalised recipient is stored and matched on the suppression list.
+
+    Email local parts are case-sensitive on paper but not in practice; an unsubscribe from
+    ann@example.com must also stop Ann@example.com.
+    """
+    return value.lower() if channel == "email" else value
+
+
 def normalise_all(channel: str, raws: list[str]) -> list[Recipient]:
     """Normalised recipients in request order, each distinct value once."""
     seen: set[str] = set()

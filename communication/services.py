@@ -30,7 +30,7 @@ from communication.models import (
     Suppression,
     statuses_that_may_become,
 )
-from communication.recipients import normalise, normalise_all
+from communication.recipients import normalise, normalise_all, suppression_key
 from communication.unsubscribe import unsubscribe_url
 from providers.base import OUTCOME_UNKNOWN, Outcome, OutgoingMessage, ProviderError, SendResult
 from providers.registry import provider_by_name, provider_for_channel
@@ -193,7 +193,7 @@ def bulk_send(
         Suppression.objects.filter(
             tenant_id=actor.tenant_id,
             channel=channel,
-            recipient__in=[r.value for r in normalised if r.is_valid],
+            recipient__in=[suppression_key(channel, r.value) for r in normalised if r.is_valid],
         ).values_list("recipient", flat=True)
     )
     payload = {}
@@ -215,7 +215,7 @@ def bulk_send(
     for log_id, recipient in zip(new_ids("log", len(normalised)), normalised, strict=True):
         error = recipient.error or (
             f"Recipient is on this tenant's {channel} suppression list."
-            if recipient.value in suppressed
+            if suppression_key(channel, recipient.value) in suppressed
             else None
         )
         logs.append(
@@ -449,6 +449,9 @@ def suppression_add(
     if not normalised.is_valid:
         raise _field_error("recipient", normalised.error)
     suppression, _ = Suppression.objects.get_or_create(
-        tenant_id=tenant_id, channel=channel, recipient=normalised.value, defaults={"reason": reason}
+        tenant_id=tenant_id,
+        channel=channel,
+        recipient=suppression_key(channel, normalised.value),
+        defaults={"reason": reason},
     )
     return suppression

@@ -37,3 +37,10 @@ def test_invalid_emails_carry_an_error(raw):
 def test_duplicates_collapse_to_the_first_in_request_order():
     result = normalise_all("sms", ["13900139000", "13800138000", "+86 139 0013 9000", "bad", "bad"])
     assert [r.value for r in result] == ["+8613900139000", "+8613800138000", "bad"]
+
+
+def test_email_suppression_matching_ignores_case_phone_does_not_need_to():
+    from communication.recipients import suppression_key
+
+    assert suppression_key("email", "Ann@example.com") == "ann@example.com"
+    assert suppression_key("sms", "+8613800138000") == "+8613800138000"

@@ -1,0 +1,175 @@
+"""The status rule applied in bulk, and dispatch outcomes: sent, refused, retry, unknown."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from communication import services
+from communication.models import CommunicationLog
+from communication.services import StatusUpdate, dispatch_pending, logs_apply_status, sweep_pending
+from providers.base import ProviderError, SendResult
+from tests.factories import LogFactory
+
+
+def _status(log):
+    log.refresh_from_db()
+    return log.status
+
+
+def test_forward_moves_apply_and_backward_moves_are_ignored(alice):
+    pending, sent, delivered, failed = (
+        LogFactory(user=alice, status=s) for s in ("pending", "sent", "delivered", "failed")
+    )
+    changed = logs_apply_status(
+        [StatusUpdate(log.id, "sent") for log in (pending, sent, delivered, failed)]
+        + [StatusUpdate(failed.id, "delivered"), StatusUpdate(delivered.id, "failed", error="late drop")]
+    )
+    assert changed == 1
+    assert [_status(log) for log in (pending, sent, delivered, failed)] == [
+        "sent",
+        "sent",
+        "delivered",
+        "failed",
+    ]
+    assert delivered.error is None
+
+
+def test_per_row_values_are_applied_in_one_update_per_status(alice, django_assert_num_queries):
+    logs = [LogFactory(user=alice) for _ in range(3)]
+    when = timezone.now() - timedelta(minutes=5)
+    with django_assert_num_queries(2):
+        logs_apply_status(
+            [
+                StatusUpdate(log.id, "sent", provider_message_id=f"id-{i}", at=when)
+                for i, log in enumerate(logs[:2])
+            ]
+            + [StatusUpdate(logs[2].id, "failed", error="bad number", response="x" * 5000)]
+        )
+    for i, log in enumerate(logs[:2]):
+        log.refresh_from_db()
+        assert (log.status, log.provider_message_id, log.sent_at) == ("sent", f"id-{i}", when)
+    logs[2].refresh_from_db()
+    assert logs[2].error == "bad number" and len(logs[2].response.encode()) <= 2048
+
+
+def test_updates_can_match_on_provider_message_id(alice):
+    log = LogFactory(user=alice, status="sent", provider_message_id="send-1")
+    assert logs_apply_status([StatusUpdate("send-1", "delivered")], match_field="provider_message_id") == 1
+    log.refresh_from_db()
+    assert log.status == "delivered" and log.delivered_at is not None
+
+
+def test_leaving_pending_erases_the_send_payload(alice):
+    log = LogFactory(user=alice, send_payload={"body": "secret 123456"})
+    logs_apply_status([StatusUpdate(log.id, "sent")])
+    log.refresh_from_db()
+    assert log.send_payload is None
+
+
+@pytest.fixture
+def pending_logs(alice, recording_provider):
+    def make(count):
+        return [
+            LogFactory(user=alice, provider="recording", batch_id="bat_T", recipient=f"+861380013{i:04d}")
+            for i in range(count)
+        ]
+
+    return make
+
+
+def test_dispatch_sends_in_chunks_no_larger_than_the_provider_allows(
+    pending_logs, recording_provider, settings
+):
+    settings.DISPATCH_CHUNK_SIZE = 120
+    pending_logs(130)
+    report = dispatch_pending(batch_id="bat_T")
+    assert report.sent == 130 and max(recording_provider.calls) <= 50
+    assert set(CommunicationLog.objects.values_list("status", flat=True)) == {"sent"}
+    assert set(CommunicationLog.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_per_message_refusal_fails_only_that_message(pending_logs, recording_provider):
+    logs = pending_logs(3)
+    recording_provider.behaviour = lambda m: (
+        SendResult.failed("Number is blocklisted") if m.log_id == logs[1].id else SendResult.sent("ok")
+    )
+    dispatch_pending(batch_id="bat_T")
+    assert [_status(log) for log in logs] == ["sent", "failed", "sent"]
+    assert logs[1].error == "Number is blocklisted"
+
+
+def test_unreachable_provider_releases_the_claim_for_a_later_retry(pending_logs, recording_provider):
+    logs = pending_logs(2)
+    recording_provider.behaviour = ProviderError("Connection refused", permanent=False)
+    report = dispatch_pending(batch_id="bat_T")
+    assert report.retry == 2 and report.sent == 0
+    for log in logs:
+        log.refresh_from_db()
+        assert (log.status, log.claimed_at, log.attempts) == ("pending", None, 1)
+    recording_provider.behaviour = None
+    assert dispatch_pending(batch_id="bat_T").sent == 2
+
+
+def test_retries_stop_after_the_attempt_limit(pending_logs, recording_provider, settings):
+    settings.DISPATCH_MAX_ATTEMPTS = 2
+    (log,) = pending_logs(1)
+    recording_provider.behaviour = ProviderError("Connection refused", permanent=False)
+    dispatch_pending(batch_id="bat_T")
+    dispatch_pending(batch_id="bat_T")
+    log.refresh_from_db()
+    assert log.status == "failed" and log.error.startswith("Gave up after 2 attempts")
+
+
+def test_permanent_provider_error_fails_the_whole_chunk(pending_logs, recording_provider):
+    logs = pending_logs(2)
+    recording_provider.behaviour = ProviderError("Invalid appkey", permanent=True)
+    dispatch_pending(batch_id="bat_T")
+    assert {_status(log) for log in logs} == {"failed"} and logs[0].error == "Invalid appkey"
+
+
+def test_ambiguous_outcome_is_failed_and_never_resent(pending_logs, recording_provider):
+    logs = pending_logs(2)
+    recording_provider.behaviour = ProviderError(
+        services.OUTCOME_UNKNOWN.format(reason="read timeout"), permanent=False, outcome_unknown=True
+    )
+    dispatch_pending(batch_id="bat_T")
+    recording_provider.behaviour = None
+    assert dispatch_pending(batch_id="bat_T").sent == 0
+    assert {_status(log) for log in logs} == {"failed"} and "Outcome unknown" in logs[0].error
+
+
+def test_a_provider_bug_fails_the_chunk_as_outcome_unknown(pending_logs, recording_provider):
+    (log,) = pending_logs(1)
+
+    def explode(message):
+        raise KeyError("oops")
+
+    recording_provider.behaviour = explode
+    dispatch_pending(batch_id="bat_T")
+    assert _status(log) == "failed" and "Outcome unknown" in log.error
+
+
+def test_logs_claimed_by_another_worker_are_skipped(pending_logs, recording_provider):
+    logs = pending_logs(2)
+    CommunicationLog.objects.filter(id=logs[0].id).update(claimed_at=timezone.now())
+    assert dispatch_pending(batch_id="bat_T").sent == 1
+    assert _status(logs[0]) == "pending"
+
+
+def test_sweeper_fails_logs_whose_worker_vanished_mid_send(pending_logs, recording_provider, settings):
+    stale, fresh = pending_logs(2)
+    CommunicationLog.objects.filter(id=stale.id).update(
+        claimed_at=timezone.now() - timedelta(seconds=settings.STALE_CLAIM_SECONDS + 1)
+    )
+    CommunicationLog.objects.filter(id=fresh.id).update(claimed_at=timezone.now())
+    report = sweep_pending()
+    assert report.abandoned == 1
+    assert _status(stale) == "failed" and "worker stopped" in stale.error
+    assert _status(fresh) == "pending"
+    assert recording_provider.received == []
+
+
+def test_sweeper_leaves_young_pending_logs_alone(pending_logs, recording_provider):
+    pending_logs(1)
+    assert sweep_pending().requeued_batches == 0
