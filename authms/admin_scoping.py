@@ -26,15 +26,27 @@ class TenantScopedAdmin(admin.ModelAdmin):
             filters.append(self.tenant_field.removesuffix("_id"))
         return filters
 
+    def _hides_tenant(self, request) -> bool:
+        return self.staff_can_edit and not request.user.is_superuser
+
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
-        if self.staff_can_edit and not request.user.is_superuser:
+        if self._hides_tenant(request):
             exclude.append(self.tenant_field.removesuffix("_id"))
         return exclude
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._hides_tenant(request):
+            return fieldsets
+        tenant = self.tenant_field.removesuffix("_id")
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != tenant]}) for name, options in fieldsets
+        ]
+
     def get_form(self, request, obj=None, **kwargs):
         form_class = super().get_form(request, obj, **kwargs)
-        if request.user.is_superuser or not self.staff_can_edit:
+        if not self._hides_tenant(request):
             return form_class
         tenant_field, tenant_id = self.tenant_field, request.user.tenant_id
 

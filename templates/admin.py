@@ -65,13 +65,6 @@ class TemplateAdmin(TenantScopedAdmin):
         (_("Preview"), {"fields": ["sample_variables"], "description": _("Updates as you type.")}),
     ]
 
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if request.user.is_superuser:
-            return fieldsets
-        first = {**fieldsets[0][1], "fields": [f for f in fieldsets[0][1]["fields"] if f != "tenant"]}
-        return [(fieldsets[0][0], first), *fieldsets[1:]]
-
     class Media:
         js = ["message_templates/template_preview.js"]
         css = {"all": ["message_templates/template_preview.css"]}

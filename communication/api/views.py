@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer, StaticHTMLRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
@@ -165,6 +166,7 @@ class UnsubscribeView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = [FormParser, MultiPartParser, JSONParser]
+    renderer_classes = [JSONRenderer, StaticHTMLRenderer]
 
     @extend_schema(exclude=True)
     def get(self, request, token):
@@ -193,7 +195,7 @@ class UnsubscribeView(APIView):
             recipient=claims["r"],
             reason=Suppression.Reason.UNSUBSCRIBED,
         )
-        if "text/html" in request.headers.get("Accept", ""):
+        if request.accepted_renderer.format == "html":
             return render(
                 request,
                 "communication/unsubscribe.html",
