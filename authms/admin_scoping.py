@@ -41,7 +41,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return fieldsets
         tenant = self.tenant_field.removesuffix("_id")
         return [
-            (name, {**options, "fields": [f for f in options["fields"] if f != tenant]}) for name, options in fieldsets
+            (name, {**options, "fields": [f for f in options["fields"] if f != tenant]})
+            for name, options in fieldsets
         ]
 
     def get_form(self, request, obj=None, **kwargs):

@@ -120,7 +120,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "authms.api.pagination.PagePagination",
     "EXCEPTION_HANDLER": "authms.api.exceptions.envelope_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",  # authms.api.envelope.RFC3339
     "UNAUTHENTICATED_USER": None,
 }
 

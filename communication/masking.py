@@ -1,21 +1,40 @@
 """Recipients are stored in full but never shown in full through the API."""
 
+from functools import cache
+
 import phonenumbers
+from django.conf import settings
 
 MASK = "****"
 
 
+@cache
+def _home_prefix(region: str) -> str:
+    return f"+{phonenumbers.country_code_for_region(region)}"
+
+
+def _mask_national(national: str) -> str:
+    if len(national) >= 8:
+        return f"{national[:3]}{MASK}{national[-4:]}"
+    return f"{MASK}{national[-2:]}"
+
+
 def mask_phone(value: str) -> str:
-    """`+8613800138000` → `138****8000`; other countries keep their `+cc ` prefix."""
+    """`+8613800138000` → `138****8000`; other countries keep their `+cc ` prefix.
+
+    Stored numbers are E.164, so numbers of the default region are masked by slicing off
+    its known country code; only foreign or malformed values need a full parse.
+    """
+    home = _home_prefix(settings.SMS_DEFAULT_REGION)
+    if value.startswith(home) and value[1:].isdigit():
+        return _mask_national(value[len(home) :])
     try:
         number = phonenumbers.parse(value, None)
         national = phonenumbers.national_significant_number(number)
-        prefix = "" if number.country_code == 86 else f"+{number.country_code} "
+        prefix = f"+{number.country_code} "
     except phonenumbers.NumberParseException:
         national, prefix = "".join(ch for ch in value if ch.isdigit()), ""
-    if len(national) >= 8:
-        return f"{prefix}{national[:3]}{MASK}{national[-4:]}"
-    return f"{prefix}{MASK}{national[-2:]}"
+    return prefix + _mask_national(national)
 
 
 def mask_email(value: str) -> str:

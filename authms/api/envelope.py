@@ -4,9 +4,16 @@ from datetime import UTC, datetime
 
 from rest_framework.response import Response
 
+RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """`2026-04-15T10:00:00Z`, or None for an absent time."""
+    return value.astimezone(UTC).strftime(RFC3339) if value is not None else None
+
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(datetime.now(UTC))
 
 
 def envelope(status_code: int, message, **fields) -> dict:

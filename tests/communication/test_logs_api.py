@@ -154,3 +154,10 @@ def test_query_count_does_not_grow_with_page_size(
     # 1 auth (user + tenant), 1 COUNT, 1 page SELECT
     with django_assert_num_queries(3):
         assert len(client.get(URL, {"page_size": page_size}).json()["items"]) == page_size
+
+
+def test_log_representation_has_exactly_the_declared_fields(alice):
+    from communication.api.serializers import CommunicationLogSerializer
+
+    log = LogFactory(user=alice)
+    assert list(CommunicationLogSerializer(log).data) == CommunicationLogSerializer.Meta.fields

@@ -9,7 +9,9 @@ SUPPRESSION_ADD = reverse("admin:communication_suppression_add")
 
 def test_staff_add_suppression_normalised_into_their_tenant(client, ada):
     client.force_login(ada)
-    response = client.post(SUPPRESSION_ADD, {"channel": "sms", "recipient": "138 0013 8000", "reason": "manual"})
+    response = client.post(
+        SUPPRESSION_ADD, {"channel": "sms", "recipient": "138 0013 8000", "reason": "manual"}
+    )
     assert response.status_code == 302
     suppression = Suppression.objects.get()
     assert (suppression.tenant_id, suppression.recipient) == (ada.tenant_id, "+8613800138000")
@@ -18,7 +20,9 @@ def test_staff_add_suppression_normalised_into_their_tenant(client, ada):
 def test_duplicate_or_invalid_suppression_is_a_form_error(client, ada):
     Suppression.objects.create(tenant=ada.tenant, channel="sms", recipient="+8613800138000")
     client.force_login(ada)
-    duplicate = client.post(SUPPRESSION_ADD, {"channel": "sms", "recipient": "13800138000", "reason": "manual"})
+    duplicate = client.post(
+        SUPPRESSION_ADD, {"channel": "sms", "recipient": "13800138000", "reason": "manual"}
+    )
     assert duplicate.status_code == 200 and "already exists" in duplicate.content.decode()
     invalid = client.post(SUPPRESSION_ADD, {"channel": "sms", "recipient": "12", "reason": "manual"})
     assert invalid.status_code == 200 and "Not a valid phone number" in invalid.content.decode()
@@ -47,7 +51,9 @@ def test_person_confirming_in_a_browser_sees_a_page(tenant_a):
     token = unsubscribe_token(tenant_id=tenant_a.id, channel="email", recipient="ann@example.com")
     page = APIClient().post(_url(token), {"List-Unsubscribe": "One-Click"}, HTTP_ACCEPT="text/html")
     assert page.status_code == 200 and b"Unsubscribed" in page.content
-    assert Suppression.objects.filter(tenant=tenant_a, recipient="ann@example.com", reason="unsubscribed").exists()
+    assert Suppression.objects.filter(
+        tenant=tenant_a, recipient="ann@example.com", reason="unsubscribed"
+    ).exists()
 
 
 def test_unsubscribing_twice_is_harmless(tenant_a):
