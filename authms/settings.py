@@ -168,6 +168,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Sending -------------------------------------------------------------------------
 BULK_MAX_RECIPIENTS = env_int("BULK_MAX_RECIPIENTS", 10_000)
+# Room for a full bulk request (10,000 recipients of up to 320 characters, plus the text).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
 BULK_THROTTLE_RATE = env_str("BULK_THROTTLE_RATE", "60/min")  # per user; DRF rate syntax
 SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)
 EMAIL_MAX_LENGTH = env_int("EMAIL_MAX_LENGTH", 100_000)

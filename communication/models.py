@@ -27,7 +27,6 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.DELIVERED: frozenset(),
     Status.FAILED: frozenset(),
 }
-TERMINAL_STATUSES = frozenset({Status.DELIVERED, Status.FAILED})
 
 
 def can_transition(current: str, new: str) -> bool:
@@ -36,7 +35,7 @@ def can_transition(current: str, new: str) -> bool:
 
 def statuses_that_may_become(new: str) -> list[str]:
     """The current statuses from which `new` is allowed (for bulk, filter-based updates)."""
-    return [current for current, targets in ALLOWED_TRANSITIONS.items() if new in targets]
+    return [current for current in ALLOWED_TRANSITIONS if can_transition(current, new)]
 
 
 RESPONSE_MAX_BYTES = 2048

@@ -360,3 +360,15 @@ def test_the_sweeper_sends_what_the_broker_outage_left_pending(
     assert report.requeued_batches == 1
     assert set(CommunicationLog.objects.values_list("status", flat=True)) == {"sent"}
     assert len(recording_provider.received) == 2
+
+
+def test_body_over_the_upload_limit_is_413(client_for, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client_for(alice).post(URL, _sms(recipients=["13800138000"] * 100), format="json")
+    assert response.status_code == 413 and "larger than" in response.json()["message"]
+
+
+def test_a_full_size_request_fits_the_default_upload_limit(post, recording_provider):
+    recipients = [f"+86138{index:08d}" for index in range(10_000)]
+    response = post(_sms(recipients=recipients, content="x" * 1000))
+    assert response.status_code == 200 and response.json()["total"] == 10_000
