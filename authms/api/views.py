@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
@@ -41,32 +41,30 @@ class _TokenView(APIView):
 _TOKEN_RESPONSES = error_responses(data_envelope("TokenPairResponse", TokenPairSerializer()), 400, 401)
 
 
-class TokenObtainView(_TokenView):
-    serializer_class = TenantTokenObtainPairSerializer
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="auth_token_obtain",
         summary="Obtain an access/refresh token pair",
         request=TenantTokenObtainPairSerializer,
         responses=_TOKEN_RESPONSES,
         tags=["auth"],
     )
-    def post(self, request):
-        return super().post(request)
+)
+class TokenObtainView(_TokenView):
+    serializer_class = TenantTokenObtainPairSerializer
 
 
-class TokenRefreshView(_TokenView):
-    serializer_class = TokenRefreshSerializer
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="auth_token_refresh",
         summary="Exchange a refresh token for a new access token",
         request=TokenRefreshSerializer,
         responses=_TOKEN_RESPONSES,
         tags=["auth"],
     )
-    def post(self, request):
-        return super().post(request)
+)
+class TokenRefreshView(_TokenView):
+    serializer_class = TokenRefreshSerializer
 
 
 class HealthView(APIView):

@@ -90,3 +90,13 @@ def test_no_model_changes_without_migrations(db):
 @pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/health/"])
 def test_health_needs_no_token_and_no_redirect(db, path):
     assert APIClient().get(path).status_code == 200
+
+
+def test_schema_generates_without_warnings_and_validates(db, tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_bulk_endpoint_documents_its_error_codes(db):
+    schema = APIClient().get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    bulk = schema["paths"]["/api/v1/communication/bulk"]["post"]
+    assert {"200", "400", "401", "403", "404", "409", "429", "500"} <= set(bulk["responses"])
