@@ -181,6 +181,7 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 COMMUNICATION_PROVIDERS = {
     "console": "providers.console.ConsoleProvider",
     "smtp": "providers.email.DjangoEmailProvider",
+    "submail": "providers.submail.SubmailSmsProvider",
 }
 CHANNEL_PROVIDERS = {
     "sms": env_str("SMS_PROVIDER", "console"),
@@ -191,6 +192,21 @@ DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per ba
 DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5)
 SWEEP_PENDING_AFTER_SECONDS = env_int("SWEEP_PENDING_AFTER_SECONDS", 60)
 STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 600)
+
+SUBMAIL_APPID = env_str("SUBMAIL_APPID")
+SUBMAIL_APPKEY = env_str("SUBMAIL_APPKEY")
+SUBMAIL_SIGN_TYPE = env_str("SUBMAIL_SIGN_TYPE", "md5")  # normal | md5 | sha1
+SUBMAIL_BASE_URL = env_str("SUBMAIL_BASE_URL", "https://api-v4.mysubmail.com")
+SUBMAIL_SIGNATURE = env_str("SUBMAIL_SIGNATURE")  # e.g. 【Acme】, prefixed when the text has none
+SUBMAIL_CONNECT_TIMEOUT = float(env_str("SUBMAIL_CONNECT_TIMEOUT", "3"))
+SUBMAIL_READ_TIMEOUT = float(env_str("SUBMAIL_READ_TIMEOUT", "15"))
+SUBMAIL_CHUNK_SIZE = env_int("SUBMAIL_CHUNK_SIZE", 100)
+SUBMAIL_SUBHOOK_KEY = env_str("SUBMAIL_SUBHOOK_KEY")
+# Delivery-status polling (sms/log): how far back each window reaches, how much consecutive
+# windows overlap (late carrier reports), and rows per call.
+STATUS_SYNC_LOOKBACK_SECONDS = env_seconds("STATUS_SYNC_LOOKBACK", "6h")
+STATUS_SYNC_OVERLAP_SECONDS = env_seconds("STATUS_SYNC_OVERLAP", "30m")
+STATUS_SYNC_ROWS = env_int("STATUS_SYNC_ROWS", 500)
 
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_BACKEND = env_str(
@@ -228,6 +244,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "sync-sms-status": {"task": "communication.tasks.sync_sms_status", "schedule": 60.0},
 }
 
 LOGGING = {

@@ -71,6 +71,9 @@ class CommunicationLog(models.Model):
             "provider template variables). Erased once the log leaves pending."
         ),
     )
+    fee = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Billed units, as the provider reported.")
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -165,3 +168,58 @@ class Suppression(models.Model):
 
     def __str__(self):
         return f"{self.recipient} ({self.channel})"
+
+
+class SyncCursor(models.Model):
+    """Where delivery-status polling of one provider account has got to.
+
+    A pass walks one time window [window_start, window_end] page by page (`offset`);
+    the next pass starts a new window that overlaps the last one, so late reports are
+    not skipped.
+    """
+
+    provider = models.CharField(max_length=32)
+    account = models.CharField(max_length=64)
+    window_start = models.DateTimeField(null=True)
+    window_end = models.DateTimeField(null=True)
+    offset = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True)
+    last_run_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "communication_sync_cursor"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "account"], name="sync_cursor_unique_account")
+        ]
+
+    def __str__(self):
+        return f"{self.provider}:{self.account}"
+
+    @property
+    def window_done(self) -> bool:
+        return self.window_end is None or (self.total is not None and self.offset >= self.total)
+
+
+class SyncRun(models.Model):
+    """One status-sync call, for the admin's "recent sync runs"."""
+
+    provider = models.CharField(_("provider"), max_length=32)
+    account = models.CharField(_("account"), max_length=64)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    window_start = models.DateTimeField(_("window start"), null=True)
+    window_end = models.DateTimeField(_("window end"), null=True)
+    offset = models.PositiveIntegerField(_("offset"), default=0)
+    received = models.PositiveIntegerField(_("rows received"), default=0)
+    applied = models.PositiveIntegerField(_("logs updated"), default=0)
+    unknown = models.PositiveIntegerField(_("unknown send ids"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        db_table = "communication_sync_run"
+        verbose_name = _("status sync run")
+        verbose_name_plural = _("status sync runs")
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["-started_at"], name="sync_run_started")]
+
+    def __str__(self):
+        return f"{self.provider} {self.started_at:%Y-%m-%d %H:%M:%S}"

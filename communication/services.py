@@ -2,7 +2,8 @@
 
 Owns: bulk send (validation, rendering, recipients, one transaction), dispatch of pending
 logs to providers (claim → send → record), the one forward-only status function every
-status change goes through, the pending sweeper, batch completion and the suppression list.
+status change goes through, provider status reports, the pending sweeper, batch completion
+and the suppression list.
 """
 
 import json
@@ -32,7 +33,7 @@ from communication.models import (
 )
 from communication.recipients import normalise, normalise_all, suppression_key
 from communication.unsubscribe import unsubscribe_url
-from providers.base import OUTCOME_UNKNOWN, Outcome, OutgoingMessage, ProviderError, SendResult
+from providers.base import OUTCOME_UNKNOWN, Outcome, OutgoingMessage, ProviderError, SendResult, StatusReport
 from providers.registry import provider_by_name, provider_for_channel
 from templates.rendering import render
 from templates.selectors import template_get_active
@@ -66,16 +67,18 @@ class StatusUpdate:
     provider_message_id: str | None = None
     error: str | None = None
     response: str | None = None
+    fee: int | None = None
 
 
 _TIMESTAMP_FIELD = {Status.SENT: "sent_at", Status.DELIVERED: "delivered_at"}
 
 
-def _column_value(field_name: str, match_field: str, values: dict[str, object]):
-    """One value for all rows, or a CASE per row keeping the current value where none is given."""
+def _column_value(field_name: str, match_field: str, values: dict[str, object], rows: int):
+    """One value when every row of the chunk gets the same one, else a CASE per row that
+    keeps the current value where none is given."""
     distinct = set(values.values())
     model_field = CommunicationLog._meta.get_field(field_name)
-    if len(distinct) == 1:
+    if len(values) == rows and len(distinct) == 1:
         return Value(distinct.pop(), output_field=model_field)
     whens = [
         When(**{match_field: key}, then=Value(value, output_field=model_field))
@@ -104,12 +107,14 @@ def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id
             for update in chunk:
                 if status in _TIMESTAMP_FIELD:
                     per_field[_TIMESTAMP_FIELD[status]][update.key] = update.at or now
-                for name in ("provider_message_id", "error"):
+                for name in ("provider_message_id", "error", "fee"):
                     if getattr(update, name) is not None:
                         per_field[name][update.key] = getattr(update, name)
                 if update.response is not None:
                     per_field["response"][update.key] = truncate_response(update.response)
-            values = {name: _column_value(name, match_field, keyed) for name, keyed in per_field.items()}
+            values = {
+                name: _column_value(name, match_field, keyed, len(chunk)) for name, keyed in per_field.items()
+            }
             changed += CommunicationLog.objects.filter(
                 **{f"{match_field}__in": [update.key for update in chunk]}, status__in=allowed_from
             ).update(status=status, updated_at=now, send_payload=None, **values)
@@ -344,6 +349,7 @@ def _record_results(logs: list[CommunicationLog], results: list[SendResult], rep
                     Status.SENT,
                     provider_message_id=result.provider_message_id,
                     response=result.response,
+                    fee=result.fee,
                 )
             )
             report.sent += 1
@@ -455,3 +461,72 @@ def suppression_add(
         defaults={"reason": reason},
     )
     return suppression
+
+
+# --- Provider status reports --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportsApplied:
+    applied: int
+    unknown: int
+
+
+def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
+    """Apply provider status reports (polling or push) through the forward-only rule.
+
+    One lookup for which message ids we know, then one UPDATE per status and chunk.
+    Unknown ids (another system's messages, or a report that beat our own `sent`
+    record) are counted and logged, not errors.
+    """
+    if not reports:
+        return ReportsApplied(0, 0)
+    ids = {report.provider_message_id for report in reports}
+    known = set(
+        CommunicationLog.objects.filter(provider_message_id__in=ids).values_list(
+            "provider_message_id", flat=True
+        )
+    )
+    unknown = len(ids - known)
+    if unknown:
+        logger.info("%d status reports name message ids we do not know", unknown)
+    updates = [
+        StatusUpdate(report.provider_message_id, report.status, at=report.at, error=report.error)
+        for report in reports
+        if report.provider_message_id in known
+    ]
+    return ReportsApplied(
+        applied=logs_apply_status(updates, match_field="provider_message_id"), unknown=unknown
+    )
+
+
+UNSUBSCRIBE_REPLIES = frozenset({"td", "t", "退订", "unsubscribe", "stop"})
+
+
+def suppress_sms_reply(*, provider: str, address: str, content: str) -> int:
+    """An SMS reply such as "TD" or "退订" suppresses the number in every tenant that texted it.
+
+    Returns how many tenants' lists gained the number.
+    """
+    if content.strip().lower() not in UNSUBSCRIBE_REPLIES:
+        return 0
+    number = normalise("sms", address)
+    if not number.is_valid:
+        logger.warning("Unsubscribe reply from an unparseable number %r", address)
+        return 0
+    tenants = (
+        CommunicationLog.objects.filter(recipient=number.value, provider=provider)
+        .values_list("tenant_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+    added = 0
+    for tenant_id in tenants:
+        _, created = Suppression.objects.get_or_create(
+            tenant_id=tenant_id,
+            channel="sms",
+            recipient=number.value,
+            defaults={"reason": Suppression.Reason.UNSUBSCRIBED},
+        )
+        added += created
+    return added

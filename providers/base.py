@@ -6,6 +6,7 @@ to the Celery task, which knows whether a second attempt could send a message tw
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -34,10 +35,11 @@ class SendResult:
     provider_message_id: str | None = None
     error: str | None = None
     response: str | None = None
+    fee: int | None = None  # billed units, when the provider says
 
     @classmethod
-    def sent(cls, provider_message_id: str | None, response: str | None = None):
-        return cls(Outcome.SENT, provider_message_id=provider_message_id, response=response)
+    def sent(cls, provider_message_id: str | None, response: str | None = None, fee: int | None = None):
+        return cls(Outcome.SENT, provider_message_id=provider_message_id, response=response, fee=fee)
 
     @classmethod
     def failed(cls, error: str, response: str | None = None):
@@ -77,6 +79,24 @@ OUTCOME_UNKNOWN = (
     "Outcome unknown: the provider may have accepted the message ({reason}). "
     "Not resent automatically, so nobody receives it twice; retry it explicitly if needed."
 )
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A delivery outcome the provider reported for one of its message ids."""
+
+    provider_message_id: str
+    status: str  # "sent", "delivered" or "failed"
+    at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    reports: list[StatusReport]
+    returned: int  # rows in this page, including ones without a final status yet
+    total: int  # rows in the whole query window
+    offset: int  # the offset the provider says it answered (differs when it served a cached page)
 
 
 class Provider:

@@ -13,4 +13,5 @@ urlpatterns = [
     api_path(
         "communication/unsubscribe/{token}", views.UnsubscribeView.as_view(), name="communication-unsubscribe"
     ),
+    api_path("providers/submail/subhook", views.SubmailSubhookView.as_view(), name="submail-subhook"),
 ]

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from authms.api.envelope import data_response, list_envelope
 from authms.api.pagination import list_envelope_schema
 from authms.api.schema import data_envelope, error_responses
-from authms.errors import NotFoundError
+from authms.errors import NotFoundError, PermissionDeniedError
 from authms.idempotency import request_fingerprint, run_idempotent
 from communication import selectors, services
 from communication.api.serializers import (
@@ -24,6 +24,7 @@ from communication.api.serializers import (
 )
 from communication.models import Channel, Status, Suppression
 from communication.unsubscribe import read_unsubscribe_token
+from providers import submail
 
 _FILTER_PARAMETERS = [
     OpenApiParameter("channel", str, enum=Channel.values, description="Channel filter."),
@@ -202,3 +203,38 @@ class UnsubscribeView(APIView):
                 {"valid": True, "done": True, "recipient": claims["r"]},
             )
         return data_response({"unsubscribed": True}, message="You will not receive these messages any more.")
+
+
+class SubmailSubhookView(APIView):
+    """SUBMAIL's push reports (SUBHOOK). Authenticated by md5(token + SUBHOOK key), not a JWT."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = [FormParser, MultiPartParser, JSONParser]
+
+    @extend_schema(
+        operation_id="submail_subhook",
+        summary="SUBMAIL SUBHOOK receiver",
+        description="Configure this URL in the SUBMAIL console (SMS → SUBHOOK) with the events "
+        "delivered, dropped, sending and mo. Requests are verified with `SUBMAIL_SUBHOOK_KEY`.",
+        request=None,
+        responses=error_responses(data_envelope("SubhookResponse", serializers.DictField()), 403),
+        tags=["providers"],
+    )
+    def post(self, request):
+        data = request.data
+        if not submail.subhook_signature_valid(
+            token=str(data.get("token", "")),
+            signature=str(data.get("signature", "")),
+            key=settings.SUBMAIL_SUBHOOK_KEY,
+        ):
+            raise PermissionDeniedError("Invalid SUBHOOK signature.")
+        event = submail.parse_subhook(data)
+        result = {"event": event.event, "applied": 0, "suppressed": 0}
+        if event.report is not None:
+            result["applied"] = services.reports_apply([event.report]).applied
+        elif event.event == "mo":
+            result["suppressed"] = services.suppress_sms_reply(
+                provider="submail", address=event.address, content=event.content
+            )
+        return data_response(result)

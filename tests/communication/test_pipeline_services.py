@@ -173,3 +173,11 @@ def test_sweeper_fails_logs_whose_worker_vanished_mid_send(pending_logs, recordi
 def test_sweeper_leaves_young_pending_logs_alone(pending_logs, recording_provider):
     pending_logs(1)
     assert sweep_pending().requeued_batches == 0
+
+
+def test_a_value_given_for_some_rows_only_leaves_the_others_alone(alice):
+    with_fee, without_fee = LogFactory(user=alice), LogFactory(user=alice, fee=7)
+    logs_apply_status([StatusUpdate(with_fee.id, "sent", fee=1), StatusUpdate(without_fee.id, "sent")])
+    with_fee.refresh_from_db()
+    without_fee.refresh_from_db()
+    assert (with_fee.fee, without_fee.fee) == (1, 7)
