@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMBEDDED := DEBUG=true
 
-.PHONY: install run test lint migrations-check bench
+.PHONY: install run test lint fmt bench
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check -q .
+
+fmt: install
+	$(BIN)/ruff check --fix -q .
+	$(BIN)/ruff format -q .
 
 ## Whole suite against throwaway PostgreSQL + Redis (installed with apt-get when missing).
 test: install lint

@@ -3,6 +3,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -140,3 +141,25 @@ def require_service_url(name: str) -> str:
     if not value:
         pytest.fail(f"{name} is not set: run the suite through `make test`, which starts the servers.")
     return value
+
+
+SUBMAIL_APPID, SUBMAIL_APPKEY, SUBHOOK_KEY = "10001", "test-appkey-123", "subhook-key-456"
+
+
+@pytest.fixture
+def fake_submail(settings):
+    """A running fake SUBMAIL server, with settings pointing SMS at it."""
+    from providers.registry import reset_cache
+    from tests.fakes.submail_server import FakeSubmail
+
+    fake = FakeSubmail({SUBMAIL_APPID: SUBMAIL_APPKEY}, subhook_key=SUBHOOK_KEY).start()
+    settings.SUBMAIL_APPID, settings.SUBMAIL_APPKEY = SUBMAIL_APPID, SUBMAIL_APPKEY
+    settings.SUBMAIL_BASE_URL, settings.SUBMAIL_SIGN_TYPE = fake.url, "md5"
+    settings.SUBMAIL_SIGNATURE, settings.SUBMAIL_SUBHOOK_KEY = "【Acme】", SUBHOOK_KEY
+    settings.SUBMAIL_READ_TIMEOUT = 1.0
+    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "submail"}
+    reset_cache()
+    cache.clear()  # the per-minute status-sync lock lives in the shared cache
+    yield fake
+    fake.stop()
+    reset_cache()

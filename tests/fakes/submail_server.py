@@ -1,0 +1,393 @@
+"""A fake SUBMAIL API on 127.0.0.1 for tests and local runs (docs/SUBMAIL.md).
+
+Implements service/timestamp, sms/send, sms/xsend, sms/multisend, sms/multixsend and
+sms/log with SUBMAIL's response shapes; verifies signatures (wrong → error 108) and the
+timestamp window (error 152); serves sms/log from a per-app cache for a minute, as
+SUBMAIL does. Stored messages can be flipped to delivered/dropped and pushed to a
+SUBHOOK URL. Faults can be injected: HTTP 500, slow answers, dropped connections (each
+before or after the messages are stored), and per-recipient errors.
+
+Run it by hand for local experiments:
+
+    .venv/bin/python -m tests.fakes.submail_server --port 9000 --appid 10001 --appkey secret
+"""
+
+import argparse
+import hashlib
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+import requests
+
+from providers.submail import sign
+
+TIMESTAMP_WINDOW_SECONDS = 6
+LOG_CACHE_SECONDS = 60
+
+
+@dataclass
+class StoredMessage:
+    send_id: str
+    appid: str
+    to: str
+    content: str
+    template_id: str
+    send_at: int
+    status: str = "pending"  # pending | delivered | dropped
+    report_state: str = "pending"
+    dropped_reason: str = ""
+    report_at: int | None = None
+
+
+@dataclass
+class Faults:
+    """Probabilities per request, and where a fault strikes relative to storing messages."""
+
+    http_500: float = 0.0
+    slow: float = 0.0
+    reset: float = 0.0
+    slow_seconds: float = 2.0
+    after_processing: bool = True  # the worst case: SUBMAIL sent it, we never hear so
+    error_numbers: dict[str, int] = field(default_factory=dict)  # to → per-recipient error code
+
+
+class _Reset(Exception):
+    pass
+
+
+class FakeSubmail:
+    def __init__(self, apps: dict[str, str], *, seed: int = 7, subhook_url: str = "", subhook_key: str = ""):
+        self.apps = dict(apps)  # appid → appkey
+        self.messages: dict[str, StoredMessage] = {}
+        self.requests: list[tuple[str, dict]] = []  # (path, params) of every call
+        self.faults = Faults()
+        self.subhook_url, self.subhook_key = subhook_url, subhook_key
+        self.clock_skew = 0  # seconds added to the server clock
+        self._log_cache: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle ---
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self, port: int = 0) -> "FakeSubmail":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake._handle(self)
+
+            def do_POST(self):
+                fake._handle(self)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # --- what tests look at and change ---
+
+    def deliveries(self) -> list[tuple[str, str]]:
+        """(to, content) of every message SUBMAIL accepted, duplicates included."""
+        return [(m.to, m.content) for m in self.messages.values()]
+
+    def calls(self, path: str) -> int:
+        return sum(1 for called, _ in self.requests if called == path)
+
+    def report(self, send_ids, status: str, *, reason: str = "空号/停机", push: bool = False):
+        """Flip messages to delivered or dropped, as a carrier report would; optionally push SUBHOOK."""
+        now = int(time.time())
+        for send_id in send_ids:
+            message = self.messages[send_id]
+            message.status, message.report_at = status, now
+            message.report_state = "DELIVRD" if status == "delivered" else "mk:0012"
+            message.dropped_reason = "" if status == "delivered" else reason
+            if push:
+                self.push_subhook(
+                    status,
+                    address=message.to,
+                    send_id=send_id,
+                    app=message.appid,
+                    report=message.report_state,
+                )
+
+    def push_subhook(self, event: str, **fields) -> requests.Response:
+        token = uuid.uuid4().hex
+        signature = hashlib.md5(f"{token}{self.subhook_key}".encode()).hexdigest()  # noqa: S324 - SUBMAIL's protocol
+        data = {
+            "events": event,
+            "timestamp": str(int(time.time())),
+            "token": token,
+            "signature": signature,
+            **fields,
+        }
+        return requests.post(self.subhook_url, data=data, timeout=10)
+
+    # --- HTTP ---
+
+    def _handle(self, handler: BaseHTTPRequestHandler):
+        path = handler.path.split("?")[0].strip("/").removesuffix(".json")
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        try:
+            params = self._parse(raw, handler.headers.get("Content-Type", ""))
+        except ValueError:
+            return self._reply(handler, 400, {"status": "error", "code": 307, "msg": "Incorrect json format"})
+        with self._lock:
+            self.requests.append((path, params))
+        if path == "service/timestamp":
+            return self._reply(handler, 200, {"timestamp": int(time.time()) + self.clock_skew})
+        routes = {
+            "sms/send": self._send,
+            "sms/xsend": self._xsend,
+            "sms/multisend": self._multisend,
+            "sms/multixsend": self._multixsend,
+            "sms/log": self._log,
+        }
+        if path not in routes:
+            return self._reply(handler, 404, {"status": "error", "code": 404, "msg": "not found"})
+        error = self._authenticate(params)
+        if error:
+            return self._reply(handler, 400, error)
+
+        fault = self._pick_fault()
+        try:
+            if fault and not self.faults.after_processing:
+                self._strike(handler, fault)
+            answer = routes[path](params)
+            if fault:
+                self._strike(handler, fault)
+        except _Reset:
+            handler.close_connection = True
+            handler.connection.shutdown(2)
+            return None
+        status = 400 if isinstance(answer, dict) and answer.get("status") == "error" else 200
+        return self._reply(handler, status, answer)
+
+    @staticmethod
+    def _parse(raw: bytes, content_type: str) -> dict:
+        if not raw:
+            return {}
+        if "json" in content_type:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("body must be an object")
+            return {key: value if isinstance(value, str) else str(value) for key, value in data.items()}
+        return dict(parse_qsl(raw.decode()))
+
+    @staticmethod
+    def _reply(handler, status: int, body):
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def _pick_fault(self) -> str | None:
+        roll = self._random.random()
+        for name in ("http_500", "slow", "reset"):
+            chance = getattr(self.faults, name)
+            if roll < chance:
+                return name
+            roll -= chance
+        return None
+
+    def _strike(self, handler, fault: str):
+        if fault == "http_500":
+            self._reply(handler, 500, {"status": "error", "code": 500, "msg": "internal error"})
+            raise _Reset  # the answer is sent; stop here
+        if fault == "slow":
+            time.sleep(self.faults.slow_seconds)
+        if fault == "reset":
+            raise _Reset
+
+    def _authenticate(self, params: dict) -> dict | None:
+        appid = params.get("appid", "")
+        if appid not in self.apps:
+            return {"status": "error", "code": 101, "msg": "Incorrect APP ID"}
+        appkey = self.apps[appid]
+        sign_type = params.get("sign_type", "normal") or "normal"
+        if sign_type not in ("normal", "md5", "sha1"):
+            return {"status": "error", "code": 107, "msg": "Invalid sign_type"}
+        if not params.get("signature"):
+            return {"status": "error", "code": 111, "msg": "Empty signature"}
+        if sign_type != "normal":
+            try:
+                skew = abs(int(params.get("timestamp", "")) - (time.time() + self.clock_skew))
+            except ValueError:
+                return {"status": "error", "code": 151, "msg": "timestamp error"}
+            if skew > TIMESTAMP_WINDOW_SECONDS:
+                return {"status": "error", "code": 152, "msg": "Invalid timestamp"}
+        expected = sign(params, appid=appid, appkey=appkey, sign_type=sign_type)
+        if params["signature"] != expected:
+            return {"status": "error", "code": 108, "msg": "Invalid signature"}
+        return None
+
+    # --- endpoints ---
+
+    def _accept(self, appid: str, to: str, content: str, template_id: str = "") -> dict:
+        code = self.faults.error_numbers.get(to)
+        if code:
+            return {"status": "error", "code": code, "msg": "error sms"}
+        send_id = uuid.uuid4().hex
+        with self._lock:
+            self.messages[send_id] = StoredMessage(send_id, appid, to, content, template_id, int(time.time()))
+        return {"status": "success", "send_id": send_id, "fee": 1}
+
+    @staticmethod
+    def _content_error(content: str) -> dict | None:
+        if not content:
+            return {"status": "error", "code": 403, "msg": "content empty"}
+        if not content.startswith("【"):
+            return {"status": "error", "code": 401, "msg": "signature empty"}
+        if len(content) > 1000:
+            return {"status": "error", "code": 404, "msg": "content too long"}
+        return None
+
+    def _send(self, params):
+        error = self._content_error(params.get("content", ""))
+        if error:
+            return error
+        return {
+            **self._accept(params["appid"], params.get("to", ""), params["content"]),
+            "sms_credits": "9999",
+        }
+
+    def _xsend(self, params):
+        if not params.get("project"):
+            return {"status": "error", "code": 305, "msg": "Project ID cannot be empty"}
+        variables = json.loads(params.get("vars") or "{}")
+        content = f"[{params['project']}] {json.dumps(variables, ensure_ascii=False, sort_keys=True)}"
+        return self._accept(params["appid"], params.get("to", ""), content, params["project"])
+
+    def _multi(self, params) -> list[dict] | dict:
+        try:
+            multi = json.loads(params.get("multi") or "")
+        except ValueError:
+            return {"status": "error", "code": 307, "msg": "Incorrect json format", "json_decoding_error": 4}
+        if not isinstance(multi, list) or not multi:
+            return {"status": "error", "code": 410, "msg": "empty multi"}
+        return multi
+
+    def _multisend(self, params):
+        error = self._content_error(params.get("content", ""))
+        multi = self._multi(params)
+        if error or isinstance(multi, dict):
+            return error or multi
+        answers = []
+        for item in multi:
+            content = params["content"]
+            for key, value in (item.get("vars") or {}).items():
+                content = content.replace(f"@var({key})", str(value))
+            answers.append(self._accept(params["appid"], item.get("to", ""), content))
+        return answers
+
+    def _multixsend(self, params):
+        if not params.get("project"):
+            return {"status": "error", "code": 305, "msg": "Project ID cannot be empty"}
+        multi = self._multi(params)
+        if isinstance(multi, dict):
+            return multi
+        answers = []
+        for item in multi:
+            content = f"[{params['project']}] {json.dumps(item.get('vars') or {}, ensure_ascii=False, sort_keys=True)}"
+            answer = self._accept(params["appid"], item.get("to", ""), content, params["project"])
+            answers.append({**answer, "to": item.get("to", "")} if answer["status"] == "success" else answer)
+        return answers
+
+    def _log(self, params):
+        appid = params["appid"]
+        cached = self._log_cache.get(appid)
+        if cached and time.monotonic() - cached[0] < LOG_CACHE_SECONDS:
+            return cached[1]
+        now = int(time.time())
+        start = int(params.get("start_date") or now - 86400)
+        end = int(params.get("end_date") or now)
+        rows, offset = int(params.get("rows") or 50), int(params.get("offset") or 0)
+        matching = sorted(
+            (m for m in self.messages.values() if m.appid == appid and start <= m.send_at <= end),
+            key=lambda m: (m.send_at, m.send_id),
+        )
+        data = [self._log_row(m) for m in matching[offset : offset + rows]]
+        answer = {
+            "status": "success",
+            "start_date": start,
+            "end_date": end,
+            "total": len(matching),
+            "offset": offset,
+            "results": len(data),
+            "data": data,
+        }
+        self._log_cache[appid] = (time.monotonic(), answer)
+        return answer
+
+    @staticmethod
+    def _log_row(message: StoredMessage) -> dict:
+        row = {
+            "sendID": message.send_id,
+            "to": message.to,
+            "appid": message.appid,
+            "template_id": message.template_id,
+            "sms_signature": message.content[: message.content.find("】") + 1],
+            "sms_content": message.content,
+            "fee": 0 if message.status == "dropped" else 1,
+            "status": message.status,
+            "report_state": message.report_state,
+            "location": "上海 上海",
+            "mobile_type": "中国移动",
+            "ip_address": "127.0.0.1",
+            "send_at": message.send_at,
+            "sent_at": message.send_at,
+            "report_at": message.report_at or message.send_at,
+        }
+        if message.status == "dropped":
+            row["dropped_reason"] = message.dropped_reason
+        return row
+
+    def forget_log_cache(self):
+        """Tests that step through minutes without waiting them out."""
+        self._log_cache.clear()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--appid", default="10001")
+    parser.add_argument("--appkey", default="fake-appkey")
+    parser.add_argument("--subhook-url", default="")
+    parser.add_argument("--subhook-key", default="")
+    args = parser.parse_args()
+    fake = FakeSubmail({args.appid: args.appkey}, subhook_url=args.subhook_url, subhook_key=args.subhook_key)
+    fake.start(args.port)
+    print(f"Fake SUBMAIL on {fake.url} (appid {args.appid}, appkey {args.appkey}); Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
