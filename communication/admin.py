@@ -1,16 +1,25 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from authms.admin_scoping import TenantScopedAdmin
 from communication.masking import mask_recipient
-from communication.models import Batch, CommunicationLog, Suppression
+from communication.models import Batch, CommunicationLog, Suppression, SyncRun
 from communication.recipients import normalise, suppression_key
+from communication.status_sync import status_sync_tick
+
+
+def status_sync_enabled() -> bool:
+    return settings.CHANNEL_PROVIDERS.get("sms") == "submail"
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -62,6 +71,52 @@ class CommunicationLogAdmin(TenantScopedAdmin):
         "updated_at",
     ]
     exclude = ["response", "send_payload"]
+
+    def get_urls(self):
+        custom = [
+            path(
+                "sync-status/",
+                self.admin_site.admin_view(self.sync_status_view),
+                name="communication_communicationlog_sync_status",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "status_sync_enabled": status_sync_enabled()}
+        return super().changelist_view(request, extra_context)
+
+    def sync_status_view(self, request):
+        """One status-sync call now; SUBMAIL's one-call-per-minute limit still holds."""
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = reverse("admin:communication_communicationlog_changelist")
+        if not status_sync_enabled():
+            self.message_user(request, _("Status sync needs SMS_PROVIDER=submail."), messages.WARNING)
+            return HttpResponseRedirect(changelist)
+        run = status_sync_tick(provider_name="submail")
+        if run is None:
+            self.message_user(
+                request,
+                _(
+                    "A status sync ran less than a minute ago; SUBMAIL allows one call per minute. Try again shortly."
+                ),
+                messages.WARNING,
+            )
+        elif run.error:
+            self.message_user(
+                request, _("Status sync failed: %(error)s") % {"error": run.error}, messages.ERROR
+            )
+        else:
+            self.message_user(
+                request,
+                _(
+                    "Status sync: %(received)d reports read, %(applied)d logs updated, %(unknown)d unknown ids."
+                )
+                % {"received": run.received, "applied": run.applied, "unknown": run.unknown},
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(changelist)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -121,3 +176,27 @@ class BatchAdmin(TenantScopedAdmin):
     search_fields = ["=id"]
     show_full_result_count = False
     readonly_fields = ["id", "tenant", "sender", "user", "channel", "total", "created_at", "completed_at"]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """Recent delivery-status sync calls. Provider accounts span tenants: platform admins only."""
+
+    list_display = ["started_at", "provider", "account", "offset", "received", "applied", "unknown", "error"]
+    list_filter = ["provider"]
+    show_full_result_count = False
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Value
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -73,18 +74,81 @@ class StatusUpdate:
 _TIMESTAMP_FIELD = {Status.SENT: "sent_at", Status.DELIVERED: "delivered_at"}
 
 
+def _chunk_columns(chunk: list[StatusUpdate], status: str, now: datetime) -> dict[str, list]:
+    """Per-row values of the optional columns, None where a row keeps its current value."""
+    columns: dict[str, list] = {}
+    if status in _TIMESTAMP_FIELD:
+        columns[_TIMESTAMP_FIELD[status]] = [update.at or now for update in chunk]
+    for name in ("provider_message_id", "error", "fee"):
+        values = [getattr(update, name) for update in chunk]
+        if any(value is not None for value in values):
+            columns[name] = values
+    responses = [truncate_response(update.response) for update in chunk]
+    if any(response is not None for response in responses):
+        columns["response"] = responses
+    return columns
+
+
+def _update_with_arrays(keys, columns, *, status, allowed_from, match_field, now) -> int:
+    """PostgreSQL: one UPDATE joined to unnest()ed arrays, a handful of parameters."""
+    meta, quote = CommunicationLog._meta, connection.ops.quote_name
+    fields = {name: meta.get_field(name) for name in columns}
+    names = list(columns)
+    assignments = "".join(
+        f", {quote(fields[n].column)} = COALESCE(v.{quote(n)}, l.{quote(fields[n].column)})" for n in names
+    )
+    arrays = "".join(f", %s::{fields[n].cast_db_type(connection)}[]" for n in names)
+    aliases = "".join(f", {quote(n)}" for n in names)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS l SET status = %s, updated_at = %s, send_payload = NULL{assignments} "  # noqa: S608 - quoted identifiers, values as parameters
+        f"FROM unnest(%s::text[]{arrays}) AS v(key{aliases}) "
+        f"WHERE l.{quote(meta.get_field(match_field).column)} = v.key AND l.status = ANY(%s)"
+    )
+    params = [status, now, keys]
+    for name in names:
+        params.append(
+            [
+                None if v is None else fields[name].get_db_prep_value(v, connection, prepared=False)
+                for v in columns[name]
+            ]
+        )
+    params.append(list(allowed_from))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _update_with_case(keys, columns, *, status, allowed_from, match_field, now) -> int:
+    """Any database: an ORM UPDATE with one CASE per column whose values differ by row."""
+    values = {}
+    for name, column in columns.items():
+        given = {key: value for key, value in zip(keys, column, strict=True) if value is not None}
+        values[name] = _column_value(name, match_field, given, len(keys))
+    return CommunicationLog.objects.filter(**{f"{match_field}__in": keys}, status__in=allowed_from).update(
+        status=status, updated_at=now, send_payload=None, **values
+    )
+
+
 def _column_value(field_name: str, match_field: str, values: dict[str, object], rows: int):
-    """One value when every row of the chunk gets the same one, else a CASE per row that
-    keeps the current value where none is given."""
+    """One value when every row gets the same one, else a CASE that keeps the current
+    value where none is given. The CASE is one parameterised SQL fragment: resolving a
+    thousand ORM When() objects cost five times the UPDATE itself."""
     distinct = set(values.values())
     model_field = CommunicationLog._meta.get_field(field_name)
     if len(values) == rows and len(distinct) == 1:
         return Value(distinct.pop(), output_field=model_field)
-    whens = [
-        When(**{match_field: key}, then=Value(value, output_field=model_field))
-        for key, value in values.items()
-    ]
-    return Case(*whens, default=F(field_name), output_field=model_field)
+    quote = connection.ops.quote_name
+    column = quote(model_field.column)
+    key_column = quote(CommunicationLog._meta.get_field(match_field).column)
+    sql = f"CASE {key_column} {' '.join(['WHEN %s THEN %s'] * len(values))} ELSE {column} END"
+    params = []
+    for key, value in values.items():
+        params += [key, model_field.get_db_prep_value(value, connection, prepared=False)]
+    return RawSQL(sql, params, output_field=model_field)  # noqa: S611 - quoted identifiers, values as parameters
+
+
+def _executor():
+    return _update_with_arrays if connection.vendor == "postgresql" else _update_with_case
 
 
 def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id") -> int:
@@ -92,32 +156,26 @@ def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id
 
     Forward-only by construction: each UPDATE touches only rows whose current status may
     become the new one (pending → sent → delivered | failed), so a late or duplicated
-    report is a no-op. One UPDATE per target status and chunk of 1,000, not one per row.
+    report is a no-op. One UPDATE per target status and chunk of 1,000, not one per row;
+    on PostgreSQL the per-row values travel as arrays (`_update_with_arrays`).
     """
     by_status: dict[str, list[StatusUpdate]] = defaultdict(list)
     for update in updates:
         by_status[update.status].append(update)
+    execute = _executor()
     now = timezone.now()
     changed = 0
     for status, group in by_status.items():
-        allowed_from = statuses_that_may_become(status)
         iterator = iter(group)
         while chunk := list(islice(iterator, UPDATE_CHUNK)):
-            per_field: dict[str, dict[str, object]] = defaultdict(dict)
-            for update in chunk:
-                if status in _TIMESTAMP_FIELD:
-                    per_field[_TIMESTAMP_FIELD[status]][update.key] = update.at or now
-                for name in ("provider_message_id", "error", "fee"):
-                    if getattr(update, name) is not None:
-                        per_field[name][update.key] = getattr(update, name)
-                if update.response is not None:
-                    per_field["response"][update.key] = truncate_response(update.response)
-            values = {
-                name: _column_value(name, match_field, keyed, len(chunk)) for name, keyed in per_field.items()
-            }
-            changed += CommunicationLog.objects.filter(
-                **{f"{match_field}__in": [update.key for update in chunk]}, status__in=allowed_from
-            ).update(status=status, updated_at=now, send_payload=None, **values)
+            changed += execute(
+                [update.key for update in chunk],
+                _chunk_columns(chunk, status, now),
+                status=status,
+                allowed_from=statuses_that_may_become(status),
+                match_field=match_field,
+                now=now,
+            )
     return changed
 
 
@@ -475,26 +533,17 @@ class ReportsApplied:
 def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
     """Apply provider status reports (polling or push) through the forward-only rule.
 
-    One lookup for which message ids we know, then one UPDATE per status and chunk.
-    Unknown ids (another system's messages, or a report that beat our own `sent`
-    record) are counted and logged, not errors.
+    One COUNT of the ids we know, then one UPDATE per status and chunk; the UPDATE itself
+    skips ids that match no log. Unknown ids (another system's messages, or a report that
+    beat our own `sent` record) are counted and logged, not errors.
     """
     if not reports:
         return ReportsApplied(0, 0)
     ids = {report.provider_message_id for report in reports}
-    known = set(
-        CommunicationLog.objects.filter(provider_message_id__in=ids).values_list(
-            "provider_message_id", flat=True
-        )
-    )
-    unknown = len(ids - known)
+    unknown = len(ids) - CommunicationLog.objects.filter(provider_message_id__in=ids).count()
     if unknown:
         logger.info("%d status reports name message ids we do not know", unknown)
-    updates = [
-        StatusUpdate(report.provider_message_id, report.status, at=report.at, error=report.error)
-        for report in reports
-        if report.provider_message_id in known
-    ]
+    updates = [StatusUpdate(r.provider_message_id, r.status, at=r.at, error=r.error) for r in reports]
     return ReportsApplied(
         applied=logs_apply_status(updates, match_field="provider_message_id"), unknown=unknown
     )

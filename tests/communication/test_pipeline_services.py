@@ -12,12 +12,21 @@ from providers.base import ProviderError, SendResult
 from tests.factories import LogFactory
 
 
+@pytest.fixture(params=["native", "portable"])
+def executor(request, monkeypatch):
+    """Run the status-rule tests through both UPDATE executors: PostgreSQL arrays, and the
+    portable CASE form the embedded SQLite run uses."""
+    if request.param == "portable":
+        monkeypatch.setattr(services, "_executor", lambda: services._update_with_case)
+    return request.param
+
+
 def _status(log):
     log.refresh_from_db()
     return log.status
 
 
-def test_forward_moves_apply_and_backward_moves_are_ignored(alice):
+def test_forward_moves_apply_and_backward_moves_are_ignored(alice, executor):
     pending, sent, delivered, failed = (
         LogFactory(user=alice, status=s) for s in ("pending", "sent", "delivered", "failed")
     )
@@ -35,7 +44,7 @@ def test_forward_moves_apply_and_backward_moves_are_ignored(alice):
     assert delivered.error is None
 
 
-def test_per_row_values_are_applied_in_one_update_per_status(alice, django_assert_num_queries):
+def test_per_row_values_are_applied_in_one_update_per_status(alice, executor, django_assert_num_queries):
     logs = [LogFactory(user=alice) for _ in range(3)]
     when = timezone.now() - timedelta(minutes=5)
     with django_assert_num_queries(2):
@@ -53,14 +62,14 @@ def test_per_row_values_are_applied_in_one_update_per_status(alice, django_asser
     assert logs[2].error == "bad number" and len(logs[2].response.encode()) <= 2048
 
 
-def test_updates_can_match_on_provider_message_id(alice):
+def test_updates_can_match_on_provider_message_id(alice, executor):
     log = LogFactory(user=alice, status="sent", provider_message_id="send-1")
     assert logs_apply_status([StatusUpdate("send-1", "delivered")], match_field="provider_message_id") == 1
     log.refresh_from_db()
     assert log.status == "delivered" and log.delivered_at is not None
 
 
-def test_leaving_pending_erases_the_send_payload(alice):
+def test_leaving_pending_erases_the_send_payload(alice, executor):
     log = LogFactory(user=alice, send_payload={"body": "secret 123456"})
     logs_apply_status([StatusUpdate(log.id, "sent")])
     log.refresh_from_db()
@@ -175,9 +184,20 @@ def test_sweeper_leaves_young_pending_logs_alone(pending_logs, recording_provide
     assert sweep_pending().requeued_batches == 0
 
 
-def test_a_value_given_for_some_rows_only_leaves_the_others_alone(alice):
+def test_a_value_given_for_some_rows_only_leaves_the_others_alone(alice, executor):
     with_fee, without_fee = LogFactory(user=alice), LogFactory(user=alice, fee=7)
     logs_apply_status([StatusUpdate(with_fee.id, "sent", fee=1), StatusUpdate(without_fee.id, "sent")])
     with_fee.refresh_from_db()
     without_fee.refresh_from_db()
     assert (with_fee.fee, without_fee.fee) == (1, 7)
+
+
+def test_chunks_larger_than_one_statement_are_all_applied(alice, executor, monkeypatch):
+    monkeypatch.setattr(services, "UPDATE_CHUNK", 3)
+    logs = [LogFactory(user=alice, status="sent", provider_message_id=f"m-{i}") for i in range(7)]
+    when = timezone.now()
+    updates = [StatusUpdate(f"m-{i}", "delivered", at=when - timedelta(seconds=i)) for i in range(7)]
+    assert logs_apply_status(updates, match_field="provider_message_id") == 7
+    for i, log in enumerate(logs):
+        log.refresh_from_db()
+        assert (log.status, log.delivered_at) == ("delivered", when - timedelta(seconds=i))

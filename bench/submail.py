@@ -1,0 +1,145 @@
+"""SUBMAIL paths: applying status reports in bulk, and sending through the fake server.
+
+    make bench BENCH=submail
+    make bench BENCH=submail BENCH_ARGS="--reports=20000 --messages=2000"
+
+1. 100,000 delivery reports applied to 100,000 sent logs with `reports_apply` (bulk,
+   forward-only) against a baseline loop that loads each log and `save()`s it, on a
+   second set of 100,000 logs in the same run.
+2. 10,000 SMS drained by one in-process Celery worker through the fake SUBMAIL server
+   with multisend chunks of 100, against the same with one HTTP call per message
+   (chunk size 1, sms/send).
+"""
+
+import argparse
+import logging
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench.common import migrate, print_table, setup_django
+
+setup_django()
+
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from django.db import connection
+
+from authms.models import Tenant, User
+from communication.models import CommunicationLog
+from communication.services import enqueue_dispatch, reports_apply
+from providers.base import StatusReport
+from providers.registry import reset_cache
+from tests.conftest import SUBMAIL_APPID, SUBMAIL_APPKEY, celery_config
+from tests.fakes.submail_server import FakeSubmail
+
+
+def seed_sent_logs(user, count: int, prefix: str):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO communication_log (id, tenant_id, user_id, channel, provider, recipient, subject, content,
+                status, provider_message_id, attempts, created_at, updated_at, sent_at)
+            SELECT %s || lpad(g::text, 25, '0'), %s, %s, 'sms', 'submail', '+86138' || lpad(g::text, 8, '0'),
+                   '', 'x', 'sent', %s || g, 1, now(), now(), now()
+            FROM generate_series(1, %s) AS g
+            """,
+            [f"log_{prefix}", user.tenant_id, user.id, f"{prefix}-", count],
+        )
+        cursor.execute("ANALYZE communication_log")
+
+
+def bench_reports(user, count: int) -> list[list]:
+    at = datetime.now(UTC)
+    seed_sent_logs(user, count, "b")
+    # Carrier report times differ per message, as in real sms/log pages.
+    reports = [
+        StatusReport(f"b-{i}", "delivered", at=at - timedelta(seconds=i % 3600)) for i in range(1, count + 1)
+    ]
+    started = time.perf_counter()
+    result = reports_apply(reports)
+    bulk = time.perf_counter() - started
+    assert result.applied == count, result
+
+    seed_sent_logs(user, count, "p")
+    started = time.perf_counter()
+    for i in range(1, count + 1):
+        log = CommunicationLog.objects.get(provider_message_id=f"p-{i}")
+        if log.status in ("pending", "sent"):
+            log.status, log.delivered_at = "delivered", at - timedelta(seconds=i % 3600)
+            log.save(update_fields=["status", "delivered_at", "updated_at"])
+    per_row = time.perf_counter() - started
+    assert (
+        CommunicationLog.objects.filter(provider_message_id__startswith="p-", status="delivered").count()
+        == count
+    )
+    return [
+        [f"apply {count:,} reports: bulk (reports_apply)", f"{bulk:.2f} s", f"{count / bulk:,.0f} reports/s"],
+        [
+            f"apply {count:,} reports: per-row get + save()",
+            f"{per_row:.2f} s",
+            f"{count / per_row:,.0f} reports/s",
+        ],
+        ["speed-up", f"{per_row / bulk:.1f}x", "target ≥ 20x"],
+    ]
+
+
+def drain(app, user, count: int, chunk: int, tag: str) -> float:
+    settings.SUBMAIL_CHUNK_SIZE = chunk
+    reset_cache()
+    now = datetime.now(UTC)
+    CommunicationLog.objects.bulk_create(
+        CommunicationLog(
+            tenant_id=user.tenant_id, user=user, channel="sms", provider="submail", recipient=f"+86139{i:08d}",
+            content="Your parcel is on its way.", batch_id=tag, created_at=now, updated_at=now,
+        )
+        for i in range(count)
+    )  # fmt: skip
+    started = time.perf_counter()
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
+        enqueue_dispatch(tag, 1)
+        while CommunicationLog.objects.filter(batch_id=tag, status="pending").exists():
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    assert CommunicationLog.objects.filter(batch_id=tag, status="sent").count() == count
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reports", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=10_000)
+    args = parser.parse_args()
+    migrate()
+    logging.getLogger("celery").setLevel(logging.WARNING)
+    tenant = Tenant.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
+    user = User.objects.create(tenant=tenant, username=f"bench-{time.time_ns()}", password="!")
+
+    rows = bench_reports(user, args.reports)
+
+    fake = FakeSubmail({SUBMAIL_APPID: SUBMAIL_APPKEY}).start()
+    settings.SUBMAIL_APPID, settings.SUBMAIL_APPKEY = SUBMAIL_APPID, SUBMAIL_APPKEY
+    settings.SUBMAIL_BASE_URL, settings.SUBMAIL_SIGN_TYPE, settings.SUBMAIL_SIGNATURE = (
+        fake.url,
+        "md5",
+        "【Bench】",
+    )
+    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "submail"}
+    settings.DISPATCH_CHUNK_SIZE = 100
+    with celery_config(task_always_eager=False, broker_url=os.environ["CELERY_BROKER_URL"]) as app:
+        app.control.purge()
+        batched = drain(app, user, args.messages, 100, "bat_batched")
+        single = drain(app, user, args.messages, 1, "bat_single")
+    fake.stop()
+    assert len(fake.messages) == 2 * args.messages
+    rows += [
+        [f"send {args.messages:,} SMS, multisend ×100, 1 worker", f"{batched:.2f} s", f"{args.messages / batched:,.0f} messages/s"],
+        [f"send {args.messages:,} SMS, 1 HTTP call each, 1 worker", f"{single:.2f} s", f"{args.messages / single:,.0f} messages/s"],
+        ["speed-up", f"{single / batched:.1f}x", ""],
+    ]  # fmt: skip
+    print("\nSUBMAIL paths, PostgreSQL + Redis + fake SUBMAIL on 127.0.0.1")
+    print_table(["measure", "time", "rate"], rows)
+
+
+if __name__ == "__main__":
+    main()
