@@ -183,8 +183,9 @@ COMMUNICATION_PROVIDERS = {
     "smtp": "providers.email.DjangoEmailProvider",
     "submail": "providers.submail.SubmailSmsProvider",
 }
+# SUBMAIL credentials alone switch SMS to SUBMAIL; SMS_PROVIDER overrides.
 CHANNEL_PROVIDERS = {
-    "sms": env_str("SMS_PROVIDER", "console"),
+    "sms": env_str("SMS_PROVIDER", "submail" if env_str("SUBMAIL_APPID") else "console"),
     "email": env_str("EMAIL_PROVIDER", "smtp"),
 }
 DISPATCH_CHUNK_SIZE = env_int("DISPATCH_CHUNK_SIZE", 100)

@@ -208,3 +208,11 @@ def test_an_ordinary_reply_changes_nothing(sent_logs):
 @pytest.mark.parametrize("event", ["request", "unknown", "template_accept", "template_reject"])
 def test_other_events_are_acknowledged(fake_submail, event):
     assert _post_subhook({"events": event, "template_id": "H5OSN4"}).status_code == 200
+
+
+def test_the_beat_task_does_nothing_without_submail(db, settings):
+    from communication.tasks import sync_sms_status
+
+    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "console"}
+    assert sync_sms_status() is None
+    assert not SyncRun.objects.exists()

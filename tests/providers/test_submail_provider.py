@@ -124,3 +124,31 @@ def test_error_codes_may_be_int_or_string(code):
     assert describe_error({"status": "error", "code": code, "msg": "bad"}).startswith(
         f"SUBMAIL error {code}: Incorrect recipient number"
     )
+
+
+def test_the_fake_server_rejects_a_stale_timestamp_and_the_client_treats_it_as_retryable(fake_submail):
+    import time
+
+    client = SubmailClient(SubmailConfig.from_settings())
+    client._clock_offset, client._clock_checked_at = -30, time.monotonic()  # our clock 30 s behind
+    with pytest.raises(ProviderError) as error:
+        client.send(to="13800138000", content="【Acme】hi")
+    assert "152" in error.value.message and not error.value.permanent
+
+
+def test_sms_log_answers_from_its_cache_within_the_minute(fake_submail):
+    client = SubmailClient(SubmailConfig.from_settings())
+    client.send(to="13800138000", content="【Acme】hi")
+    first = client.log(start_date=0, end_date=2_000_000_000, rows=50, offset=0)
+    client.send(to="13900139000", content="【Acme】again")
+    second = client.log(start_date=0, end_date=2_000_000_000, rows=50, offset=0)
+    assert first == second and first["total"] == 1
+    assert set(first["data"][0]) >= {
+        "sendID",
+        "to",
+        "status",
+        "report_state",
+        "send_at",
+        "sent_at",
+        "report_at",
+    }
