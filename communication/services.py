@@ -533,20 +533,26 @@ class ReportsApplied:
 def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
     """Apply provider status reports (polling or push) through the forward-only rule.
 
-    One COUNT of the ids we know, then one UPDATE per status and chunk; the UPDATE itself
-    skips ids that match no log. Unknown ids (another system's messages, or a report that
-    beat our own `sent` record) are counted and logged, not errors.
+    One UPDATE per status and chunk; it skips ids that match no log. Ids we do not know
+    (another system's messages, or a report that beat our own `sent` record) are counted
+    and logged, not errors. Counting them costs a query only when some report changed
+    nothing; when every id changed a log, none can be unknown.
     """
     if not reports:
         return ReportsApplied(0, 0)
-    ids = {report.provider_message_id for report in reports}
-    unknown = len(ids) - CommunicationLog.objects.filter(provider_message_id__in=ids).count()
+    updates = [StatusUpdate(r.provider_message_id, r.status, at=r.at, error=r.error) for r in reports]
+    applied = logs_apply_status(updates, match_field="provider_message_id")
+    ids = list({report.provider_message_id for report in reports})
+    unknown = 0
+    if applied < len(ids):
+        known = sum(
+            CommunicationLog.objects.filter(provider_message_id__in=ids[start : start + UPDATE_CHUNK]).count()
+            for start in range(0, len(ids), UPDATE_CHUNK)
+        )
+        unknown = len(ids) - known
     if unknown:
         logger.info("%d status reports name message ids we do not know", unknown)
-    updates = [StatusUpdate(r.provider_message_id, r.status, at=r.at, error=r.error) for r in reports]
-    return ReportsApplied(
-        applied=logs_apply_status(updates, match_field="provider_message_id"), unknown=unknown
-    )
+    return ReportsApplied(applied=applied, unknown=unknown)
 
 
 UNSUBSCRIBE_REPLIES = frozenset({"td", "t", "退订", "unsubscribe", "stop"})
