@@ -41,11 +41,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def env_seconds(name: str, default: str) -> int:
-    """A duration such as `900`, `15m`, `12h` or `7d`, returned in seconds."""
-    raw = os.environ.get(name, default)
+def parse_duration_seconds(raw: str) -> int:
+    """`900`, `15m`, `12h` or `7d` → seconds."""
     match = _DURATION.match(raw)
     if not match:
-        raise ImproperlyConfigured(f"{name} must be a duration like 900, 15m, 12h or 7d, got {raw!r}")
+        raise ValueError(f"Expected a duration like 900, 15m, 12h or 7d, got {raw!r}.")
     number, unit = match.groups()
     return int(number) * _UNIT_SECONDS[unit]
+
+
+def env_seconds(name: str, default: str) -> int:
+    """A duration from the environment, in seconds."""
+    try:
+        return parse_duration_seconds(os.environ.get(name, default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None

@@ -36,3 +36,18 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record):
         record.request_id = current_request_id()
         return True
+
+
+class RejectNulBytesMiddleware:
+    """A NUL byte in the path or query string is always malformed input, and PostgreSQL
+    refuses it with an error. Answer 400 before any view can pass one to a query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            from authms.api.exceptions import json_error_response
+
+            return json_error_response(400, "The request contains a NUL byte.")
+        return self.get_response(request)

@@ -38,10 +38,12 @@ INSTALLED_APPS = [
     "authms",
     "templates.apps.MessageTemplatesConfig",
     "communication",
+    "notifications",
 ]
 
 MIDDLEWARE = [
     "authms.middleware.RequestIdMiddleware",
+    "authms.middleware.RejectNulBytesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

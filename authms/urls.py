@@ -10,6 +10,7 @@ from authms.api.routing import api_path
 api_patterns = [
     path("", include("authms.api.urls")),
     path("", include("communication.api.urls")),
+    path("", include("notifications.api.urls")),
     api_path("schema", SpectacularAPIView.as_view(), name="schema"),
     api_path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -103,3 +103,13 @@ def batch_progress(*, actor: User, batch_id: str) -> dict:
         "created_at": batch.created_at,
         "completed_at": batch.completed_at,
     }
+
+
+def batch_status_counts(*, batch_id: str) -> dict[str, int]:
+    """Logs of a batch per status, every status present (0 when none)."""
+    counts = dict.fromkeys(Status.values, 0)
+    rows = (
+        CommunicationLog.objects.filter(batch_id=batch_id).values("status").annotate(n=Count("id")).order_by()
+    )
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts

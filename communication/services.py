@@ -33,7 +33,9 @@ from communication.models import (
     statuses_that_may_become,
 )
 from communication.recipients import normalise, normalise_all, suppression_key
+from communication.selectors import batch_status_counts
 from communication.unsubscribe import unsubscribe_url
+from notifications.services import notify
 from providers.base import OUTCOME_UNKNOWN, Outcome, OutgoingMessage, ProviderError, SendResult, StatusReport
 from providers.registry import provider_by_name, provider_for_channel
 from templates.rendering import render
@@ -308,6 +310,8 @@ def bulk_send(
         CommunicationLog.objects.bulk_create(logs, batch_size=2000)
         if pending:
             transaction.on_commit(lambda: enqueue_dispatch(batch.id, pending))
+        else:
+            notify_batch_completed(batch_id=batch.id)
     return BulkResult(batch=batch, logs=logs)
 
 
@@ -446,12 +450,38 @@ def dispatch_pending(*, batch_id: str | None = None) -> DispatchReport:
 
 
 def batch_complete_if_done(*, batch_id: str) -> bool:
-    """Mark the batch complete once no log of it is pending; True only for the call that did."""
+    """Mark the batch complete once no log of it is pending; True only for the call that did.
+
+    That call also tells the sender, so the notice goes out exactly once.
+    """
     pending = CommunicationLog.objects.filter(batch_id=OuterRef("id"), status=Status.PENDING)
-    return bool(
+    completed = bool(
         Batch.objects.filter(id=batch_id, completed_at__isnull=True)
         .filter(~Exists(pending))
         .update(completed_at=timezone.now())
+    )
+    if completed:
+        notify_batch_completed(batch_id=batch_id)
+    return completed
+
+
+def notify_batch_completed(*, batch_id: str) -> None:
+    """One inbox notice to the sender with the batch's counts and a link to its logs."""
+    batch = Batch.objects.get(id=batch_id)
+    counts = batch_status_counts(batch_id=batch_id)
+    delivered_or_sent = counts[Status.SENT] + counts[Status.DELIVERED]
+    logs_path = "admin/communication/logs" if batch.sender_id != batch.user_id else "communication/logs"
+    channel = "SMS" if batch.channel == "sms" else "email"
+    notify(
+        tenant_id=batch.tenant_id,
+        user_ids=[batch.sender_id],
+        type="communication",
+        event_type="communication.bulk.completed",
+        priority="high" if counts[Status.FAILED] else "low",
+        title=f"Bulk {channel} finished: {delivered_or_sent:,} sent, {counts[Status.FAILED]:,} failed",
+        content=f"Your bulk {channel} to {batch.total:,} recipients has finished sending.",
+        action_url=f"/{settings.API_PREFIX}{logs_path}?batch_id={batch.id}",
+        metadata={"batch_id": batch.id, "channel": batch.channel, "total": batch.total, **counts},
     )
 
 

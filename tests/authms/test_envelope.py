@@ -52,3 +52,23 @@ def test_wrong_content_type_is_415_envelope(db):
 def test_disallowed_host_under_the_api_is_400_envelope(db, client):
     response = client.get("/api/v1/health", HTTP_HOST="evil.example")
     assert response.status_code == 400 and response.json()["code"] == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/communication/logs?user_id=%00",
+        "/api/v1/admin/communication/logs?recipient=a%00b",
+        "/api/v1/notifications/ntf_%00",
+        "/api/v1/communication/batches/bat_%00",
+    ],
+)
+def test_nul_bytes_in_path_or_query_are_400_not_500(client_for, ada, path):
+    response = client_for(ada).get(path)
+    assert response.status_code == 400 and "NUL" in response.json()["message"]
+
+
+def test_nul_bytes_in_a_json_body_are_400(client_for, alice):
+    body = {"channel": "sms", "content": "a\x00b", "recipients": ["13800138000"]}
+    response = client_for(alice).post("/api/v1/communication/bulk", body, format="json")
+    assert response.status_code == 400 and "content" in response.json()["errors"]

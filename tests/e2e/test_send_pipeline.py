@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from communication.models import Batch, CommunicationLog, Suppression
 from communication.tasks import sweep_pending
+from notifications.models import Notification
 from tests.conftest import celery_config
 from tests.e2e.conftest import statuses, wait_until
 
@@ -34,6 +35,20 @@ def test_bulk_sms_is_sent_by_the_worker(sender, worker):
     logs = CommunicationLog.objects.filter(batch_id=batch_id)
     assert logs.count() == 50 and all(log.provider_message_id and log.sent_at for log in logs)
     wait_until(lambda: Batch.objects.get(id=batch_id).completed_at is not None)
+
+    # The sender is told once, with the counts, and a link to the batch's logs.
+    (notice,) = Notification.objects.filter(event_type="communication.bulk.completed")
+    assert notice.user == Batch.objects.get(id=batch_id).sender and notice.type == "communication"
+    assert notice.metadata == {
+        "batch_id": batch_id,
+        "channel": "sms",
+        "total": 50,
+        "pending": 0,
+        "sent": 50,
+        "failed": 0,
+        "delivered": 0,
+    }
+    assert notice.action_url == f"/api/v1/communication/logs?batch_id={batch_id}"
 
 
 class SmtpSink:

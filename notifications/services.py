@@ -1,0 +1,181 @@
+"""Writes of the in-app inbox: `notify()` is the one way notifications are created.
+
+Also marking read (one, or all in one UPDATE), deleting, and retention purging.
+"""
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+
+from authms.errors import NotFoundError, ValidationError
+from authms.ids import new_ids
+from authms.models import User
+from notifications.models import Notification, NotificationType, Priority
+
+BATCH_SIZE = 1000
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+TITLE_MAX = Notification._meta.get_field("title").max_length
+ACTION_URL_MAX = Notification._meta.get_field("action_url").max_length
+
+
+def _invalid(field: str, message: str) -> ValidationError:
+    return ValidationError(message, errors={field: [message]})
+
+
+def validate_action_url(url: str | None) -> str | None:
+    """A relative path (`/security`) or an https URL; anything else (javascript:, data:, http:) is refused."""
+    if url in (None, ""):
+        return None
+    if len(url) > ACTION_URL_MAX:
+        raise _invalid("action_url", f"action_url is longer than {ACTION_URL_MAX} characters.")
+    if url.startswith("/") and not url.startswith("//"):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.netloc:
+        return url
+    raise _invalid("action_url", "action_url must be a relative path starting with / or an https:// URL.")
+
+
+def _validated(
+    *, type: str, event_type: str, priority: str, title: str, action_url: str | None, metadata
+) -> dict:
+    if type not in NotificationType.values:
+        raise _invalid(
+            "type", f"Unknown type {type!r}; allowed values: {', '.join(NotificationType.values)}."
+        )
+    if not EVENT_TYPE.match(event_type or ""):
+        raise _invalid(
+            "event_type", "event_type must be dotted lower-case words, e.g. status.incident.created."
+        )
+    if priority not in Priority.values:
+        raise _invalid(
+            "priority", f"Unknown priority {priority!r}; allowed values: {', '.join(Priority.values)}."
+        )
+    if not title or not title.strip():
+        raise _invalid("title", "title is required.")
+    if len(title) > TITLE_MAX:
+        raise _invalid("title", f"title is longer than {TITLE_MAX} characters.")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise _invalid("metadata", "metadata must be an object.")
+    return {
+        "type": type,
+        "event_type": event_type,
+        "priority": priority,
+        "title": title.strip(),
+        "action_url": validate_action_url(action_url),
+        "metadata": metadata or {},
+    }
+
+
+def _chunks(iterable: Iterable[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def audience_user_ids(
+    *, tenant_id: str, user_ids: Iterable[str] | None = None, whole_tenant: bool = False
+) -> Iterable[str]:
+    """The active users a notification goes to; named users must all be in the tenant (else 404)."""
+    if whole_tenant:
+        return (
+            User.objects.filter(tenant_id=tenant_id, is_active=True)
+            .values_list("id", flat=True)
+            .iterator(BATCH_SIZE)
+        )
+    wanted = list(dict.fromkeys(user_ids or []))
+    if not wanted:
+        raise _invalid("user_ids", "Name at least one user, or address the whole tenant.")
+    found = set(
+        User.objects.filter(tenant_id=tenant_id, id__in=wanted, is_active=True).values_list("id", flat=True)
+    )
+    missing = [user_id for user_id in wanted if user_id not in found]
+    if missing:
+        raise NotFoundError(f"No active user in this tenant with id: {', '.join(missing[:20])}.")
+    return wanted
+
+
+def notify(
+    *,
+    tenant_id: str,
+    user_ids: Iterable[str] | None = None,
+    whole_tenant: bool = False,
+    type: str,
+    event_type: str,
+    title: str,
+    content: str = "",
+    priority: str = Priority.MEDIUM,
+    action_url: str | None = None,
+    metadata: dict | None = None,
+) -> int:
+    """Create one notification per user (named users, or every active user of the tenant).
+
+    Rows are written with bulk_create, 1,000 per INSERT. Returns how many were created.
+    """
+    fields = _validated(
+        type=type,
+        event_type=event_type,
+        priority=priority,
+        title=title,
+        action_url=action_url,
+        metadata=metadata,
+    )
+    recipients = audience_user_ids(tenant_id=tenant_id, user_ids=user_ids, whole_tenant=whole_tenant)
+    created = 0
+    now = timezone.now()
+    with transaction.atomic():
+        for chunk in _chunks(recipients, BATCH_SIZE):
+            Notification.objects.bulk_create(
+                Notification(
+                    id=notification_id,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    content=content,
+                    created_at=now,
+                    **fields,
+                )
+                for notification_id, user_id in zip(new_ids("ntf", len(chunk)), chunk, strict=True)
+            )
+            created += len(chunk)
+    return created
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    """Idempotent: `read_at` is set the first time only."""
+    if not notification.is_read:
+        now = timezone.now()
+        Notification.objects.filter(id=notification.id, is_read=False).update(is_read=True, read_at=now)
+        notification.is_read, notification.read_at = True, now
+    return notification
+
+
+def notifications_mark_all_read(*, user: User) -> int:
+    return Notification.objects.filter(tenant_id=user.tenant_id, user=user, is_read=False).update(
+        is_read=True, read_at=timezone.now()
+    )
+
+
+def notification_delete(*, notification: Notification) -> None:
+    notification.delete()
+
+
+def notifications_purge(*, older_than: datetime, include_unread: bool = False, batch_size: int = 5000) -> int:
+    """Delete old notifications in small batches, so no statement holds locks for long."""
+    queryset = Notification.objects.filter(created_at__lt=older_than)
+    if not include_unread:
+        queryset = queryset.filter(is_read=True)
+    deleted = 0
+    while True:
+        ids = list(queryset.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += Notification.objects.filter(id__in=ids).delete()[0]
