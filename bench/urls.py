@@ -60,6 +60,22 @@ class BaselineAdminLogs(BaselineUserLogs):
         return queryset
 
 
+class HqNotification(models.Model):
+    """django-notifications-hq's shape: recipient, unread flag, timestamp (bench_hq_notification)."""
+
+    recipient_id = models.CharField(max_length=30)
+    unread = models.BooleanField()
+    timestamp = models.DateTimeField()
+    verb = models.CharField(max_length=255)
+    description = models.TextField()
+    level = models.CharField(max_length=20)
+
+    class Meta:
+        managed = False
+        db_table = "bench_hq_notification"
+        app_label = "notifications"
+
+
 urlpatterns = [
     *service_urlpatterns,
     path("bench/baseline/logs", BaselineUserLogs.as_view()),
