@@ -62,6 +62,9 @@ class CommunicationLog(models.Model):
     error = models.TextField(null=True, blank=True)
     response = models.TextField(null=True, blank=True)
     batch_id = models.CharField(max_length=32, null=True, blank=True)
+    retry_of = models.CharField(
+        max_length=32, null=True, blank=True, help_text=_("The failed log this one resends (staff retry).")
+    )
     provider_message_id = models.CharField(max_length=255, null=True, blank=True)
     send_payload = models.JSONField(
         null=True,

@@ -15,6 +15,9 @@ _email_validator = EmailValidator()
 MAX_RECIPIENT_LENGTH = 320
 
 
+# Error texts name no value (the log shows the recipient), so equal reasons group together.
+
+
 @dataclass(frozen=True)
 class Recipient:
     raw: str
@@ -32,10 +35,10 @@ def normalise_phone(raw: str, region: str | None = None) -> Recipient:
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        return Recipient(raw, text[:MAX_RECIPIENT_LENGTH], f"Not a phone number: {text!r}.")
+        return Recipient(raw, text[:MAX_RECIPIENT_LENGTH], "Not a valid phone number.")
     if not phonenumbers.is_valid_number(number):
         return Recipient(
-            raw, text[:MAX_RECIPIENT_LENGTH], f"Not a valid phone number (default region {region}): {text!r}."
+            raw, text[:MAX_RECIPIENT_LENGTH], f"Not a valid phone number (default region {region})."
         )
     return Recipient(raw, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
@@ -45,7 +48,7 @@ def normalise_email(raw: str) -> Recipient:
     try:
         _email_validator(text)
     except DjangoValidationError:
-        return Recipient(raw, text[:MAX_RECIPIENT_LENGTH], f"Not a valid email address: {text!r}.")
+        return Recipient(raw, text[:MAX_RECIPIENT_LENGTH], "Not a valid email address.")
     local, _, domain = text.rpartition("@")
     return Recipient(raw, f"{local}@{domain.lower()}")
 

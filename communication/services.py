@@ -615,3 +615,89 @@ def suppress_sms_reply(*, provider: str, address: str, content: str) -> int:
         )
         added += created
     return added
+
+
+# --- Staff retry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    batch: Batch | None
+    retried: int
+    skipped: dict[str, int]  # reason → how many
+
+
+def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
+    """Resend failed logs as new pending logs in a new batch, through the normal pipeline.
+
+    The failed log stays as it was (status never moves backwards); its copy points back at
+    it with `retry_of`. Logs whose real text or variables were erased (sensitive and
+    provider templates) cannot be resent, and suppressed recipients are skipped.
+    """
+    queryset = CommunicationLog.objects.filter(id__in=log_ids, status=Status.FAILED)
+    if not actor.is_platform_admin:
+        queryset = queryset.filter(tenant_id=actor.tenant_id)
+    originals = list(queryset.select_related("template"))
+    skipped: dict[str, int] = defaultdict(int)
+    skipped["not failed or not visible"] = len(set(log_ids)) - len(originals)
+    suppressed = {
+        (s.tenant_id, s.channel, s.recipient)
+        for s in Suppression.objects.filter(
+            recipient__in=[suppression_key(o.channel, o.recipient) for o in originals]
+        )
+    }
+    by_batch: dict[tuple[str, str, str], list[CommunicationLog]] = defaultdict(list)
+    for original in originals:
+        if original.template and (original.template.sensitive or original.template.provider_template_id):
+            skipped["its real text or variables were erased after sending"] += 1
+        elif not normalise(original.channel, original.recipient).is_valid:
+            skipped["invalid recipient"] += 1
+        elif (
+            original.tenant_id,
+            original.channel,
+            suppression_key(original.channel, original.recipient),
+        ) in suppressed:
+            skipped["recipient is suppressed"] += 1
+        else:
+            by_batch[(original.tenant_id, original.user_id, original.channel)].append(original)
+    skipped = {reason: count for reason, count in skipped.items() if count}
+    if not by_batch:
+        return RetryResult(batch=None, retried=0, skipped=skipped)
+
+    now = timezone.now()
+    created_batches = []
+    with transaction.atomic():
+        for (tenant_id, user_id, channel), group in by_batch.items():
+            batch = Batch.objects.create(
+                tenant_id=tenant_id,
+                sender=actor,
+                user_id=user_id,
+                channel=channel,
+                total=len(group),
+                created_at=now,
+            )
+            copies = [
+                CommunicationLog(
+                    id=log_id,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    channel=channel,
+                    provider=provider_for_channel(channel).name,
+                    template_id=original.template_id,
+                    recipient=original.recipient,
+                    subject=original.subject,
+                    content=original.content,
+                    batch_id=batch.id,
+                    retry_of=original.id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for log_id, original in zip(new_ids("log", len(group)), group, strict=True)
+            ]
+            CommunicationLog.objects.bulk_create(copies)
+            created_batches.append((batch, len(copies)))
+        for batch, count in created_batches:
+            transaction.on_commit(lambda batch=batch, count=count: enqueue_dispatch(batch.id, count))
+    return RetryResult(
+        batch=created_batches[0][0], retried=sum(c for _, c in created_batches), skipped=skipped
+    )
