@@ -4,8 +4,12 @@ Who sees what: a user sees their own logs in their tenant; a tenant admin may re
 any user of their tenant; a platform admin may read across tenants on the admin list.
 """
 
+from datetime import timedelta
+
 import django_filters
+from django.core.cache import cache
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import User
@@ -113,3 +117,66 @@ def batch_status_counts(*, batch_id: str) -> dict[str, int]:
     )
     counts.update({row["status"]: row["n"] for row in rows})
     return counts
+
+
+DASHBOARD_WINDOWS = (("24h", 24), ("7d", 24 * 7))
+DASHBOARD_CACHE_SECONDS = 60
+
+
+def delivery_dashboard(*, actor: User) -> dict:
+    """Per channel and provider: sent, delivered, failed, pending and rates, for the last
+    24 hours and 7 days, plus the top failure reasons; cached a minute per tenant."""
+    scope = "all" if actor.is_platform_admin else actor.tenant_id
+    key = f"dashboard:{scope}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    now = timezone.now()
+    base = _base(tenant_id=None if actor.is_platform_admin else actor.tenant_id)
+    windows = []
+    for label, hours in DASHBOARD_WINDOWS:
+        recent = base.filter(created_at__gte=now - timedelta(hours=hours))
+        groups: dict[tuple[str, str], dict] = {}
+        for row in recent.values("channel", "provider", "status").annotate(n=Count("id")).order_by():
+            group = groups.setdefault((row["channel"], row["provider"]), dict.fromkeys(Status.values, 0))
+            group[row["status"]] = row["n"]
+        lines = []
+        for (channel, provider), counts in sorted(groups.items()):
+            total = sum(counts.values())
+            finished = total - counts[Status.PENDING]
+            accepted = counts[Status.SENT] + counts[Status.DELIVERED]
+            lines.append(
+                {
+                    "channel": channel,
+                    "provider": provider,
+                    "total": total,
+                    **counts,
+                    "accepted_rate": round(100 * accepted / finished, 1) if finished else None,
+                    "delivery_rate": round(100 * counts[Status.DELIVERED] / finished, 1)
+                    if finished
+                    else None,
+                    "bars": _bar_widths(counts, total),
+                }
+            )
+        reasons = list(
+            recent.filter(status=Status.FAILED)
+            .values("error")
+            .annotate(n=Count("id"))
+            .order_by("-n", "error")[:5]
+        )
+        windows.append({"label": label, "lines": lines, "top_failures": reasons})
+    dashboard = {"windows": windows, "generated_at": now}
+    cache.set(key, dashboard, DASHBOARD_CACHE_SECONDS)
+    return dashboard
+
+
+def _bar_widths(counts: dict[str, int], total: int) -> list[dict]:
+    """Segments of a 100-unit stacked bar, in a fixed order."""
+    segments, offset = [], 0.0
+    for status in (Status.DELIVERED, Status.SENT, Status.PENDING, Status.FAILED):
+        width = 100 * counts[status] / total if total else 0
+        segments.append(
+            {"status": status, "x": round(offset, 2), "width": round(width, 2), "count": counts[status]}
+        )
+        offset += width
+    return segments

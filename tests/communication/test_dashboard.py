@@ -1,0 +1,77 @@
+"""The delivery dashboard on the admin index: numbers as in the database, per tenant."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from communication.selectors import delivery_dashboard
+from tests.factories import LogFactory
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def traffic(alice, bob):
+    now = timezone.now()
+    for status, count in (("delivered", 6), ("sent", 2), ("failed", 1), ("pending", 1)):
+        for _ in range(count):
+            LogFactory(
+                user=alice,
+                provider="submail",
+                status=status,
+                error="Not delivered: 空号" if status == "failed" else None,
+            )
+    LogFactory(
+        user=alice,
+        provider="submail",
+        status="failed",
+        error="Old failure",
+        created_at=now - timedelta(days=3),
+    )
+    LogFactory(user=alice, channel="email", provider="smtp", status="sent")
+    LogFactory(user=bob, provider="submail", status="failed", error="Other tenant")
+
+
+def _line(window, channel, provider):
+    return next(
+        line for line in window["lines"] if (line["channel"], line["provider"]) == (channel, provider)
+    )
+
+
+def test_counts_and_rates_per_channel_and_provider(ada, traffic):
+    last_day, last_week = delivery_dashboard(actor=ada)["windows"]
+    sms = _line(last_day, "sms", "submail")
+    assert (sms["total"], sms["delivered"], sms["sent"], sms["failed"], sms["pending"]) == (10, 6, 2, 1, 1)
+    assert sms["delivery_rate"] == round(100 * 6 / 9, 1) and sms["accepted_rate"] == round(100 * 8 / 9, 1)
+    assert _line(last_week, "sms", "submail")["failed"] == 2  # the three-day-old failure counts in 7d only
+    assert _line(last_day, "email", "smtp")["sent"] == 1
+    assert [r["error"] for r in last_week["top_failures"]] == ["Not delivered: 空号", "Old failure"]
+
+
+def test_tenant_admin_sees_only_their_tenant_platform_admin_sees_all(ada, root, traffic):
+    reasons = {r["error"] for r in delivery_dashboard(actor=ada)["windows"][1]["top_failures"]}
+    assert "Other tenant" not in reasons
+    cache.clear()
+    reasons = {r["error"] for r in delivery_dashboard(actor=root)["windows"][1]["top_failures"]}
+    assert "Other tenant" in reasons
+
+
+def test_the_admin_index_renders_the_dashboard_with_the_same_numbers(client, ada, traffic):
+    client.force_login(ada)
+    html = client.get("/admin/").content.decode()
+    assert 'id="delivery-dashboard"' in html and "<svg" in html
+    assert '<td class="num total">10</td>' in html and '<td class="num delivered">6</td>' in html
+    assert "Not delivered: 空号" in html and "cdn" not in html.lower()
+
+
+def test_results_are_cached_for_a_minute(ada, traffic, django_assert_num_queries):
+    delivery_dashboard(actor=ada)
+    with django_assert_num_queries(0):
+        delivery_dashboard(actor=ada)
