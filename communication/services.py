@@ -315,6 +315,12 @@ def bulk_send(
     return BulkResult(batch=batch, logs=logs)
 
 
+def bulk_send_now(**kwargs) -> BulkResult:
+    """bulk_send in its own transaction, for callers outside the API (admin actions)."""
+    with transaction.atomic(durable=True):
+        return bulk_send(**kwargs)
+
+
 def enqueue_dispatch(batch_id: str, pending: int) -> None:
     """Start dispatch tasks for a batch; a broker outage only delays them (the sweeper retries)."""
     from communication.tasks import dispatch_batch

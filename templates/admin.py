@@ -1,12 +1,15 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from authms.admin_scoping import TenantScopedAdmin
+from authms.errors import ApplicationError
+from communication.models import CommunicationLog, Status
+from communication.services import bulk_send_now
 from templates.models import Template
-from templates.rendering import PLACEHOLDER
+from templates.rendering import PLACEHOLDER, placeholders
 
 
 class TemplateForm(forms.ModelForm):
@@ -56,6 +59,7 @@ class TemplateForm(forms.ModelForm):
 class TemplateAdmin(TenantScopedAdmin):
     form = TemplateForm
     staff_can_edit = True
+    actions = ["send_test_message"]
     list_display = ["code", "channel", "name", "is_active", "sensitive", "provider_template_id", "updated_at"]
     list_filter = ["channel", "is_active", "sensitive"]
     search_fields = ["code", "name", "=id"]
@@ -64,6 +68,49 @@ class TemplateAdmin(TenantScopedAdmin):
         (_("Content"), {"fields": ["subject", "body", "sensitive", "provider_template_id"]}),
         (_("Preview"), {"fields": ["sample_variables"], "description": _("Updates as you type.")}),
     ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        pending = CommunicationLog.objects.filter(template_id=object_id, status=Status.PENDING).count()
+        if pending and request.method == "GET":
+            self.message_user(
+                request,
+                _(
+                    "%(count)d pending messages use this template; they go out with the text they were created with."
+                )
+                % {"count": pending},
+                messages.WARNING,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Send a test message to my own phone or email"))
+    def send_test_message(self, request, queryset):
+        """Through the real pipeline, so the staff member sees exactly what recipients get."""
+        for template in queryset:
+            recipient = request.user.phone if template.channel == "sms" else request.user.email
+            if not recipient:
+                field = _("phone") if template.channel == "sms" else _("email")
+                self.message_user(
+                    request, _("Add your %(field)s to your user first.") % {"field": field}, messages.WARNING
+                )
+                continue
+            sample = {name: f"<{name}>" for name in placeholders(template.subject, template.body)}
+            try:
+                result = bulk_send_now(
+                    actor=request.user,
+                    channel=template.channel,
+                    recipients=[recipient],
+                    template=template.code,
+                    variables=sample,
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{template.code}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                _("Test of %(code)s queued to %(recipient)s (batch %(batch)s).")
+                % {"code": template.code, "recipient": recipient, "batch": result.batch.id},
+                messages.SUCCESS,
+            )
 
     class Media:
         js = ["message_templates/template_preview.js"]

@@ -66,3 +66,44 @@ def test_change_form_carries_the_live_preview_script_served_locally(client, ada)
 def test_platform_admin_picks_the_tenant(client, root):
     client.force_login(root)
     assert 'name="tenant"' in client.get(ADD).content.decode()
+
+
+def test_send_test_message_goes_to_my_own_phone_through_the_pipeline(
+    client, ada, recording_provider, django_capture_on_commit_callbacks
+):
+    ada.phone = "+8613600136000"
+    ada.save()
+    template = Template.objects.create(
+        tenant=ada.tenant, code="otp", channel="sms", name="OTP", body="Code {{code}}"
+    )
+    client.force_login(ada)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(
+            CHANGELIST, {"action": "send_test_message", "_selected_action": [template.id]}, follow=True
+        )
+    assert "Test of otp queued to +8613600136000" in page.content.decode()
+    (message,) = recording_provider.received
+    assert message.recipient == "+8613600136000" and message.body == "Code <code>"
+
+
+def test_send_test_message_asks_for_an_address_first(client, ada):
+    template = Template.objects.create(
+        tenant=ada.tenant, code="mail", channel="email", name="M", subject="s", body="b"
+    )
+    ada.email = ""
+    ada.save()
+    client.force_login(ada)
+    page = client.post(
+        CHANGELIST, {"action": "send_test_message", "_selected_action": [template.id]}, follow=True
+    )
+    assert "Add your email to your user first" in page.content.decode()
+
+
+def test_editing_a_template_warns_when_pending_messages_use_it(client, ada, alice):
+    from tests.factories import LogFactory
+
+    template = Template.objects.create(tenant=ada.tenant, code="otp", channel="sms", name="OTP", body="x")
+    LogFactory(user=alice, template=template, status="pending")
+    client.force_login(ada)
+    page = client.get(reverse("admin:message_templates_template_change", args=[template.id])).content.decode()
+    assert "1 pending messages use this template" in page
