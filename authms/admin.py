@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from authms.admin_scoping import TenantScopedAdmin
 from authms.models import Tenant, User
+from authms.roles import make_tenant_admin
 
 
 @admin.register(Tenant)
@@ -32,3 +33,30 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("tenant", "username", "email", "password1", "password2")}),
     )
+    PLATFORM_ONLY_FIELDS = ("is_superuser", "groups", "user_permissions")
+
+    def get_fieldsets(self, request, obj=None):
+        """Tenant admins manage their people but cannot grant platform rights or raw permissions."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        return [
+            (
+                name,
+                {**options, "fields": [f for f in options["fields"] if f not in self.PLATFORM_ONLY_FIELDS]},
+            )
+            for name, options in fieldsets
+        ]
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.is_staff and not obj.is_superuser:
+            make_tenant_admin(obj)

@@ -6,13 +6,13 @@ from django.contrib import admin
 class TenantScopedAdmin(admin.ModelAdmin):
     """Filters every queryset by the staff member's tenant unless they are a platform admin.
 
-    `tenant_field` names the tenant id on the model. With `staff_can_edit`, tenant admins
-    may also add, change and delete rows; new rows land in their own tenant, and the tenant
-    field is shown only to platform admins.
+    Which models and actions a tenant admin may use comes from Django permissions (the
+    "Tenant admins" group, authms.roles); which rows, from this class. New rows land in
+    the staff member's own tenant, and the tenant field is shown only to platform admins.
+    `tenant_field` names the tenant id on the model.
     """
 
     tenant_field = "tenant_id"
-    staff_can_edit = False
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -27,7 +27,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return filters
 
     def _hides_tenant(self, request) -> bool:
-        return self.staff_can_edit and not request.user.is_superuser
+        return not request.user.is_superuser
 
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
@@ -70,14 +70,28 @@ class TenantScopedAdmin(admin.ModelAdmin):
             setattr(obj, self.tenant_field, request.user.tenant_id)
         super().save_model(request, obj, form, change)
 
+    def _in_scope(self, request, obj) -> bool:
+        return (
+            obj is None
+            or request.user.is_superuser
+            or getattr(obj, self.tenant_field) == request.user.tenant_id
+        )
+
     def has_view_permission(self, request, obj=None):
-        # Every staff member is a tenant admin of their own tenant (API.md roles).
-        return request.user.is_active and request.user.is_staff
+        return super().has_view_permission(request, obj) and self._in_scope(request, obj)
 
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._in_scope(request, obj)
 
-    def _may_edit(self, request, obj=None):
-        return self.staff_can_edit and self.has_view_permission(request, obj)
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._in_scope(request, obj)
 
-    has_add_permission = has_change_permission = has_delete_permission = _may_edit
+
+class ReadOnlyAdminMixin:
+    """Records of what happened (logs, batches, sync runs): nobody edits them in the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -5,6 +5,7 @@ from django.utils.text import slugify
 
 from authms.errors import ConflictError, NotFoundError
 from authms.models import Tenant, User
+from authms.roles import make_tenant_admin
 
 
 @transaction.atomic
@@ -49,6 +50,8 @@ def user_create(
     else:
         user.set_unusable_password()
     user.save()
+    if user.is_staff and not user.is_superuser:
+        make_tenant_admin(user)
     return user
 
 

@@ -16,7 +16,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from authms.admin_paginator import EstimatedCountPaginator
-from authms.admin_scoping import TenantScopedAdmin
+from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 from communication.masking import mask_recipient
 from communication.models import Batch, CommunicationLog, Status, Suppression, SyncRun
 from communication.recipients import normalise, suppression_key
@@ -102,7 +102,7 @@ def status_badge(status: str):
 
 
 @admin.register(CommunicationLog)
-class CommunicationLogAdmin(TenantScopedAdmin):
+class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["id", "created_at", "user", "channel", "masked_recipient", "status_badge", "provider"]
     list_filter = ["channel", "status", ProviderFilter, "created_at"]
     list_select_related = ["user"]
@@ -281,7 +281,6 @@ class SuppressionForm(forms.ModelForm):
 class SuppressionAdmin(TenantScopedAdmin):
     """Staff add or remove recipients; the bulk sender skips them (their logs fail with the reason)."""
 
-    staff_can_edit = True
     list_display = ["recipient", "channel", "reason", "created_at"]
     list_filter = ["channel", "reason"]
     search_fields = ["=recipient"]
@@ -290,7 +289,7 @@ class SuppressionAdmin(TenantScopedAdmin):
 
 
 @admin.register(Batch)
-class BatchAdmin(TenantScopedAdmin):
+class BatchAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["id", "created_at", "sender", "user", "channel", "total", "completed_at"]
     list_filter = ["channel"]
     list_select_related = ["sender", "user"]

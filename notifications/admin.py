@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from authms.admin_scoping import TenantScopedAdmin
+from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 from authms.errors import ApplicationError
 from authms.models import Tenant, User
 from notifications.models import Notification, NotificationType, Priority
@@ -42,7 +42,7 @@ class SendNotificationForm(forms.Form):
 
 
 @admin.register(Notification)
-class NotificationAdmin(TenantScopedAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["title", "user", "type", "priority", "is_read", "created_at"]
     list_filter = ["type", "priority", "is_read"]
     list_select_related = ["user"]
@@ -50,11 +50,7 @@ class NotificationAdmin(TenantScopedAdmin):
     show_full_result_count = False
     readonly_fields = [f.name for f in Notification._meta.fields]
 
-    def has_add_permission(self, request):
-        return False  # the send form below creates them, through notify()
-
-    def has_delete_permission(self, request, obj=None):
-        return self.has_view_permission(request, obj)
+    # Rows are created by the send form below, through notify(); they are never edited.
 
     def get_urls(self):
         send = path(

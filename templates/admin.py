@@ -58,7 +58,6 @@ class TemplateForm(forms.ModelForm):
 @admin.register(Template)
 class TemplateAdmin(TenantScopedAdmin):
     form = TemplateForm
-    staff_can_edit = True
     actions = ["send_test_message"]
     list_display = ["code", "channel", "name", "is_active", "sensitive", "provider_template_id", "updated_at"]
     list_filter = ["channel", "is_active", "sensitive"]

@@ -36,8 +36,12 @@ def alice(tenant_a):
 
 @pytest.fixture
 def ada(tenant_a):
-    """Tenant admin of tenant A."""
-    return UserFactory(username="ada", tenant=tenant_a, is_staff=True)
+    """Tenant admin of tenant A (in the "Tenant admins" group, like create_user --staff)."""
+    from authms.roles import make_tenant_admin
+
+    user = UserFactory(username="ada", tenant=tenant_a, is_staff=True)
+    make_tenant_admin(user)
+    return user
 
 
 @pytest.fixture

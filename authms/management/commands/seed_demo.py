@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from authms.ids import new_id
 from authms.models import Tenant, User
+from authms.roles import make_tenant_admin
 from communication.models import Channel, CommunicationLog, Status
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -50,6 +51,8 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save(update_fields=["password"])
+            if is_staff and not is_superuser:
+                make_tenant_admin(user)
             users[username] = user
         for tenant in tenants.values():
             if not CommunicationLog.objects.filter(tenant=tenant).exists():

@@ -1,0 +1,43 @@
+"""The tenant-admin role as a Django group, so staff get their permissions from one place.
+
+Tenant scoping (which rows) is the admin's job (TenantScopedAdmin); this group says which
+models and actions. Platform admins are superusers and need no group.
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+TENANT_ADMINS = "Tenant admins"
+PERMISSIONS = {
+    "communication": {
+        "communicationlog": ["view"],
+        "batch": ["view"],
+        "suppression": ["view", "add", "change", "delete"],
+    },
+    "message_templates": {"template": ["view", "add", "change", "delete"]},
+    "notifications": {"notification": ["view", "delete"]},
+    "authms": {"user": ["view", "add", "change"]},
+}
+
+
+def tenant_admin_group() -> Group:
+    """Create (or repair) the group with exactly its permissions; safe to call any time."""
+    group, _ = Group.objects.get_or_create(name=TENANT_ADMINS)
+    wanted = [
+        (app_label, f"{action}_{model}")
+        for app_label, models in PERMISSIONS.items()
+        for model, actions in models.items()
+        for action in actions
+    ]
+    permissions = [
+        permission
+        for permission in Permission.objects.filter(
+            codename__in=[codename for _, codename in wanted]
+        ).select_related("content_type")
+        if (permission.content_type.app_label, permission.codename) in wanted
+    ]
+    group.permissions.set(permissions)
+    return group
+
+
+def make_tenant_admin(user) -> None:
+    user.groups.add(tenant_admin_group())
