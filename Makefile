@@ -36,6 +36,7 @@ fmt: install
 
 ## Whole suite against throwaway PostgreSQL + Redis (installed with apt-get when missing).
 test: install lint
+	.ci/ensure-chromium
 	.ci/with-services env DEBUG=false SECRET_KEY=test-only-secret-key-with-enough-length \
 		CELERY_TASK_ALWAYS_EAGER=true $(BIN)/pytest $(PYTEST_ARGS)
 

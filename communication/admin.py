@@ -103,7 +103,7 @@ def status_badge(status: str):
 
 @admin.register(CommunicationLog)
 class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["id", "created_at", "user", "channel", "masked_recipient", "status_badge", "provider"]
+    list_display = ["id", "created_at", "status_badge", "channel", "masked_recipient", "user", "provider"]
     list_filter = ["channel", "status", ProviderFilter, "created_at"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
@@ -128,7 +128,9 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "error",
         "pretty_response",
         "batch_id",
+        "retry_of",
         "provider_message_id",
+        "fee",
         "attempts",
         "claimed_at",
         "sent_at",
