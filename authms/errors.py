@@ -35,3 +35,14 @@ class NotFoundError(ApplicationError):
 class ConflictError(ApplicationError):
     status_code = 409
     default_message = _("The request conflicts with the current state.")
+
+
+def unknown_value_message(name: str, value, allowed) -> str:
+    """`Unknown channel 'x'; allowed values: sms, email, push.` in the request's language."""
+    from django.utils.translation import gettext
+
+    return gettext("Unknown %(name)s %(value)r; allowed values: %(allowed)s.") % {
+        "name": name,
+        "value": value,
+        "allowed": ", ".join(allowed),
+    }

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from authms.errors import ConflictError, ValidationError
 from authms.models import IdempotencyKey, User
@@ -29,7 +30,7 @@ def request_fingerprint(method: str, path: str, body) -> str:
 
 def _replay(record: IdempotencyKey, fingerprint: str) -> tuple[int, dict]:
     if record.request_hash != fingerprint:
-        raise ConflictError("This Idempotency-Key was already used with a different request body.")
+        raise ConflictError(_("This Idempotency-Key was already used with a different request body."))
     return record.status_code, record.response
 
 
@@ -41,7 +42,7 @@ def run_idempotent(
         with transaction.atomic(durable=True):
             return produce()
     if not key or len(key) > MAX_KEY_LENGTH:
-        message = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters."
+        message = _("Idempotency-Key must be 1 to %(max)d characters.") % {"max": MAX_KEY_LENGTH}
         raise ValidationError(message, errors={"Idempotency-Key": [message]})
 
     scope = {"tenant_id": actor.tenant_id, "user_id": actor.id, "key": key}

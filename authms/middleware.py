@@ -5,6 +5,8 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from django.utils.translation import gettext
+
 _current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -49,5 +51,5 @@ class RejectNulBytesMiddleware:
         if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
             from authms.api.exceptions import json_error_response
 
-            return json_error_response(400, "The request contains a NUL byte.")
+            return json_error_response(400, gettext("The request contains a NUL byte."))
         return self.get_response(request)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -27,20 +28,20 @@ def _is_api(request) -> bool:
 
 def handler400(request, exception):
     if _is_api(request):
-        return json_error_response(400, "Bad request.")
+        return json_error_response(400, gettext("Bad request."))
     return defaults.bad_request(request, exception)
 
 
 def handler403(request, exception):
     if _is_api(request):
-        return json_error_response(403, "Forbidden.")
+        return json_error_response(403, gettext("Forbidden."))
     return defaults.permission_denied(request, exception)
 
 
 def handler404(request, exception):
     """JSON envelope under the API prefix, Django's page everywhere else."""
     if _is_api(request):
-        return json_error_response(404, "No endpoint matches this path.")
+        return json_error_response(404, gettext("No endpoint matches this path."))
     return defaults.page_not_found(request, exception)
 
 

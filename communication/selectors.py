@@ -10,6 +10,9 @@ import django_filters
 from django.core.cache import cache
 from django.db.models import Count, QuerySet
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import User
@@ -17,8 +20,13 @@ from communication.models import Batch, Channel, CommunicationLog, Status
 
 
 def _choice_error(name: str, choices) -> dict:
-    allowed = ", ".join(value for value, _ in choices)
-    return {"invalid_choice": f"Unknown {name} %(value)s; allowed values: {allowed}."}
+    """Django forms fill in %(value)s; the name and allowed values are fixed here, translated lazily."""
+    allowed = ", ".join(value for value, _label in choices)
+    return {
+        "invalid_choice": format_lazy(
+            gettext_lazy("Unknown {name} %(value)s; allowed values: {allowed}."), name=name, allowed=allowed
+        )
+    }
 
 
 class LogFilter(django_filters.FilterSet):
@@ -66,7 +74,7 @@ def log_list_for_user(*, actor: User, user_id: str | None = None, filters=None) 
     """The caller's own logs, or — for a tenant admin — one user's logs of the caller's tenant."""
     target = user_id or actor.id
     if target != actor.id and not actor.is_tenant_admin:
-        raise PermissionDeniedError("You may only read your own communication logs.")
+        raise PermissionDeniedError(_("You may only read your own communication logs."))
     queryset = _base(tenant_id=actor.tenant_id).filter(user_id=target)
     return _filtered(LogFilter, queryset, filters or {})
 
@@ -74,7 +82,7 @@ def log_list_for_user(*, actor: User, user_id: str | None = None, filters=None) 
 def log_list_for_admin(*, actor: User, filters=None) -> QuerySet:
     """All logs of the admin's tenant; every tenant for a platform admin."""
     if not actor.is_tenant_admin:
-        raise PermissionDeniedError("Only tenant or platform administrators may read all logs.")
+        raise PermissionDeniedError(_("Only tenant or platform administrators may read all logs."))
     queryset = _base(tenant_id=None if actor.is_platform_admin else actor.tenant_id)
     return _filtered(AdminLogFilter, queryset, filters or {})
 
@@ -90,7 +98,7 @@ def batch_progress(*, actor: User, batch_id: str) -> dict:
         )
     )
     if not visible:
-        raise NotFoundError(f"No batch {batch_id!r}.")
+        raise NotFoundError(_("No batch %(id)r.") % {"id": batch_id})
     counts = dict.fromkeys(Status.values, 0)
     rows = (
         CommunicationLog.objects.filter(batch_id=batch.id).values("status").annotate(n=Count("id")).order_by()

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -194,10 +195,10 @@ def _resolve_owner(*, actor: User, user_id: str | None) -> User:
     if not user_id or user_id == actor.id:
         return actor
     if not actor.is_tenant_admin:
-        raise PermissionDeniedError("Only tenant admins may send on behalf of another user.")
+        raise PermissionDeniedError(_("Only tenant admins may send on behalf of another user."))
     owner = User.objects.filter(id=user_id, tenant_id=actor.tenant_id, is_active=True).first()
     if owner is None:
-        raise NotFoundError(f"No active user {user_id!r} in your tenant.")
+        raise NotFoundError(_("No active user %(id)r in your tenant.") % {"id": user_id})
     return owner
 
 
@@ -209,7 +210,9 @@ def _check_recipient_count(recipients: Sequence[str]):
     limit = settings.BULK_MAX_RECIPIENTS
     if len(recipients) > limit:
         raise _field_error(
-            "recipients", f"At most {limit:,} recipients per request; got {len(recipients):,}."
+            "recipients",
+            _("At most %(limit)s recipients per request; got %(count)s.")
+            % {"limit": f"{limit:,}", "count": f"{len(recipients):,}"},
         )
 
 
@@ -238,10 +241,10 @@ def bulk_send(
     )
     body = tmpl.body if tmpl else content
     if not body:
-        raise _field_error("content", "content is required unless a template is given.")
+        raise _field_error("content", _("content is required unless a template is given."))
     subject_text = subject or (tmpl.subject if tmpl else "")
     if channel == "email" and not subject_text:
-        raise _field_error("subject", "subject is required for email (the template has none).")
+        raise _field_error("subject", _("subject is required for email (the template has none)."))
     rendered = render(
         body=body, subject=subject_text, variables=variables, sensitive=bool(tmpl and tmpl.sensitive)
     )
@@ -249,7 +252,12 @@ def bulk_send(
     if len(rendered.outbound_content) > max_length:
         raise _field_error(
             "content",
-            f"The {channel} text is {len(rendered.outbound_content):,} characters; the limit is {max_length:,}.",
+            _("The %(channel)s text is %(length)s characters; the limit is %(limit)s.")
+            % {
+                "channel": channel,
+                "length": f"{len(rendered.outbound_content):,}",
+                "limit": f"{max_length:,}",
+            },
         )
     provider = provider_for_channel(channel)
 
@@ -516,7 +524,7 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
     )
     error = OUTCOME_UNKNOWN.format(reason="the worker stopped while sending")
     report.abandoned = logs_apply_status(
-        StatusUpdate(log_id, Status.FAILED, error=error) for log_id, _ in abandoned
+        StatusUpdate(log_id, Status.FAILED, error=error) for log_id, _batch in abandoned
     )
 
     waiting = (
@@ -533,7 +541,7 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
         enqueue_dispatch(batch_id, settings.DISPATCH_CHUNK_SIZE)
         report.requeued_batches += 1
 
-    for batch_id in {batch_id for _, batch_id in abandoned if batch_id}:
+    for batch_id in {batch_id for _log, batch_id in abandoned if batch_id}:
         report.completed_batches += batch_complete_if_done(batch_id=batch_id)
     return report
 

@@ -1,9 +1,10 @@
 """Reads of the inbox, always scoped to the caller's tenant and the caller."""
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from authms.api.booleans import parse_bool
-from authms.errors import NotFoundError, ValidationError
+from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.models import User
 from notifications.models import Notification, NotificationType, Priority
 
@@ -13,7 +14,7 @@ def _enum(params, name: str, allowed: list[str]) -> str | None:
     if value is None:
         return None
     if value not in allowed:
-        message = f"Unknown {name} {value!r}; allowed values: {', '.join(allowed)}."
+        message = unknown_value_message(name, value, allowed)
         raise ValidationError(message, errors={name: [message]})
     return value
 
@@ -41,5 +42,5 @@ def notification_get(*, user: User, notification_id: str) -> Notification:
     """The caller's own notification; anyone else's (or none) is the same 404."""
     notification = _inbox(user).filter(id=notification_id).first()
     if notification is None:
-        raise NotFoundError("Notification not found.")
+        raise NotFoundError(_("Notification not found."))
     return notification

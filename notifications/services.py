@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from authms.errors import NotFoundError, ValidationError
+from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.ids import new_ids
 from authms.models import User
 from notifications.models import Notification, NotificationType, Priority
@@ -31,36 +32,34 @@ def validate_action_url(url: str | None) -> str | None:
     if url in (None, ""):
         return None
     if len(url) > ACTION_URL_MAX:
-        raise _invalid("action_url", f"action_url is longer than {ACTION_URL_MAX} characters.")
+        raise _invalid(
+            "action_url", _("action_url is longer than %(max)d characters.") % {"max": ACTION_URL_MAX}
+        )
     if url.startswith("/") and not url.startswith("//"):
         return url
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.netloc:
         return url
-    raise _invalid("action_url", "action_url must be a relative path starting with / or an https:// URL.")
+    raise _invalid("action_url", _("action_url must be a relative path starting with / or an https:// URL."))
 
 
 def _validated(
     *, type: str, event_type: str, priority: str, title: str, action_url: str | None, metadata
 ) -> dict:
     if type not in NotificationType.values:
-        raise _invalid(
-            "type", f"Unknown type {type!r}; allowed values: {', '.join(NotificationType.values)}."
-        )
+        raise _invalid("type", unknown_value_message("type", type, NotificationType.values))
     if not EVENT_TYPE.match(event_type or ""):
         raise _invalid(
-            "event_type", "event_type must be dotted lower-case words, e.g. status.incident.created."
+            "event_type", _("event_type must be dotted lower-case words, e.g. status.incident.created.")
         )
     if priority not in Priority.values:
-        raise _invalid(
-            "priority", f"Unknown priority {priority!r}; allowed values: {', '.join(Priority.values)}."
-        )
+        raise _invalid("priority", unknown_value_message("priority", priority, Priority.values))
     if not title or not title.strip():
-        raise _invalid("title", "title is required.")
+        raise _invalid("title", _("title is required."))
     if len(title) > TITLE_MAX:
-        raise _invalid("title", f"title is longer than {TITLE_MAX} characters.")
+        raise _invalid("title", _("title is longer than %(max)d characters.") % {"max": TITLE_MAX})
     if metadata is not None and not isinstance(metadata, dict):
-        raise _invalid("metadata", "metadata must be an object.")
+        raise _invalid("metadata", _("metadata must be an object."))
     return {
         "type": type,
         "event_type": event_type,
@@ -94,13 +93,15 @@ def audience_user_ids(
         )
     wanted = list(dict.fromkeys(user_ids or []))
     if not wanted:
-        raise _invalid("user_ids", "Name at least one user, or address the whole tenant.")
+        raise _invalid("user_ids", _("Name at least one user, or address the whole tenant."))
     found = set(
         User.objects.filter(tenant_id=tenant_id, id__in=wanted, is_active=True).values_list("id", flat=True)
     )
     missing = [user_id for user_id in wanted if user_id not in found]
     if missing:
-        raise NotFoundError(f"No active user in this tenant with id: {', '.join(missing[:20])}.")
+        raise NotFoundError(
+            _("No active user in this tenant with id: %(ids)s.") % {"ids": ", ".join(missing[:20])}
+        )
     return wanted
 
 

@@ -3,6 +3,8 @@
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from authms.errors import ValidationError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -41,7 +43,7 @@ def render(*, body: str, subject: str = "", variables: dict[str, str], sensitive
     """Fill every placeholder, or raise one 400 naming all the missing variables."""
     missing = missing_variables(variables, subject, body)
     if missing:
-        message = f"Missing template variables: {', '.join(missing)}."
+        message = _("Missing template variables: %(names)s.") % {"names": ", ".join(missing)}
         raise ValidationError(message, errors={"variables": [message]})
     content = fill(body, variables)
     return Rendered(

@@ -1,5 +1,7 @@
 """Reads of message templates, always within one tenant."""
 
+from django.utils.translation import gettext as _
+
 from authms.errors import NotFoundError
 from templates.models import Template
 
@@ -9,5 +11,8 @@ def template_get_active(*, tenant_id: str, code: str, channel: str) -> Template:
         tenant_id=tenant_id, code=code, channel=channel, is_active=True
     ).first()
     if template is None:
-        raise NotFoundError(f"No active {channel} template with code {code!r} in this tenant.")
+        raise NotFoundError(
+            _("No active %(channel)s template with code %(code)r in this tenant.")
+            % {"channel": channel, "code": code}
+        )
     return template

@@ -7,6 +7,7 @@ The token's `tenant_id` must match the user's tenant, and inactive tenants are r
 
 from django.conf import settings
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import (
@@ -52,17 +53,17 @@ class TenantJWTAuthentication(JWTAuthentication):
         user_id = validated_token.get("user_id")
         tenant_id = validated_token.get("tenant_id")
         if not user_id or not tenant_id:
-            raise InvalidToken("Token carries no user_id/tenant_id claims.")
+            raise InvalidToken(_("Token carries no user_id/tenant_id claims."))
         if isinstance(validated_token, ExternalToken):
             user = user_get_or_provision(claims=validated_token)
         else:
             user = User.objects.select_related("tenant").filter(id=user_id).first()
         if user is None or not user.is_active:
             raise AuthenticationFailed(
-                "The user of this token does not exist or is inactive.", code="user_inactive"
+                _("The user of this token does not exist or is inactive."), code="user_inactive"
             )
         if user.tenant_id != tenant_id or not user.tenant.is_active:
             raise AuthenticationFailed(
-                "The tenant of this token does not match or is inactive.", code="tenant_mismatch"
+                _("The tenant of this token does not match or is inactive."), code="tenant_mismatch"
             )
         return user

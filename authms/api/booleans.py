@@ -1,3 +1,5 @@
+from django.utils.translation import gettext as _
+
 from authms.errors import ValidationError
 
 _TRUE, _FALSE = {"true", "1"}, {"false", "0"}
@@ -13,5 +15,5 @@ def parse_bool(params, name: str, default: bool = False) -> bool:
         return True
     if value in _FALSE:
         return False
-    message = f"{name} must be true, false, 1 or 0; got {raw!r}."
+    message = _("%(name)s must be true, false, 1 or 0; got %(value)r.") % {"name": name, "value": raw}
     raise ValidationError(message, errors={name: [message]})

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from django.utils.translation import gettext as _
 from rest_framework.response import Response
 
 RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
@@ -20,8 +21,8 @@ def envelope(status_code: int, message, **fields) -> dict:
     return {"code": status_code, "message": str(message), **fields, "timestamp": now_rfc3339()}
 
 
-def data_response(data, *, message="OK", status_code: int = 200) -> Response:
-    return Response(envelope(status_code, message, data=data), status=status_code)
+def data_response(data, *, message=None, status_code: int = 200) -> Response:
+    return Response(envelope(status_code, message or _("OK"), data=data), status=status_code)
 
 
 def list_envelope(*, items: list, total: int, page: int, page_size: int, **extra) -> dict:
@@ -34,4 +35,4 @@ def list_envelope(*, items: list, total: int, page: int, page_size: int, **extra
         "has_next": page < total_pages,
         "has_prev": page > 1,
     }
-    return envelope(200, "OK", items=items, total=total, pagination=pagination, **extra)
+    return envelope(200, _("OK"), items=items, total=total, pagination=pagination, **extra)

@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -18,7 +19,7 @@ logger = logging.getLogger("authms.api")
 
 class RequestTooLarge(exceptions.APIException):
     status_code = 413
-    default_detail = "The request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE allows."
+    default_detail = gettext_lazy("The request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE allows.")
     default_code = "request_too_large"
 
 
@@ -48,7 +49,7 @@ def summarise_errors(errors: dict[str, list[str]]) -> str:
         for field, messages in errors.items()
         if messages
     ]
-    return "Invalid input. " + " ".join(parts) if parts else "Invalid input."
+    return gettext("Invalid input.") + (" " + " ".join(parts) if parts else "")
 
 
 def _detail_message(exc: exceptions.APIException) -> str:
@@ -56,7 +57,7 @@ def _detail_message(exc: exceptions.APIException) -> str:
     if isinstance(exc, InvalidToken) and isinstance(detail, dict):
         messages = detail.get("messages") or []
         if messages:
-            return f"Authentication token rejected: {messages[0]['message']}."
+            return gettext("Authentication token rejected: %(reason)s.") % {"reason": messages[0]["message"]}
     if isinstance(detail, dict):
         detail = detail.get("detail", next(iter(detail.values()), ""))
     if isinstance(detail, list):
@@ -99,7 +100,8 @@ def envelope_exception_handler(exc, context):
 
 
 def internal_error_body() -> dict:
-    return envelope(500, f"Internal server error. Quote request id {current_request_id()} when reporting it.")
+    message = gettext("Internal server error. Quote request id %(id)s when reporting it.")
+    return envelope(500, message % {"id": current_request_id()})
 
 
 def json_error_response(status_code: int, message: str = "") -> JsonResponse:

@@ -7,6 +7,7 @@ when the page starts beyond the total.
 """
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
@@ -20,7 +21,10 @@ def _positive_int(params, name: str, default: int) -> int:
         return default
     raw = raw.strip()
     if not raw.isdigit() or int(raw) < 1:
-        message = f"{name} must be a positive integer (1, 2, 3, …), got {raw!r}."
+        message = _("%(name)s must be a positive integer (1, 2, 3, …), got %(value)r.") % {
+            "name": name,
+            "value": raw,
+        }
         raise ValidationError(message, errors={name: [message]})
     return int(raw)
 

@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -88,6 +89,6 @@ class HealthView(APIView):
         healthy, report = health_report()
         return data_response(
             report,
-            message="OK" if healthy else "One or more dependencies are unavailable.",
+            message=_("OK") if healthy else _("One or more dependencies are unavailable."),
             status_code=200 if healthy else 503,
         )

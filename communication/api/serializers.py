@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
@@ -71,7 +72,7 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
 class StrictCharField(serializers.CharField):
     """A string and nothing else: DRF's CharField would turn 123 or true into text."""
 
-    default_error_messages = {"invalid": "Must be a string."}
+    default_error_messages = {"invalid": gettext_lazy("Must be a string.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -87,15 +88,17 @@ class BulkSendRequestSerializer(serializers.Serializer):
 
     channel = serializers.ChoiceField(
         choices=["sms", "email"],
-        error_messages={"invalid_choice": "Unknown channel {input}; allowed values: sms, email."},
+        error_messages={
+            "invalid_choice": gettext_lazy("Unknown channel {input}; allowed values: sms, email.")
+        },
     )
     content = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
     recipients = serializers.ListField(
         child=StrictCharField(allow_blank=True, trim_whitespace=False, max_length=320),
         allow_empty=False,
         error_messages={
-            "empty": "At least one recipient is required.",
-            "not_a_list": "Must be a list of strings.",
+            "empty": gettext_lazy("At least one recipient is required."),
+            "not_a_list": gettext_lazy("Must be a list of strings."),
         },
     )
     subject = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=255)

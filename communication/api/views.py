@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -189,7 +190,7 @@ class UnsubscribeView(APIView):
     def post(self, request, token):
         claims = read_unsubscribe_token(token)
         if claims is None:
-            raise NotFoundError("This unsubscribe link is not valid.")
+            raise NotFoundError(_("This unsubscribe link is not valid."))
         services.suppression_add(
             tenant_id=claims["t"],
             channel=claims["c"],
@@ -202,7 +203,9 @@ class UnsubscribeView(APIView):
                 "communication/unsubscribe.html",
                 {"valid": True, "done": True, "recipient": claims["r"]},
             )
-        return data_response({"unsubscribed": True}, message="You will not receive these messages any more.")
+        return data_response(
+            {"unsubscribed": True}, message=_("You will not receive these messages any more.")
+        )
 
 
 class SubmailSubhookView(APIView):
@@ -228,7 +231,7 @@ class SubmailSubhookView(APIView):
             signature=str(data.get("signature", "")),
             key=settings.SUBMAIL_SUBHOOK_KEY,
         ):
-            raise PermissionDeniedError("Invalid SUBHOOK signature.")
+            raise PermissionDeniedError(_("Invalid SUBHOOK signature."))
         event = submail.parse_subhook(data)
         result = {"event": event.event, "applied": 0, "suppressed": 0}
         if event.report is not None:

@@ -1,5 +1,6 @@
 import json
 
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
@@ -57,7 +58,9 @@ class AdminNotifySerializer(serializers.Serializer):
 
     audience = serializers.ChoiceField(
         choices=["user", "users", "tenant"],
-        error_messages={"invalid_choice": "Unknown audience {input}; allowed values: user, users, tenant."},
+        error_messages={
+            "invalid_choice": gettext_lazy("Unknown audience {input}; allowed values: user, users, tenant.")
+        },
     )
     user_id = StrictCharField(required=False, max_length=40)
     user_ids = serializers.ListField(child=StrictCharField(max_length=40), required=False, max_length=10_000)
@@ -75,11 +78,11 @@ class AdminNotifySerializer(serializers.Serializer):
     def validate(self, data):
         audience = data["audience"]
         if audience == "user" and not data.get("user_id"):
-            raise serializers.ValidationError({"user_id": "Required when audience is user."})
+            raise serializers.ValidationError({"user_id": gettext("Required when audience is user.")})
         if audience == "users" and not data.get("user_ids"):
             raise serializers.ValidationError(
-                {"user_ids": "A non-empty list is required when audience is users."}
+                {"user_ids": gettext("A non-empty list is required when audience is users.")}
             )
         if len(json.dumps(data.get("metadata") or {})) > 10_000:
-            raise serializers.ValidationError({"metadata": "At most 10,000 characters of JSON."})
+            raise serializers.ValidationError({"metadata": gettext("At most 10,000 characters of JSON.")})
         return data

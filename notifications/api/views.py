@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -68,7 +69,7 @@ class NotificationDetailView(APIView):
     def delete(self, request, notification_id):
         notification = selectors.notification_get(user=request.user, notification_id=notification_id)
         services.notification_delete(notification=notification)
-        return data_response({"deleted": notification_id}, message="Deleted.")
+        return data_response({"deleted": notification_id}, message=_("Deleted."))
 
 
 class NotificationReadView(APIView):
@@ -117,16 +118,16 @@ class AdminNotificationCreateView(APIView):
     def post(self, request):
         actor = request.user
         if not actor.is_tenant_admin:
-            raise PermissionDeniedError("Only tenant or platform administrators may send notifications.")
+            raise PermissionDeniedError(_("Only tenant or platform administrators may send notifications."))
         serializer = AdminNotifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         tenant_id = data.pop("tenant_id", None) or actor.tenant_id
         if tenant_id != actor.tenant_id:
             if not actor.is_platform_admin:
-                raise PermissionDeniedError("Tenant admins may only notify their own tenant.")
+                raise PermissionDeniedError(_("Tenant admins may only notify their own tenant."))
             if not Tenant.objects.filter(id=tenant_id).exists():
-                raise NotFoundError(f"No tenant {tenant_id!r}.")
+                raise NotFoundError(_("No tenant %(id)r.") % {"id": tenant_id})
         audience = data.pop("audience")
         user_id, user_ids = data.pop("user_id", None), data.pop("user_ids", None)
         created = services.notify(
@@ -135,4 +136,4 @@ class AdminNotificationCreateView(APIView):
             whole_tenant=audience == "tenant",
             **data,
         )
-        return data_response({"created": created}, message="Created.", status_code=201)
+        return data_response({"created": created}, message=_("Created."), status_code=201)

@@ -72,3 +72,42 @@ def test_nul_bytes_in_a_json_body_are_400(client_for, alice):
     body = {"channel": "sms", "content": "a\x00b", "recipients": ["13800138000"]}
     response = client_for(alice).post("/api/v1/communication/bulk", body, format="json")
     assert response.status_code == 400 and "content" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "language,expected",
+    [
+        ("zh-CN,zh;q=0.9", "page 必须是正整数"),
+        ("zh-Hans", "page 必须是正整数"),
+        ("en-US", "page must be a positive integer"),
+    ],
+)
+def test_api_errors_follow_accept_language(client_for, alice, language, expected):
+    response = client_for(alice).get(
+        "/api/v1/communication/logs", {"page": "0"}, HTTP_ACCEPT_LANGUAGE=language
+    )
+    assert response.status_code == 400 and expected in response.json()["message"]
+    assert response["Content-Language"].lower().startswith(language[:2].lower())
+
+
+def test_drf_and_simplejwt_messages_are_translated_too(db):
+    response = APIClient().get("/api/v1/communication/logs", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    assert response.status_code == 401 and "身份认证信息未提供" in response.json()["message"]
+
+
+def test_default_language_comes_from_the_setting(client_for, alice, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    response = client_for(alice).get("/api/v1/communication/logs", {"channel": "fax"})
+    assert "未知" in response.json()["message"]
+
+
+def test_every_message_has_a_chinese_translation():
+    from pathlib import Path
+
+    import polib
+
+    catalog = Path(__file__).resolve().parents[2] / "authms/locale/zh_Hans/LC_MESSAGES/django.po"
+    untranslated = [
+        entry.msgid for entry in polib.pofile(str(catalog)) if not entry.msgstr or "fuzzy" in entry.flags
+    ]
+    assert untranslated == []
