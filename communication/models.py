@@ -43,30 +43,40 @@ RESPONSE_MAX_BYTES = 2048
 
 class CommunicationLog(models.Model):
     id = PrefixedIdField(prefix="log")
-    tenant = models.ForeignKey("authms.Tenant", on_delete=models.PROTECT, related_name="+")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    provider = models.CharField(max_length=32)
+    tenant = models.ForeignKey(
+        "authms.Tenant", verbose_name=_("tenant"), on_delete=models.PROTECT, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="+"
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    provider = models.CharField(_("provider"), max_length=32)
     template = models.ForeignKey(
         "message_templates.Template",
+        verbose_name=_("template"),
         null=True,
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,  # logs keep the template id even if the template is deleted
         related_name="+",
     )
-    recipient = models.CharField(max_length=320, help_text=_("Normalised, stored in full."))
-    subject = models.CharField(max_length=255, blank=True, default="")
-    content = models.TextField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    error = models.TextField(null=True, blank=True)
-    response = models.TextField(null=True, blank=True)
-    batch_id = models.CharField(max_length=32, null=True, blank=True)
+    recipient = models.CharField(_("recipient"), max_length=320, help_text=_("Normalised, stored in full."))
+    subject = models.CharField(_("subject"), max_length=255, blank=True, default="")
+    content = models.TextField(_("content"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(_("error"), null=True, blank=True)
+    response = models.TextField(_("provider response"), null=True, blank=True)
+    batch_id = models.CharField(_("batch id"), max_length=32, null=True, blank=True)
     retry_of = models.CharField(
-        max_length=32, null=True, blank=True, help_text=_("The failed log this one resends (staff retry).")
+        _("retry of"),
+        max_length=32,
+        null=True,
+        blank=True,
+        help_text=_("The failed log this one resends (staff retry)."),
     )
-    provider_message_id = models.CharField(max_length=255, null=True, blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, null=True, blank=True)
     send_payload = models.JSONField(
+        _("send payload"),
         null=True,
         blank=True,
         help_text=_(
@@ -75,14 +85,14 @@ class CommunicationLog(models.Model):
         ),
     )
     fee = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text=_("Billed units, as the provider reported.")
+        _("fee"), null=True, blank=True, help_text=_("Billed units, as the provider reported.")
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         db_table = "communication_log"
@@ -120,10 +130,10 @@ class Batch(models.Model):
         related_name="+",
         help_text=_("Sent on behalf of."),
     )
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    total = models.PositiveIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    total = models.PositiveIntegerField(_("recipients"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
 
     class Meta:
         db_table = "communication_batch"
