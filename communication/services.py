@@ -551,18 +551,21 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
 
 def suppression_add(
     *, tenant_id: str, channel: str, recipient: str, reason: str = Suppression.Reason.MANUAL
-) -> Suppression:
-    """Add a recipient (normalised first) to a tenant's suppression list; adding twice is harmless."""
+) -> bool:
+    """Put a recipient (normalised first) on a tenant's suppression list.
+
+    Adding twice is harmless; returns True only when the entry is new.
+    """
     normalised = normalise(channel, recipient)
     if not normalised.is_valid:
         raise _field_error("recipient", normalised.error)
-    suppression, _ = Suppression.objects.get_or_create(
+    _suppression, created = Suppression.objects.get_or_create(
         tenant_id=tenant_id,
         channel=channel,
         recipient=suppression_key(channel, normalised.value),
         defaults={"reason": reason},
     )
-    return suppression
+    return created
 
 
 # --- Provider status reports --------------------------------------------------------------
@@ -619,16 +622,12 @@ def suppress_sms_reply(*, provider: str, address: str, content: str) -> int:
         .distinct()
         .order_by()
     )
-    added = 0
-    for tenant_id in tenants:
-        _, created = Suppression.objects.get_or_create(
-            tenant_id=tenant_id,
-            channel="sms",
-            recipient=number.value,
-            defaults={"reason": Suppression.Reason.UNSUBSCRIBED},
+    return sum(
+        suppression_add(
+            tenant_id=tenant_id, channel="sms", recipient=number.value, reason=Suppression.Reason.UNSUBSCRIBED
         )
-        added += created
-    return added
+        for tenant_id in tenants
+    )
 
 
 # --- Staff retry --------------------------------------------------------------------------
