@@ -37,7 +37,15 @@ from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
 from communication.unsubscribe import unsubscribe_url
 from notifications.services import notify
-from providers.base import OUTCOME_UNKNOWN, Outcome, OutgoingMessage, ProviderError, SendResult, StatusReport
+from providers.base import (
+    OUTCOME_UNKNOWN,
+    Outcome,
+    OutgoingMessage,
+    Provider,
+    ProviderError,
+    SendResult,
+    StatusReport,
+)
 from providers.registry import provider_by_name, provider_for_channel
 from templates.rendering import render
 from templates.selectors import template_get_active
@@ -390,8 +398,8 @@ def _outgoing(log: CommunicationLog) -> OutgoingMessage:
     )
 
 
-def _send_through_provider(provider_name: str, logs: list[CommunicationLog]) -> list[SendResult]:
-    provider = provider_by_name(provider_name)
+def _send_through_provider(provider: Provider, logs: list[CommunicationLog]) -> list[SendResult]:
+    provider_name = provider.name
     try:
         results = provider.send_many([_outgoing(log) for log in logs])
     except ProviderError as exc:
@@ -452,10 +460,14 @@ def dispatch_pending(*, batch_id: str | None = None) -> DispatchReport:
         for log in logs:
             by_provider[log.provider].append(log)
         for provider_name, group in by_provider.items():
-            size = provider_by_name(provider_name).max_batch_size
-            for start in range(0, len(group), size):
-                part = group[start : start + size]
-                _record_results(part, _send_through_provider(provider_name, part), report)
+            try:
+                provider = provider_by_name(provider_name)
+            except LookupError as exc:  # the provider was removed from settings since the log was made
+                _record_results(group, [SendResult.failed(str(exc))] * len(group), report)
+                continue
+            for start in range(0, len(group), provider.max_batch_size):
+                part = group[start : start + provider.max_batch_size]
+                _record_results(part, _send_through_provider(provider, part), report)
         if report.retry:
             break  # the provider could not be reached: let the task back off
     if batch_id:

@@ -201,3 +201,9 @@ def test_chunks_larger_than_one_statement_are_all_applied(alice, executor, monke
     for i, log in enumerate(logs):
         log.refresh_from_db()
         assert (log.status, log.delivered_at) == ("delivered", when - timedelta(seconds=i))
+
+
+def test_a_provider_removed_from_settings_fails_its_logs_at_once(alice, settings):
+    (log,) = [LogFactory(user=alice, provider="retired-provider", batch_id="bat_R")]
+    report = dispatch_pending(batch_id="bat_R")
+    assert report.failed == 1 and _status(log) == "failed" and "retired-provider" in log.error
