@@ -28,8 +28,11 @@ class SendNotificationForm(forms.Form):
 
     def __init__(self, *args, staff, **kwargs):
         super().__init__(*args, **kwargs)
-        users = User.objects.filter(is_active=True).order_by("username")
-        if not staff.is_superuser:
+        users = User.objects.filter(is_active=True).select_related("tenant").order_by("username")
+        if staff.is_superuser:
+            # Platform admins see users of every tenant: say whose each one is.
+            self.fields["users"].label_from_instance = lambda user: f"{user.username} ({user.tenant.name})"
+        else:
             users = users.filter(tenant_id=staff.tenant_id)
             del self.fields["tenant"]
         self.fields["users"].queryset = users
