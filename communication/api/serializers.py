@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
+from authms.api.fields import BoundedListField, StrictCharField
 from communication.masking import mask_recipient
 from communication.models import CommunicationLog
 
@@ -69,17 +71,6 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
         }
 
 
-class StrictCharField(serializers.CharField):
-    """A string and nothing else: DRF's CharField would turn 123 or true into text."""
-
-    default_error_messages = {"invalid": gettext_lazy("Must be a string.")}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class BulkSendRequestSerializer(serializers.Serializer):
     """dto.BulkSendRequest: shape only; the business rules live in services.bulk_send.
 
@@ -93,7 +84,8 @@ class BulkSendRequestSerializer(serializers.Serializer):
         },
     )
     content = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
-    recipients = serializers.ListField(
+    recipients = BoundedListField(
+        max_items=lambda: settings.BULK_MAX_RECIPIENTS,
         child=StrictCharField(allow_blank=True, trim_whitespace=False, max_length=320),
         allow_empty=False,
         error_messages={

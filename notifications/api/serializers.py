@@ -4,7 +4,7 @@ from django.utils.translation import gettext, gettext_lazy
 from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
-from communication.api.serializers import StrictCharField
+from authms.api.fields import BoundedListField, StrictCharField
 from notifications.models import Notification, NotificationType, Priority
 
 
@@ -63,7 +63,7 @@ class AdminNotifySerializer(serializers.Serializer):
         },
     )
     user_id = StrictCharField(required=False, max_length=40)
-    user_ids = serializers.ListField(child=StrictCharField(max_length=40), required=False, max_length=10_000)
+    user_ids = BoundedListField(child=StrictCharField(max_length=40), required=False, max_items=10_000)
     tenant_id = StrictCharField(
         required=False, max_length=40, help_text="Platform admins: the target tenant."
     )

@@ -372,3 +372,10 @@ def test_a_full_size_request_fits_the_default_upload_limit(post, recording_provi
     recipients = [f"+86138{index:08d}" for index in range(10_000)]
     response = post(_sms(recipients=recipients, content="x" * 1000))
     assert response.status_code == 200 and response.json()["total"] == 10_000
+
+
+def test_an_oversized_list_of_junk_is_one_error_not_one_per_item(post, settings):
+    settings.BULK_MAX_RECIPIENTS = 10
+    response = post(_sms(recipients=[1] * 50_000))
+    body = _assert_400(response, "recipients")
+    assert list(body["errors"]) == ["recipients"] and "At most 10 items" in body["message"]

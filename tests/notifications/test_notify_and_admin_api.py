@@ -150,3 +150,8 @@ def test_purge_refuses_a_bad_age(db):
 
     with pytest.raises(CommandError, match="duration"):
         call_command("purge_notifications", "--older-than", "soon")
+
+
+def test_an_oversized_user_list_is_one_error(client_for, ada):
+    response = client_for(ada).post(URL, _body(audience="users", user_ids=[1] * 20_000), format="json")
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["user_ids"]
