@@ -277,9 +277,20 @@ def bulk_send(
             recipient__in=[suppression_key(channel, r.value) for r in normalised if r.is_valid],
         ).values_list("recipient", flat=True)
     )
+    total_chars = len(rendered.outbound_content) * len(normalised)
+    if total_chars > settings.BULK_MAX_TOTAL_CHARS:
+        raise _field_error(
+            "recipients",
+            _(
+                "This request would store %(total)s characters of text; the limit is %(limit)s. Send it in smaller batches."
+            )
+            % {"total": f"{total_chars:,}", "limit": f"{settings.BULK_MAX_TOTAL_CHARS:,}"},
+        )
     payload = {}
     if rendered.outbound_content != rendered.content:
         payload["body"] = rendered.outbound_content
+    if rendered.outbound_subject != rendered.subject:
+        payload["subject"] = rendered.outbound_subject
     if tmpl and tmpl.provider_template_id:
         payload.update(provider_template_id=tmpl.provider_template_id, variables=variables)
 
@@ -386,7 +397,7 @@ def _outgoing(log: CommunicationLog) -> OutgoingMessage:
         tenant_id=log.tenant_id,
         channel=log.channel,
         recipient=log.recipient,
-        subject=log.subject,
+        subject=payload.get("subject", log.subject),
         body=payload.get("body", log.content),
         provider_template_id=payload.get("provider_template_id", ""),
         variables=payload.get("variables", {}),

@@ -34,9 +34,10 @@ def fill_masked(text: str) -> str:
 
 @dataclass(frozen=True)
 class Rendered:
-    subject: str
-    content: str  # what is stored and shown
-    outbound_content: str  # what the provider receives (differs only when sensitive)
+    subject: str  # what is stored and shown
+    content: str
+    outbound_subject: str  # what the provider receives (differs only when sensitive)
+    outbound_content: str
 
 
 def render(*, body: str, subject: str = "", variables: dict[str, str], sensitive: bool = False) -> Rendered:
@@ -45,9 +46,10 @@ def render(*, body: str, subject: str = "", variables: dict[str, str], sensitive
     if missing:
         message = _("Missing template variables: %(names)s.") % {"names": ", ".join(missing)}
         raise ValidationError(message, errors={"variables": [message]})
-    content = fill(body, variables)
+    real_subject, real_content = fill(subject, variables), fill(body, variables)
     return Rendered(
-        subject=fill(subject, variables),
-        content=fill_masked(body) if sensitive else content,
-        outbound_content=content,
+        subject=fill_masked(subject) if sensitive else real_subject,
+        content=fill_masked(body) if sensitive else real_content,
+        outbound_subject=real_subject,
+        outbound_content=real_content,
     )

@@ -379,3 +379,33 @@ def test_an_oversized_list_of_junk_is_one_error_not_one_per_item(post, settings)
     response = post(_sms(recipients=[1] * 50_000))
     body = _assert_400(response, "recipients")
     assert list(body["errors"]) == ["recipients"] and "At most 10 items" in body["message"]
+
+
+def test_sensitive_subject_is_masked_too_and_the_provider_gets_the_real_one(
+    post, alice, recording_provider, django_capture_on_commit_callbacks
+):
+    Template.objects.create(
+        tenant=alice.tenant, code="reset", channel="email", name="Reset", subject="Code {{code}}",
+        body="Your code is {{code}}", sensitive=True,
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        item = post(
+            {
+                "channel": "email",
+                "template": "reset",
+                "variables": {"code": "777111"},
+                "recipients": ["a@b.co"],
+            }
+        ).json()["items"][0]
+    assert (
+        item["subject"] == "Code ******"
+        and "777111" not in CommunicationLog.objects.get(id=item["id"]).subject
+    )
+    (message,) = recording_provider.received
+    assert (message.subject, message.body) == ("Code 777111", "Your code is 777111")
+
+
+def test_recipients_times_text_is_capped(post, settings):
+    settings.BULK_MAX_TOTAL_CHARS = 100
+    body = _assert_400(post(_sms(content="x" * 60, recipients=["13800138000", "13900139000"])), "recipients")
+    assert "smaller batches" in body["message"]
