@@ -2,7 +2,6 @@ import csv
 import json
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -21,7 +20,7 @@ from communication.masking import mask_recipient
 from communication.models import Batch, CommunicationLog, Status, Suppression, SyncRun
 from communication.recipients import normalise, suppression_key
 from communication.services import logs_retry
-from communication.status_sync import status_sync_tick
+from communication.status_sync import status_sync_enabled, status_sync_tick
 
 CSV_COLUMNS = [
     "id", "created_at", "tenant_id", "user_id", "channel", "provider", "recipient", "status",
@@ -59,10 +58,6 @@ def _without_export(request):
     request.GET = request.GET.copy()
     request.GET.pop("export", None)
     return request
-
-
-def status_sync_enabled() -> bool:
-    return settings.CHANNEL_PROVIDERS.get("sms") == "submail"
 
 
 class ProviderFilter(admin.SimpleListFilter):

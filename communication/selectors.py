@@ -99,11 +99,7 @@ def batch_progress(*, actor: User, batch_id: str) -> dict:
     )
     if not visible:
         raise NotFoundError(_("No batch %(id)r.") % {"id": batch_id})
-    counts = dict.fromkeys(Status.values, 0)
-    rows = (
-        CommunicationLog.objects.filter(batch_id=batch.id).values("status").annotate(n=Count("id")).order_by()
-    )
-    counts.update({row["status"]: row["n"] for row in rows})
+    counts = batch_status_counts(batch_id=batch.id)
     return {
         "batch_id": batch.id,
         "channel": batch.channel,

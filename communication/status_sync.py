@@ -30,6 +30,11 @@ def _lock_key(provider: str, account: str) -> str:
     return f"status-sync:{provider}:{account}"
 
 
+def status_sync_enabled() -> bool:
+    """Polling only makes sense when SMS goes out through SUBMAIL."""
+    return settings.CHANNEL_PROVIDERS.get("sms") == "submail"
+
+
 def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
     """One polling step; None when another call for this account happened within the interval."""
     provider = provider_by_name(provider_name)

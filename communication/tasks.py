@@ -3,11 +3,10 @@
 import random
 
 from celery import shared_task
-from django.conf import settings
 
 from authms.idempotency import purge_expired_keys
 from communication import services
-from communication.status_sync import status_sync_tick
+from communication.status_sync import status_sync_enabled, status_sync_tick
 
 
 @shared_task(bind=True, max_retries=8, ignore_result=True)
@@ -34,7 +33,7 @@ def purge_idempotency_keys():
 @shared_task(ignore_result=True)
 def sync_sms_status():
     """Beat, every minute: one sms/log call per SUBMAIL account (the lock skips extra ticks)."""
-    if settings.CHANNEL_PROVIDERS.get("sms") != "submail":
+    if not status_sync_enabled():
         return None
     run = status_sync_tick(provider_name="submail")
     return None if run is None else {"received": run.received, "applied": run.applied, "error": run.error}

@@ -1,6 +1,7 @@
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
@@ -11,6 +12,14 @@ from authms.api.envelope import data_response
 from authms.api.schema import SimpleResponseSerializer, data_envelope, error_responses
 from authms.api.serializers import TenantTokenObtainPairSerializer, TokenPairSerializer
 from authms.health import health_report
+
+
+class PaginatedListView(GenericAPIView):
+    """A list endpoint: one page of the queryset, serialized, in the list envelope."""
+
+    def list_response(self, queryset):
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class _TokenView(APIView):

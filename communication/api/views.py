@@ -4,7 +4,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer, StaticHTMLRenderer
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 from authms.api.envelope import data_response, list_envelope
 from authms.api.pagination import list_envelope_schema
 from authms.api.schema import data_envelope, error_responses
+from authms.api.views import PaginatedListView
 from authms.errors import NotFoundError, PermissionDeniedError
 from authms.idempotency import request_fingerprint, run_idempotent
 from communication import selectors, services
@@ -36,12 +36,8 @@ _FILTER_PARAMETERS = [
 ]
 
 
-class _LogListView(GenericAPIView):
+class _LogListView(PaginatedListView):
     serializer_class = CommunicationLogSerializer
-
-    def list_response(self, queryset):
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class CommunicationLogListView(_LogListView):

@@ -2,11 +2,11 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.generics import GenericAPIView
 from rest_framework.views import APIView
 
 from authms.api.envelope import data_response
 from authms.api.schema import data_envelope, error_responses
+from authms.api.views import PaginatedListView
 from authms.errors import NotFoundError, PermissionDeniedError
 from authms.models import Tenant
 from notifications import selectors, services
@@ -16,7 +16,7 @@ from notifications.models import NotificationType, Priority
 _NOT_FOUND = error_responses(data_envelope("NotificationResponse", NotificationSerializer()), 401, 404)
 
 
-class NotificationListView(GenericAPIView):
+class NotificationListView(PaginatedListView):
     serializer_class = NotificationSerializer
 
     @extend_schema(
@@ -31,9 +31,7 @@ class NotificationListView(GenericAPIView):
         tags=["notifications"],
     )
     def get(self, request):
-        queryset = selectors.notification_list(user=request.user, params=request.query_params)
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.list_response(selectors.notification_list(user=request.user, params=request.query_params))
 
 
 class UnreadCountView(APIView):
