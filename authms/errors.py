@@ -21,6 +21,11 @@ class ValidationError(ApplicationError):
     status_code = 400
     default_message = _("Invalid input.")
 
+    @classmethod
+    def for_field(cls, field: str, message: str) -> "ValidationError":
+        """The common case: one message about one field, in `message` and in `errors`."""
+        return cls(message, errors={field: [message]})
+
 
 class PermissionDeniedError(ApplicationError):
     status_code = 403

@@ -43,7 +43,7 @@ def run_idempotent(
             return produce()
     if not key or len(key) > MAX_KEY_LENGTH:
         message = _("Idempotency-Key must be 1 to %(max)d characters.") % {"max": MAX_KEY_LENGTH}
-        raise ValidationError(message, errors={"Idempotency-Key": [message]})
+        raise ValidationError.for_field("Idempotency-Key", message)
 
     scope = {"tenant_id": actor.tenant_id, "user_id": actor.id, "key": key}
     cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)

@@ -210,14 +210,10 @@ def _resolve_owner(*, actor: User, user_id: str | None) -> User:
     return owner
 
 
-def _field_error(field_name: str, message: str) -> ValidationError:
-    return ValidationError(message, errors={field_name: [message]})
-
-
 def _check_recipient_count(recipients: Sequence[str]):
     limit = settings.BULK_MAX_RECIPIENTS
     if len(recipients) > limit:
-        raise _field_error(
+        raise ValidationError.for_field(
             "recipients",
             _("At most %(limit)s recipients per request; got %(count)s.")
             % {"limit": f"{limit:,}", "count": f"{len(recipients):,}"},
@@ -249,16 +245,18 @@ def bulk_send(
     )
     body = tmpl.body if tmpl else content
     if not body:
-        raise _field_error("content", _("content is required unless a template is given."))
+        raise ValidationError.for_field("content", _("content is required unless a template is given."))
     subject_text = subject or (tmpl.subject if tmpl else "")
     if channel == "email" and not subject_text:
-        raise _field_error("subject", _("subject is required for email (the template has none)."))
+        raise ValidationError.for_field(
+            "subject", _("subject is required for email (the template has none).")
+        )
     rendered = render(
         body=body, subject=subject_text, variables=variables, sensitive=bool(tmpl and tmpl.sensitive)
     )
     max_length = settings.SMS_MAX_LENGTH if channel == "sms" else settings.EMAIL_MAX_LENGTH
     if len(rendered.outbound_content) > max_length:
-        raise _field_error(
+        raise ValidationError.for_field(
             "content",
             _("The %(channel)s text is %(length)s characters; the limit is %(limit)s.")
             % {
@@ -279,7 +277,7 @@ def bulk_send(
     )
     total_chars = len(rendered.outbound_content) * len(normalised)
     if total_chars > settings.BULK_MAX_TOTAL_CHARS:
-        raise _field_error(
+        raise ValidationError.for_field(
             "recipients",
             _(
                 "This request would store %(total)s characters of text; the limit is %(limit)s. Send it in smaller batches."
@@ -581,7 +579,7 @@ def suppression_add(
     """
     normalised = normalise(channel, recipient)
     if not normalised.is_valid:
-        raise _field_error("recipient", normalised.error)
+        raise ValidationError.for_field("recipient", normalised.error)
     _suppression, created = Suppression.objects.get_or_create(
         tenant_id=tenant_id,
         channel=channel,

@@ -15,7 +15,7 @@ def _enum(params, name: str, allowed: list[str]) -> str | None:
         return None
     if value not in allowed:
         message = unknown_value_message(name, value, allowed)
-        raise ValidationError(message, errors={name: [message]})
+        raise ValidationError.for_field(name, message)
     return value
 
 

@@ -23,16 +23,12 @@ TITLE_MAX = Notification._meta.get_field("title").max_length
 ACTION_URL_MAX = Notification._meta.get_field("action_url").max_length
 
 
-def _invalid(field: str, message: str) -> ValidationError:
-    return ValidationError(message, errors={field: [message]})
-
-
 def validate_action_url(url: str | None) -> str | None:
     """A relative path (`/security`) or an https URL; anything else (javascript:, data:, http:) is refused."""
     if url in (None, ""):
         return None
     if len(url) > ACTION_URL_MAX:
-        raise _invalid(
+        raise ValidationError.for_field(
             "action_url", _("action_url is longer than %(max)d characters.") % {"max": ACTION_URL_MAX}
         )
     if url.startswith("/") and not url.startswith("//"):
@@ -40,26 +36,32 @@ def validate_action_url(url: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.netloc:
         return url
-    raise _invalid("action_url", _("action_url must be a relative path starting with / or an https:// URL."))
+    raise ValidationError.for_field(
+        "action_url", _("action_url must be a relative path starting with / or an https:// URL.")
+    )
 
 
 def _validated(
     *, type: str, event_type: str, priority: str, title: str, action_url: str | None, metadata
 ) -> dict:
     if type not in NotificationType.values:
-        raise _invalid("type", unknown_value_message("type", type, NotificationType.values))
+        raise ValidationError.for_field("type", unknown_value_message("type", type, NotificationType.values))
     if not EVENT_TYPE.match(event_type or ""):
-        raise _invalid(
+        raise ValidationError.for_field(
             "event_type", _("event_type must be dotted lower-case words, e.g. status.incident.created.")
         )
     if priority not in Priority.values:
-        raise _invalid("priority", unknown_value_message("priority", priority, Priority.values))
+        raise ValidationError.for_field(
+            "priority", unknown_value_message("priority", priority, Priority.values)
+        )
     if not title or not title.strip():
-        raise _invalid("title", _("title is required."))
+        raise ValidationError.for_field("title", _("title is required."))
     if len(title) > TITLE_MAX:
-        raise _invalid("title", _("title is longer than %(max)d characters.") % {"max": TITLE_MAX})
+        raise ValidationError.for_field(
+            "title", _("title is longer than %(max)d characters.") % {"max": TITLE_MAX}
+        )
     if metadata is not None and not isinstance(metadata, dict):
-        raise _invalid("metadata", _("metadata must be an object."))
+        raise ValidationError.for_field("metadata", _("metadata must be an object."))
     return {
         "type": type,
         "event_type": event_type,
@@ -93,7 +95,7 @@ def audience_user_ids(
         )
     wanted = list(dict.fromkeys(user_ids or []))
     if not wanted:
-        raise _invalid("user_ids", _("Name at least one user, or address the whole tenant."))
+        raise ValidationError.for_field("user_ids", _("Name at least one user, or address the whole tenant."))
     found = set(
         User.objects.filter(tenant_id=tenant_id, id__in=wanted, is_active=True).values_list("id", flat=True)
     )

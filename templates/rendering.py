@@ -45,7 +45,7 @@ def render(*, body: str, subject: str = "", variables: dict[str, str], sensitive
     missing = missing_variables(variables, subject, body)
     if missing:
         message = _("Missing template variables: %(names)s.") % {"names": ", ".join(missing)}
-        raise ValidationError(message, errors={"variables": [message]})
+        raise ValidationError.for_field("variables", message)
     real_subject, real_content = fill(subject, variables), fill(body, variables)
     return Rendered(
         subject=fill_masked(subject) if sensitive else real_subject,

@@ -16,4 +16,4 @@ def parse_bool(params, name: str, default: bool = False) -> bool:
     if value in _FALSE:
         return False
     message = _("%(name)s must be true, false, 1 or 0; got %(value)r.") % {"name": name, "value": raw}
-    raise ValidationError(message, errors={name: [message]})
+    raise ValidationError.for_field(name, message)

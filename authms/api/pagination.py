@@ -25,7 +25,7 @@ def _positive_int(params, name: str, default: int) -> int:
             "name": name,
             "value": raw,
         }
-        raise ValidationError(message, errors={name: [message]})
+        raise ValidationError.for_field(name, message)
     return int(raw)
 
 
