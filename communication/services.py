@@ -199,6 +199,16 @@ class BulkResult:
     logs: list[CommunicationLog]
 
 
+def suppressed_keys(*, tenant_id: str, channel: str, recipients: Iterable[str]) -> set[str]:
+    """The suppression keys (see suppression_key) of those recipients the tenant has suppressed."""
+    keys = {suppression_key(channel, recipient) for recipient in recipients}
+    return set(
+        Suppression.objects.filter(tenant_id=tenant_id, channel=channel, recipient__in=keys).values_list(
+            "recipient", flat=True
+        )
+    )
+
+
 def _resolve_owner(*, actor: User, user_id: str | None) -> User:
     if not user_id or user_id == actor.id:
         return actor
@@ -268,12 +278,8 @@ def bulk_send(
     provider = provider_for_channel(channel)
 
     normalised = normalise_all(channel, list(recipients))
-    suppressed = set(
-        Suppression.objects.filter(
-            tenant_id=actor.tenant_id,
-            channel=channel,
-            recipient__in=[suppression_key(channel, r.value) for r in normalised if r.is_valid],
-        ).values_list("recipient", flat=True)
+    suppressed = suppressed_keys(
+        tenant_id=actor.tenant_id, channel=channel, recipients=[r.value for r in normalised if r.is_valid]
     )
     total_chars = len(rendered.outbound_content) * len(normalised)
     if total_chars > settings.BULK_MAX_TOTAL_CHARS:
@@ -674,11 +680,12 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
     originals = list(queryset.select_related("template"))
     skipped: dict[str, int] = defaultdict(int)
     skipped["not failed or not visible"] = len(set(log_ids)) - len(originals)
+    by_scope: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for original in originals:
+        by_scope[(original.tenant_id, original.channel)].append(original.recipient)
     suppressed = {
-        (s.tenant_id, s.channel, s.recipient)
-        for s in Suppression.objects.filter(
-            recipient__in=[suppression_key(o.channel, o.recipient) for o in originals]
-        )
+        scope: suppressed_keys(tenant_id=scope[0], channel=scope[1], recipients=recipients)
+        for scope, recipients in by_scope.items()
     }
     by_batch: dict[tuple[str, str, str], list[CommunicationLog]] = defaultdict(list)
     for original in originals:
@@ -687,10 +694,9 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
         elif not normalise(original.channel, original.recipient).is_valid:
             skipped["invalid recipient"] += 1
         elif (
-            original.tenant_id,
-            original.channel,
-            suppression_key(original.channel, original.recipient),
-        ) in suppressed:
+            suppression_key(original.channel, original.recipient)
+            in suppressed[(original.tenant_id, original.channel)]
+        ):
             skipped["recipient is suppressed"] += 1
         else:
             by_batch[(original.tenant_id, original.user_id, original.channel)].append(original)
