@@ -75,3 +75,8 @@ def test_results_are_cached_for_a_minute(ada, traffic, django_assert_num_queries
     delivery_dashboard(actor=ada)
     with django_assert_num_queries(0):
         delivery_dashboard(actor=ada)
+
+
+def test_both_windows_come_from_one_aggregate_scan(ada, traffic, django_assert_num_queries):
+    with django_assert_num_queries(3):  # counts for every window, then the top reasons per window
+        delivery_dashboard(actor=ada)
