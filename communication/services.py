@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -24,6 +23,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.ids import new_ids
+from authms.iterables import chunked
 from authms.models import User
 from communication.models import (
     RESPONSE_MAX_BYTES,
@@ -177,8 +177,7 @@ def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id
     now = timezone.now()
     changed = 0
     for status, group in by_status.items():
-        iterator = iter(group)
-        while chunk := list(islice(iterator, UPDATE_CHUNK)):
+        for chunk in chunked(group, UPDATE_CHUNK):
             changed += execute(
                 [update.key for update in chunk],
                 _chunk_columns(chunk, status, now),
@@ -480,8 +479,7 @@ def dispatch_pending(*, batch_id: str | None = None) -> DispatchReport:
             except LookupError as exc:  # the provider was removed from settings since the log was made
                 _record_results(group, [SendResult.failed(str(exc))] * len(group), report)
                 continue
-            for start in range(0, len(group), provider.max_batch_size):
-                part = group[start : start + provider.max_batch_size]
+            for part in chunked(group, provider.max_batch_size):
                 _record_results(part, _send_through_provider(provider, part), report)
         if report.retry:
             break  # the provider could not be reached: let the task back off
@@ -620,8 +618,8 @@ def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
     unknown = 0
     if applied < len(ids):
         known = sum(
-            CommunicationLog.objects.filter(provider_message_id__in=ids[start : start + UPDATE_CHUNK]).count()
-            for start in range(0, len(ids), UPDATE_CHUNK)
+            CommunicationLog.objects.filter(provider_message_id__in=chunk).count()
+            for chunk in chunked(ids, UPDATE_CHUNK)
         )
         unknown = len(ids) - known
     if unknown:

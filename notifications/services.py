@@ -4,7 +4,7 @@ Also marking read (one, or all in one UPDATE), deleting, and retention purging.
 """
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.ids import new_ids
+from authms.iterables import chunked
 from authms.models import User
 from notifications.models import Notification, NotificationType, Priority
 
@@ -72,17 +73,6 @@ def _validated(
     }
 
 
-def _chunks(iterable: Iterable[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for item in iterable:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def audience_user_ids(
     *, tenant_id: str, user_ids: Iterable[str] | None = None, whole_tenant: bool = False
 ) -> Iterable[str]:
@@ -136,7 +126,7 @@ def notify(
     created = 0
     now = timezone.now()
     with transaction.atomic():
-        for chunk in _chunks(recipients, BATCH_SIZE):
+        for chunk in chunked(recipients, BATCH_SIZE):
             Notification.objects.bulk_create(
                 Notification(
                     id=notification_id,
