@@ -72,9 +72,10 @@ class DjangoEmailProvider(Provider):
 
 
 def _describe(exc: smtplib.SMTPException) -> str:
+    """`550 5.1.1 No such user`: the server's code and reply, however smtplib carries them."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, reason = next(iter(exc.recipients.values()))
-        return f"{code} {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}"
-    code = getattr(exc, "smtp_code", "")
-    reason = getattr(exc, "smtp_error", b"")
-    return f"{code} {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}".strip()
+    else:
+        code, reason = getattr(exc, "smtp_code", ""), getattr(exc, "smtp_error", b"")
+    text = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
+    return f"{code} {text}".strip()
