@@ -236,3 +236,22 @@ class SyncRun(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ReceiptToken(models.Model):
+    """The one-time token of a signed provider push (SUBMAIL SUBHOOK), kept so a captured
+    (token, signature) pair cannot be replayed with other fields: the signature covers the
+    token only. `fingerprint` tells a provider's honest redelivery from a forgery."""
+
+    provider = models.CharField(max_length=32)
+    token = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "communication_receipt_token"
+        constraints = [models.UniqueConstraint(fields=["provider", "token"], name="receipt_token_unique")]
+        indexes = [models.Index(fields=["received_at"], name="receipt_token_received")]
+
+    def __str__(self):
+        return f"{self.provider}:{self.token}"

@@ -31,6 +31,11 @@ def purge_idempotency_keys():
 
 
 @shared_task(ignore_result=True)
+def purge_receipt_tokens():
+    return services.receipt_tokens_purge()
+
+
+@shared_task(ignore_result=True)
 def sync_sms_status():
     """Beat, every minute: one sms/log call per SUBMAIL account (the lock skips extra ticks)."""
     if not status_sync_enabled():

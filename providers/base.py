@@ -75,6 +75,10 @@ class ProviderError(Exception):
         return SendResult.retry(self.message, self.response)
 
 
+class InvalidReceipt(ValueError):
+    """A pushed receipt (webhook) whose fields are not what the provider sends: a 400, not a 500."""
+
+
 OUTCOME_UNKNOWN = (
     "Outcome unknown: the provider may have accepted the message ({reason}). "
     "Not resent automatically, so nobody receives it twice; retry it explicitly if needed."
@@ -96,7 +100,16 @@ class ReportPage:
     reports: list[StatusReport]
     returned: int  # rows in this page, including ones without a final status yet
     total: int  # rows in the whole query window
-    offset: int  # the offset the provider says it answered (differs when it served a cached page)
+    offset: int  # the offset the provider says it answered
+    # The window (provider's own units) asked for and the one the answer says it covers; they
+    # differ when the provider served a cached answer to an earlier query. None: not echoed.
+    asked_window: tuple | None = None
+    answered_window: tuple | None = None
+
+    def answers(self, *, offset: int) -> bool:
+        """True when this page answers the query just made, not a cached earlier one."""
+        same_window = self.answered_window is None or self.answered_window == self.asked_window
+        return same_window and self.offset == offset
 
 
 class Provider:
@@ -105,6 +118,12 @@ class Provider:
     name: str = ""
     channels: frozenset[str] = frozenset()
     max_batch_size: int = 100
+    max_text_length: int | None = None  # the provider's own limit on the text it sends
+
+    def text_as_sent(self, body: str) -> str:
+        """The text the recipient gets, with anything the provider adds (an SMS signature);
+        length limits are checked on this, before anything is queued."""
+        return body
 
     def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult]:
         raise NotImplementedError

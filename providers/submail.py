@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from django.conf import settings
 
 from providers.base import (
     OUTCOME_UNKNOWN,
+    InvalidReceipt,
     OutgoingMessage,
     Provider,
     ProviderError,
@@ -39,7 +41,8 @@ UNSIGNED_IN_V2 = frozenset({"content", "vars", "multi"})
 # Codes where the whole request can never succeed with these settings: fail and shout.
 CREDENTIAL_CODES = {101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 116, 119}
 # Codes where nothing was sent and waiting may help: keep the messages pending, stop the batch.
-STOP_AND_RETRY_CODES = {151, 152, 901, 903, 904, 905}
+STOP_AND_RETRY_CODES = {151, 152, 901, 902, 903, 904, 905}
+TIMESTAMP_CODES = {151, 152}  # our idea of SUBMAIL's clock is off: ask it again
 
 ERROR_MESSAGES = {
     101: "Incorrect SUBMAIL APP ID",
@@ -93,6 +96,7 @@ ERROR_MESSAGES = {
     420: "No approved template matches this content (submitted for review)",
     422: "The template is longer than 255 characters",
     901: "The daily sending quota is used up",
+    902: "Not enough balance",
     903: "Not enough SMS credit",
     904: "Not enough money credit",
     905: "Not enough transactional SMS credit",
@@ -261,6 +265,9 @@ class SubmailClient:
                 response=raw,
             ) from None
         if isinstance(answer, dict) and answer.get("status") == "error":
+            if _code(answer.get("code")) in TIMESTAMP_CODES:
+                with self._clock_lock:
+                    self._clock_offset = None
             raise request_error(answer, raw)
         return answer
 
@@ -323,6 +330,7 @@ def _result_from(item: dict) -> SendResult:
 
 class SubmailSmsProvider(Provider):
     channels = frozenset({"sms"})
+    max_text_length = 1000  # signature included (error 404 otherwise)
     status_poll_interval = 60  # sms/log allows one call per minute per account
 
     def __init__(self):
@@ -339,8 +347,9 @@ class SubmailSmsProvider(Provider):
     def account(self) -> str:
         return settings.SUBMAIL_APPID
 
-    def with_signature(self, body: str) -> str:
-        prefix = self.client.config.signature
+    def text_as_sent(self, body: str) -> str:
+        """SUBMAIL requires the 【signature】 first: SUBMAIL_SIGNATURE is prefixed unless the text has one."""
+        prefix = settings.SUBMAIL_SIGNATURE
         return body if not prefix or body.startswith("【") else f"{prefix}{body}"
 
     def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult]:
@@ -371,14 +380,14 @@ class SubmailSmsProvider(Provider):
             answer = (
                 self.client.xsend(to=to, project=project, variables=first.variables)
                 if project
-                else self.client.send(to=to, content=self.with_signature(first.body))
+                else self.client.send(to=to, content=self.text_as_sent(first.body))
             )
             return [_result_from(answer)]
         multi = [{"to": national_number(m.recipient), "vars": m.variables if project else {}} for m in group]
         answers = (
             self.client.multixsend(project=project, multi=multi)
             if project
-            else self.client.multisend(content=self.with_signature(first.body), multi=multi)
+            else self.client.multisend(content=self.text_as_sent(first.body), multi=multi)
         )
         if not isinstance(answers, list) or len(answers) != len(group):
             reason = "SUBMAIL answered a different number of results than messages sent"
@@ -395,14 +404,17 @@ class SubmailSmsProvider(Provider):
         return ReportPage(
             reports=reports,
             returned=len(answer.get("data") or []),
-            total=int(answer.get("total") or 0),
-            offset=int(answer.get("offset") or 0),
+            total=_code(answer.get("total")) or 0,
+            offset=_code(answer.get("offset")) or 0,
+            answered_window=(_code(answer.get("start_date")), _code(answer.get("end_date"))),
+            asked_window=(int(start.timestamp()), int(end.timestamp())),
         )
 
 
 def _from_unix(value) -> datetime | None:
+    """A report time from sms/log; a missing or impossible one is None (the update uses now)."""
     seconds = _code(value)
-    return datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds and 0 < seconds < _LATEST_PUSH_TIME else None
 
 
 def _report_from_log_row(row: dict) -> StatusReport | None:
@@ -424,13 +436,44 @@ def _report_from_log_row(row: dict) -> StatusReport | None:
 
 # --- SUBHOOK ------------------------------------------------------------------------------
 
+SUBHOOK_FIELD_MAX_LENGTH = 64  # tokens, signatures, send ids, event names, report codes
+SUBHOOK_CONTENT_MAX_LENGTH = 2000  # the text of an `mo` reply
+_LATEST_PUSH_TIME = 4_102_444_800  # 2100-01-01: anything later is not a real event time
+
+
+def _subhook_field(data: Mapping, name: str, max_length: int = SUBHOOK_FIELD_MAX_LENGTH) -> str:
+    """One pushed field as text ("" when absent); anything but a short string or integer is refused."""
+    value = data.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > max_length:
+        raise InvalidReceipt(f"SUBHOOK field {name!r} must be a string of at most {max_length} characters.")
+    return value
+
+
+def subhook_credentials(data) -> tuple[str, str]:
+    """(token, signature) of a push; the body must be an object of fields."""
+    if not isinstance(data, Mapping):
+        raise InvalidReceipt("A SUBHOOK body must be an object of fields.")
+    return _subhook_field(data, "token"), _subhook_field(data, "signature")
+
 
 def subhook_signature_valid(*, token: str, signature: str, key: str) -> bool:
     """SUBHOOK pushes carry signature = md5(token + key); compared in constant time."""
-    if not (token and signature and key):
+    if not (token and signature and key) or not signature.isascii():
         return False
     expected = hashlib.md5(f"{token}{key}".encode()).hexdigest()  # noqa: S324 - SUBMAIL's protocol
     return hmac.compare_digest(expected, signature.lower())
+
+
+def _push_time(value: str) -> datetime | None:
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < _LATEST_PUSH_TIME:
+        raise InvalidReceipt("SUBHOOK field 'timestamp' must be a UNIX time in seconds.")
+    return datetime.fromtimestamp(int(value), tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -441,10 +484,11 @@ class SubhookEvent:
     content: str = ""  # the text of an `mo` reply
 
 
-def parse_subhook(data) -> SubhookEvent:
-    event = str(data.get("events") or data.get("event") or "")
-    send_id = data.get("send_id") or ""
-    at = _from_unix(data.get("timestamp"))
+def parse_subhook(data: Mapping) -> SubhookEvent:
+    """The event a verified push describes; InvalidReceipt when a field has the wrong shape."""
+    event = _subhook_field(data, "events") or _subhook_field(data, "event")
+    send_id = _subhook_field(data, "send_id")
+    at = _push_time(_subhook_field(data, "timestamp"))
     report = None
     if send_id and event == "delivered":
         report = StatusReport(send_id, "delivered", at=at)
@@ -453,13 +497,13 @@ def parse_subhook(data) -> SubhookEvent:
             send_id,
             "failed",
             at=at,
-            error=f"Not delivered (carrier report {data.get('report') or 'unknown'}).",
+            error=f"Not delivered (carrier report {_subhook_field(data, 'report') or 'unknown'}).",
         )
     elif send_id and event == "sending":
         report = StatusReport(send_id, "sent", at=at)
     return SubhookEvent(
         event=event,
         report=report,
-        address=str(data.get("address") or ""),
-        content=str(data.get("content") or ""),
+        address=_subhook_field(data, "address"),
+        content=_subhook_field(data, "content", SUBHOOK_CONTENT_MAX_LENGTH),
     )

@@ -6,25 +6,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from communication.models import CommunicationLog, Suppression, SyncCursor, SyncRun
-from communication.services import dispatch_pending
 from communication.status_sync import status_sync_tick
 from tests.conftest import SUBHOOK_KEY
-from tests.factories import LogFactory
 
 SUBHOOK_URL = "/api/v1/providers/submail/subhook"
-
-
-@pytest.fixture
-def sent_logs(alice, fake_submail):
-    """Logs sent for real through the fake server, with their send ids."""
-
-    def make(count):
-        for i in range(count):
-            LogFactory(user=alice, provider="submail", batch_id="bat_S", recipient=f"+86139{i:08d}")
-        dispatch_pending(batch_id="bat_S")
-        return list(CommunicationLog.objects.filter(batch_id="bat_S").order_by("id"))
-
-    return make
 
 
 def next_minute(fake_submail):
@@ -98,6 +83,26 @@ def test_a_cached_page_is_recognised_and_not_counted(sent_logs, fake_submail, se
     assert SyncCursor.objects.get().offset == 1
 
 
+def test_a_cached_answer_to_the_previous_window_is_not_trusted_for_a_new_one(
+    sent_logs, fake_submail, monkeypatch
+):
+    """Both queries start at offset 0; only the echoed window tells the answers apart."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    logs = sent_logs(2)
+    first = status_sync_tick()
+    assert first.error == "" and SyncCursor.objects.get().window_done
+    fake_submail.report([logs[0].provider_message_id], "delivered")
+    cache.clear()  # our lock expired early, but SUBMAIL's minute has not
+    later = timezone.now() + timedelta(seconds=30)
+    monkeypatch.setattr("communication.status_sync.timezone.now", lambda: later)
+    run = status_sync_tick()
+    assert "cached page" in run.error and run.applied == 0
+    logs[0].refresh_from_db()
+    assert logs[0].status == "sent"  # the stale page said nothing of it; the next real page will
+
+
 def test_unknown_send_ids_are_counted_not_errors(sent_logs, fake_submail, alice):
     logs = sent_logs(1)
     fake_submail.report([logs[0].provider_message_id], "delivered")
@@ -129,10 +134,12 @@ def test_a_late_sent_never_overwrites_delivered(sent_logs, fake_submail):
 # --- SUBHOOK ------------------------------------------------------------------------------
 
 
-def _post_subhook(fields, *, key=SUBHOOK_KEY, as_json=False):
+def _post_subhook(fields, *, key=SUBHOOK_KEY, as_json=False, token=None):
+    """A signed push; each gets a fresh one-time token, as SUBMAIL's do, unless one is given."""
     import hashlib
+    import uuid
 
-    token = "067ef7e2f286a9a56eabb07dc9657852"
+    token = token or uuid.uuid4().hex
     signature = hashlib.md5(f"{token}{key}".encode()).hexdigest()
     data = {"timestamp": "1415014855", "token": token, "signature": signature, "app": "10001", **fields}
     client = APIClient()
@@ -206,7 +213,7 @@ def test_an_ordinary_reply_changes_nothing(sent_logs):
 
 
 @pytest.mark.parametrize("event", ["request", "unknown", "template_accept", "template_reject"])
-def test_other_events_are_acknowledged(fake_submail, event):
+def test_other_events_are_acknowledged(db, fake_submail, event):
     assert _post_subhook({"events": event, "template_id": "H5OSN4"}).status_code == 200
 
 

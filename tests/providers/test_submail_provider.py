@@ -6,7 +6,7 @@ import pytest
 
 from providers.base import Outcome, OutgoingMessage, ProviderError
 from providers.registry import provider_by_name
-from providers.submail import SubmailClient, SubmailConfig, describe_error
+from providers.submail import SubmailClient, SubmailConfig, SubmailSmsProvider, describe_error
 
 
 def _message(index=0, *, body="Your order has shipped.", recipient=None, project="", variables=None):
@@ -152,3 +152,36 @@ def test_sms_log_answers_from_its_cache_within_the_minute(fake_submail):
         "sent_at",
         "report_at",
     }
+
+
+def test_a_timestamp_error_makes_the_client_ask_submails_clock_again(fake_submail):
+    import time
+
+    client = SubmailClient(SubmailConfig.from_settings())
+    client._clock_offset, client._clock_checked_at = -30, time.monotonic()  # a stale, wrong offset
+    with pytest.raises(ProviderError):
+        client.send(to="13800138000", content="【Acme】hi")
+    assert client._clock_offset is None  # forgotten: the next call fetches service/timestamp
+    assert client.send(to="13800138000", content="【Acme】hi")["status"] == "success"
+
+
+@pytest.mark.parametrize("code", [901, 902, 903, 904, 905, 152])
+def test_quota_balance_and_clock_errors_stop_and_retry(code):
+    from providers.submail import request_error
+
+    error = request_error({"status": "error", "code": code, "msg": "x"}, "{}")
+    assert not error.permanent and not error.outcome_unknown
+
+
+def test_a_cached_sms_log_answer_to_another_window_is_recognised(fake_submail):
+    from datetime import UTC, datetime
+
+    provider = SubmailSmsProvider()
+    first_window = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
+    page = provider.fetch_status_reports(start=first_window[0], end=first_window[1], offset=0, rows=50)
+    assert page.answers(offset=0)
+    # Same offset, another window, inside SUBMAIL's minute: the cached answer comes back.
+    later = provider.fetch_status_reports(
+        start=first_window[0], end=datetime(2026, 1, 3, tzinfo=UTC), offset=0, rows=50
+    )
+    assert not later.answers(offset=0)
