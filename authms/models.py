@@ -29,9 +29,30 @@ class User(AbstractUser):
         Tenant, on_delete=models.PROTECT, related_name="users", verbose_name=_("tenant")
     )
     phone = models.CharField(_("phone"), max_length=32, blank=True)
+    token_version = models.PositiveIntegerField(
+        _("token version"),
+        default=0,
+        editable=False,
+        help_text=_("Raised to revoke every token of the user (logout everywhere, deactivation)."),
+    )
 
     objects = UserManager()
     REQUIRED_FIELDS = ["email"]
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._loaded_active = user.__dict__.get("is_active")
+        return user
+
+    def save(self, *args, **kwargs):
+        # Deactivation revokes every token, so reactivating the account does not revive them.
+        if getattr(self, "_loaded_active", None) and not self.is_active:
+            self.token_version += 1
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "token_version"}
+        super().save(*args, **kwargs)
+        self._loaded_active = self.is_active
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -44,6 +65,16 @@ class User(AbstractUser):
     @property
     def is_platform_admin(self) -> bool:
         return self.is_superuser
+
+
+class RevokedToken(models.Model):
+    """A refresh token revoked before its expiry (logout on one device), kept until it expires."""
+
+    jti = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.jti
 
 
 class IdempotencyKey(models.Model):

@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from authms.errors import ConflictError, NotFoundError
+from authms.ids import new_ulid
 from authms.models import Tenant, User
 from authms.roles import make_tenant_admin
 
@@ -55,29 +56,58 @@ def user_create(
     return user
 
 
-def user_get_or_provision(*, claims: dict) -> User:
-    """The local user an external AuthMS token names, created on first sight.
+EXTERNAL_USERNAME_PREFIX = "ext:"
 
-    The external AuthMS owns identities; this service only needs a row to own
-    logs and notifications. New users start as plain users in the token's tenant.
+
+def _free_tenant_slug(tenant_id: str) -> str:
+    slug = slugify(tenant_id)[:90] or "tenant"
+    return slug if not Tenant.objects.filter(slug=slug).exists() else f"{slug}-{new_ulid()[-8:].lower()}"
+
+
+def _claim_text(claims, name: str, max_length: int) -> str:
+    value = claims.get(name)
+    return value if isinstance(value, str) and len(value) <= max_length and "\x00" not in value else ""
+
+
+def user_get_or_provision(*, claims) -> User | None:
+    """The local user an external AuthMS token names, created on first sight; None if it
+    cannot be (the caller answers 401).
+
+    The external AuthMS owns identities; this service only needs a row to own logs and
+    notifications. New users start as plain users in the token's tenant. Their usernames
+    are namespaced (`ext:<name>`) so they never collide with, or impersonate, local ones.
+    `user_id` and `tenant_id` were checked by the authentication class.
     """
     user = User.objects.select_related("tenant").filter(id=claims["user_id"]).first()
     if user is not None:
         return user
     tenant_id = claims["tenant_id"]
-    tenant, _ = Tenant.objects.get_or_create(
-        id=tenant_id, defaults={"name": tenant_id, "slug": slugify(tenant_id)}
-    )
-    try:
-        with transaction.atomic():
-            user = User.objects.create(
-                id=claims["user_id"],
-                tenant=tenant,
-                username=claims.get("username") or claims["user_id"],
-                email=claims.get("email", ""),
-            )
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-    except IntegrityError:
-        user = User.objects.select_related("tenant").get(id=claims["user_id"])
-    return user
+    tenant = Tenant.objects.filter(id=tenant_id).first()
+    if tenant is None:
+        try:
+            with transaction.atomic():
+                tenant = Tenant.objects.create(
+                    id=tenant_id, name=tenant_id, slug=_free_tenant_slug(tenant_id)
+                )
+        except IntegrityError:
+            tenant = Tenant.objects.filter(id=tenant_id).first()
+            if tenant is None:
+                return None
+    name = _claim_text(claims, "username", 150 - len(EXTERNAL_USERNAME_PREFIX)) or claims["user_id"]
+    for username in (f"{EXTERNAL_USERNAME_PREFIX}{name}", f"{EXTERNAL_USERNAME_PREFIX}{claims['user_id']}"):
+        try:
+            with transaction.atomic():
+                user = User(
+                    id=claims["user_id"],
+                    tenant=tenant,
+                    username=username,
+                    email=_claim_text(claims, "email", 254),
+                )
+                user.set_unusable_password()
+                user.save(force_insert=True)
+            return user
+        except IntegrityError:
+            existing = User.objects.select_related("tenant").filter(id=claims["user_id"]).first()
+            if existing is not None:  # created concurrently
+                return existing
+    return None

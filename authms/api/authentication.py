@@ -1,8 +1,9 @@
 """JWT authentication that knows tenants.
 
-Our own tokens (HS256, `user_id` + `tenant_id` claims) are tried first; when an
-external AuthMS verifying key is configured, tokens signed by it are accepted too.
-The token's `tenant_id` must match the user's tenant, and inactive tenants are refused.
+Our own tokens (HS256, `user_id` + `tenant_id` + `ver` claims) are tried first; when an
+external AuthMS verifying key is configured, tokens signed by it are accepted too. Every
+claim is checked for type and shape before it reaches a query; the token's `tenant_id`
+must match the user's tenant, and inactive tenants and revoked tokens are refused.
 """
 
 from django.conf import settings
@@ -10,18 +11,26 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import (
-    AuthenticationFailed,
-    InvalidToken,
-    TokenBackendError,
-)
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError
 
 from authms.models import User
 from authms.services import user_get_or_provision
+from authms.tokens import check_user_may_use, id_claim, invalid_token
 
 
 class ExternalToken(dict):
     """Claims of a token issued by an external AuthMS."""
+
+
+def external_token_checked(claims) -> ExternalToken:
+    """An external issuer's token must expire and be an access token, whatever it signs."""
+    if not isinstance(claims, dict) or "exp" not in claims:
+        raise invalid_token(_("Token has no expiry (exp claim)."))
+    if claims.get("token_type", "access") != "access":
+        raise invalid_token(_("Only access tokens are accepted here."))
+    id_claim(claims, "user_id")
+    id_claim(claims, "tenant_id")
+    return ExternalToken(claims)
 
 
 class TenantJWTAuthentication(JWTAuthentication):
@@ -43,27 +52,18 @@ class TenantJWTAuthentication(JWTAuthentication):
             if self.external_backend is None:
                 raise
             try:
-                return ExternalToken(self.external_backend.decode(raw_token.decode()))
+                claims = self.external_backend.decode(raw_token.decode())
             except (TokenBackendError, UnicodeDecodeError):
-                raise InvalidToken(
-                    {"detail": "Token is invalid", "messages": [{"message": "Token is invalid or expired"}]}
-                ) from None
+                raise invalid_token(_("Token is invalid or expired")) from None
+            return external_token_checked(claims)
 
     def get_user(self, validated_token):
-        user_id = validated_token.get("user_id")
-        tenant_id = validated_token.get("tenant_id")
-        if not user_id or not tenant_id:
-            raise InvalidToken(_("Token carries no user_id/tenant_id claims."))
-        if isinstance(validated_token, ExternalToken):
+        user_id = id_claim(validated_token, "user_id")
+        id_claim(validated_token, "tenant_id")
+        external = isinstance(validated_token, ExternalToken)
+        if external:
             user = user_get_or_provision(claims=validated_token)
         else:
             user = User.objects.select_related("tenant").filter(id=user_id).first()
-        if user is None or not user.is_active:
-            raise AuthenticationFailed(
-                _("The user of this token does not exist or is inactive."), code="user_inactive"
-            )
-        if user.tenant_id != tenant_id or not user.tenant.is_active:
-            raise AuthenticationFailed(
-                _("The tenant of this token does not match or is inactive."), code="tenant_mismatch"
-            )
-        return user
+        # The external issuer revokes its own tokens; `ver` is ours.
+        return check_user_may_use(user, validated_token, check_version=not external)
