@@ -1,6 +1,11 @@
+import math
+
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+
+from authms.throttling import login_attempt_wait, login_succeeded
 
 
 class AuthmsAdminSite(admin.AdminSite):
@@ -10,6 +15,24 @@ class AuthmsAdminSite(admin.AdminSite):
     site_title = _("AuthMS Communication")
     index_title = _("Staff console")
     index_template = "admin/authms_index.html"
+
+    def login(self, request, extra_context=None):
+        """Django's login behind the same attempt limits as POST /auth/token (429 + Retry-After)."""
+        username = request.POST.get("username", "") if request.method == "POST" else ""
+        if request.method == "POST" and (wait := login_attempt_wait(request=request, username=username)):
+            seconds = math.ceil(wait)
+            response = TemplateResponse(
+                request,
+                "admin/login_throttled.html",
+                {**self.each_context(request), "title": _("Log in"), "retry_after": seconds},
+                status=429,
+            )
+            response["Retry-After"] = str(seconds)
+            return response
+        response = super().login(request, extra_context)
+        if request.method == "POST" and request.user.is_authenticated:
+            login_succeeded(username=username)
+        return response
 
     def index(self, request, extra_context=None):
         from communication.selectors import delivery_dashboard

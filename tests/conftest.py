@@ -89,6 +89,15 @@ def on_postgres():
 
 
 @pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit counters live in the shared cache; each test starts with none."""
+    from authms.throttling import _fallback
+
+    cache.clear()
+    _fallback.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
