@@ -7,6 +7,7 @@ request rolls the key back and can be retried with the same key.
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -19,6 +20,8 @@ from authms.errors import ConflictError, ValidationError
 from authms.models import IdempotencyKey, User
 
 MAX_KEY_LENGTH = 255
+# Printable ASCII only: keys are compared and stored as text, and a NUL would fail in PostgreSQL.
+_KEY = re.compile(rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 
 
 def request_fingerprint(method: str, path: str, body) -> str:
@@ -41,8 +44,10 @@ def run_idempotent(
     if key is None:
         with transaction.atomic(durable=True):
             return produce()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        message = _("Idempotency-Key must be 1 to %(max)d characters.") % {"max": MAX_KEY_LENGTH}
+    if not _KEY.fullmatch(key):
+        message = _("Idempotency-Key must be 1 to %(max)d printable ASCII characters.") % {
+            "max": MAX_KEY_LENGTH
+        }
         raise ValidationError.for_field("Idempotency-Key", message)
 
     scope = {"tenant_id": actor.tenant_id, "user_id": actor.id, "key": key}

@@ -2,7 +2,9 @@
 
 A ULID body (48-bit millisecond timestamp + 80 random bits, Crockford base32) keeps
 ids unguessable while letting `ORDER BY id` follow creation order, which the list
-endpoints use as their tie-breaker after `created_at`.
+endpoints use as their tie-breaker after `created_at`. Ids minted together share the
+timestamp and sort in list order, yet each has its own 80 random bits: knowing one id
+of a batch does not reveal its neighbours.
 """
 
 import os
@@ -56,7 +58,12 @@ class PrefixedIdField(models.CharField):
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
-    """`count` ids sharing one timestamp whose sort order is their list order (monotonic ULIDs)."""
+    """`count` ids sharing one timestamp whose sort order is their list order.
+
+    Sorted independent random values rather than a counter from one random start (the
+    monotonic-ULID recipe), which would make every other id of the batch guessable.
+    """
     timestamp = _encode(time.time_ns() // 1_000_000, 10)
-    start = int.from_bytes(os.urandom(10), "big") >> 1  # headroom so start + count never overflows 80 bits
-    return [f"{prefix}_{timestamp}{_encode(start + offset, 16)}" for offset in range(count)]
+    pool = os.urandom(10 * count)
+    randomness = sorted(int.from_bytes(pool[i : i + 10], "big") for i in range(0, 10 * count, 10))
+    return [f"{prefix}_{timestamp}{_encode(value, 16)}" for value in randomness]

@@ -5,6 +5,7 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from django.core.signals import request_finished
 from django.utils.translation import gettext
 
 _current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -25,13 +26,19 @@ class RequestIdMiddleware:
         incoming = request.headers.get(self.header, "")
         request_id = incoming if _ACCEPTABLE.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
-        token = _current_request_id.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            _current_request_id.reset(token)
+        # Not reset on the way out: Django logs "Not Found: …" (django.request) after the
+        # middleware returns. request_finished clears it once the response is closed.
+        _current_request_id.set(request_id)
+        response = self.get_response(request)
         response[self.header] = request_id
         return response
+
+
+def _forget_request_id(**_kwargs):
+    _current_request_id.set("-")
+
+
+request_finished.connect(_forget_request_id, dispatch_uid="authms.forget_request_id")
 
 
 class RequestIdLogFilter(logging.Filter):

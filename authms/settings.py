@@ -84,9 +84,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "authms.User"
 
 REDIS_URL = env_str("REDIS_URL")
+# Short socket timeouts: a hung Redis must cost a request a second, not hang it (the
+# rate limits fall back to process memory, see authms/throttling.py).
+CACHE_TIMEOUT_SECONDS = float(env_str("CACHE_TIMEOUT_SECONDS", "1"))
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": CACHE_TIMEOUT_SECONDS,
+            },
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -122,13 +132,23 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["authms.api.authentication.TenantJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["authms.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "authms.api.pagination.PagePagination",
     "EXCEPTION_HANDLER": "authms.api.exceptions.envelope_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",  # authms.api.envelope.RFC3339
     "UNAUTHENTICATED_USER": None,
+    # Proxies in front of the service whose X-Forwarded-For entries are trusted for client
+    # addresses (rate limits). 0: use the connection's address; never trust it blindly.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
 }
+
+# Login attempts (POST /auth/token and the admin login), checked before the password is:
+# per client address, per username (a successful login clears it), and service-wide so
+# password hashing cannot starve other requests. Syntax: N/period (60/min, 10/15m, 5/s).
+LOGIN_THROTTLE_IP_RATE = env_str("LOGIN_THROTTLE_IP_RATE", "30/min")
+LOGIN_THROTTLE_USERNAME_RATE = env_str("LOGIN_THROTTLE_USERNAME_RATE", "10/15m")
+LOGIN_THROTTLE_GLOBAL_RATE = env_str("LOGIN_THROTTLE_GLOBAL_RATE", "5/s")
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
@@ -172,11 +192,15 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# GET /health shows dependency details to staff tokens and to probes sending this value
+# as X-Health-Token; everyone else gets the bare status.
+HEALTH_DETAIL_TOKEN = env_str("HEALTH_DETAIL_TOKEN")
+
 # --- Sending -------------------------------------------------------------------------
 BULK_MAX_RECIPIENTS = env_int("BULK_MAX_RECIPIENTS", 10_000)
 # Room for a full bulk request (10,000 recipients of up to 320 characters, plus the text).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
-BULK_THROTTLE_RATE = env_str("BULK_THROTTLE_RATE", "60/min")  # per user; DRF rate syntax
+BULK_THROTTLE_RATE = env_str("BULK_THROTTLE_RATE", "60/min")  # per user; N/period
 # Text is stored once per recipient: recipients × text length is capped per request.
 BULK_MAX_TOTAL_CHARS = env_int("BULK_MAX_TOTAL_CHARS", 20_000_000)
 SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)
@@ -211,6 +235,8 @@ SUBMAIL_CONNECT_TIMEOUT = float(env_str("SUBMAIL_CONNECT_TIMEOUT", "3"))
 SUBMAIL_READ_TIMEOUT = float(env_str("SUBMAIL_READ_TIMEOUT", "15"))
 SUBMAIL_CHUNK_SIZE = env_int("SUBMAIL_CHUNK_SIZE", 100)
 SUBMAIL_SUBHOOK_KEY = env_str("SUBMAIL_SUBHOOK_KEY")
+# How long a push's one-time token is remembered (replays within it are refused).
+RECEIPT_TOKEN_RETENTION_SECONDS = env_seconds("RECEIPT_TOKEN_RETENTION", "30d")
 # Delivery-status polling (sms/log): how far back each window reaches, how much consecutive
 # windows overlap (late carrier reports), and rows per call.
 STATUS_SYNC_LOOKBACK_SECONDS = env_seconds("STATUS_SYNC_LOOKBACK", "6h")
@@ -253,6 +279,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 60.0},
     "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},
+    "purge-receipt-tokens": {"task": "communication.tasks.purge_receipt_tokens", "schedule": 3600.0},
+    "purge-revoked-tokens": {"task": "authms.tasks.purge_revoked_tokens", "schedule": 3600.0},
     "sync-sms-status": {"task": "communication.tasks.sync_sms_status", "schedule": 60.0},
 }
 
@@ -274,7 +302,16 @@ LOGGING = {
     "loggers": {"django.server": {"level": "INFO"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+# --- Transport security (README "Production") ------------------------------------------------
+# Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO (the proxy
+# must overwrite that header), then SECURE_SSL_REDIRECT, SECURE_COOKIES and HSTS.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [rf"^{API_PREFIX}health/?$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

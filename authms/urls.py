@@ -3,17 +3,17 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from authms.api.exceptions import json_error_response
 from authms.api.routing import api_path
+from authms.api.views import SchemaView, SwaggerView
 
 api_patterns = [
     path("", include("authms.api.urls")),
     path("", include("communication.api.urls")),
     path("", include("notifications.api.urls")),
-    api_path("schema", SpectacularAPIView.as_view(), name="schema"),
-    api_path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    api_path("schema", SchemaView.as_view(), name="schema"),
+    api_path("docs", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
 urlpatterns = [

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from authms.admin_paginator import EstimatedCountPaginator
 from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
-from communication.masking import mask_recipient
+from communication.masking import mask_recipient, redact_recipient
 from communication.models import Batch, CommunicationLog, Status, Suppression, SyncRun
 from communication.recipients import normalise, suppression_key
 from communication.services import logs_retry
@@ -39,11 +39,13 @@ def csv_export_response(queryset) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     rows = queryset.order_by().values_list(*CSV_COLUMNS).iterator(chunk_size=2000)
     channel_at, recipient_at = CSV_COLUMNS.index("channel"), CSV_COLUMNS.index("recipient")
+    error_at = CSV_COLUMNS.index("error")
 
     def lines():
         yield writer.writerow(CSV_COLUMNS)
         for row in rows:
             row = list(row)
+            row[error_at] = redact_recipient(row[error_at], row[channel_at], row[recipient_at])
             row[recipient_at] = mask_recipient(row[channel_at], row[recipient_at])
             yield writer.writerow(["" if value is None else value for value in row])
 
@@ -116,11 +118,11 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "channel",
         "provider",
         "template",
-        "recipient",
+        "masked_recipient",
         "subject",
         "content",
         "status",
-        "error",
+        "masked_error",
         "pretty_response",
         "batch_id",
         "retry_of",
@@ -133,7 +135,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    exclude = ["response", "send_payload"]
+    exclude = ["recipient", "error", "response", "send_payload"]
 
     def get_urls(self):
         custom = [
@@ -247,6 +249,10 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         extra_context = {**(extra_context or {}), "status_sync_enabled": status_sync_enabled()}
         return super().changelist_view(request, extra_context)
 
+    @admin.display(description=_("error"))
+    def masked_error(self, log):
+        return redact_recipient(log.error, log.channel, log.recipient) or "—"
+
     @admin.display(description=_("provider response"))
     def pretty_response(self, log):
         if not log.response:
@@ -255,6 +261,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             text = json.dumps(json.loads(log.response), indent=2, ensure_ascii=False)
         except ValueError:
             text = log.response
+        text = redact_recipient(text, log.channel, log.recipient)
         return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
 
 

@@ -1,5 +1,7 @@
-"""Recipients are stored in full but never shown in full through the API."""
+"""Recipients are stored in full but never shown in full through the API, nor inside the
+provider answers and errors stored beside them."""
 
+import re
 from functools import cache
 
 import phonenumbers
@@ -47,3 +49,31 @@ def mask_recipient(channel: str, value: str) -> str:
     if channel == "email" or "@" in value:
         return mask_email(value)
     return mask_phone(value)
+
+
+def _phone_spellings(value: str) -> list[str]:
+    """How a provider may write an E.164 number back: `+8613800138000`, `8613800138000`, `13800138000`."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return [value]
+    national = phonenumbers.national_significant_number(number)
+    return [value, value.lstrip("+"), national]
+
+
+def redact_recipient(text: str | None, channel: str, recipient: str) -> str | None:
+    """`text` (a provider answer, an error) with every spelling of the recipient masked.
+
+    Providers echo the number or address they were given (SUBMAIL's `"to"`, an SMTP
+    refusal's `<address>`), and those texts are stored and served next to the masked
+    recipient; this keeps them from undoing the mask.
+    """
+    if not text or not recipient:
+        return text
+    masked = mask_recipient(channel, recipient)
+    if channel == "email" or "@" in recipient:
+        return re.sub(re.escape(recipient), masked, text, flags=re.IGNORECASE)
+    for spelling in sorted(set(_phone_spellings(recipient)), key=len, reverse=True):
+        if len(spelling) >= 6:  # shorter "numbers" are not recipients anyone could recognise
+            text = text.replace(spelling, masked)
+    return text

@@ -4,15 +4,17 @@ Who sees what: a user sees their own logs in their tenant; a tenant admin may re
 any user of their tenant; a platform admin may read across tenants on the admin list.
 """
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import django_filters
+from django import forms
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_filters.fields import IsoDateTimeField
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import User
@@ -29,6 +31,34 @@ def _choice_error(name: str, choices) -> dict:
     }
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """RFC 3339 in, UTC out. Converting here keeps offsets PostgreSQL refuses (beyond ±15:59)
+    and instants outside years 1–9999 (SQLite overflows) from ever reaching a query; an
+    empty value is refused rather than silently ignored."""
+
+    default_error_messages = {
+        "empty": gettext_lazy(
+            "Give an RFC 3339 time such as 2026-04-15T10:00:00Z, or leave the parameter out."
+        ),
+        "out_of_range": gettext_lazy("The time is outside the years 1 to 9999 once converted to UTC."),
+    }
+
+    def to_python(self, value):
+        if isinstance(value, str) and not value.strip():
+            raise forms.ValidationError(self.error_messages["empty"], code="empty")
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class LogFilter(django_filters.FilterSet):
     channel = django_filters.ChoiceFilter(
         choices=Channel.choices, error_messages=_choice_error("channel", Channel.choices)
@@ -37,8 +67,8 @@ class LogFilter(django_filters.FilterSet):
         choices=Status.choices, error_messages=_choice_error("status", Status.choices)
     )
     batch_id = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = CommunicationLog

@@ -6,29 +6,33 @@ status change goes through, provider status reports, the pending sweeper, batch 
 and the suppression list.
 """
 
+import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from kombu.exceptions import OperationalError as BrokerError
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.ids import new_ids
 from authms.iterables import chunked
 from authms.models import User
+from communication.masking import redact_recipient
 from communication.models import (
     RESPONSE_MAX_BYTES,
     Batch,
     CommunicationLog,
+    ReceiptToken,
     Status,
     Suppression,
     statuses_that_may_become,
@@ -229,6 +233,20 @@ def _check_recipient_count(recipients: Sequence[str]):
         )
 
 
+def _check_length(channel: str, provider: Provider, text: str) -> None:
+    """Count what the recipient will get (an SMS signature included) against our limit and the provider's."""
+    limit = settings.SMS_MAX_LENGTH if channel == "sms" else settings.EMAIL_MAX_LENGTH
+    if provider.max_text_length is not None:
+        limit = min(limit, provider.max_text_length)
+    length = len(provider.text_as_sent(text))
+    if length > limit:
+        raise ValidationError.for_field(
+            "content",
+            _("The %(channel)s text is %(length)s characters; the limit is %(limit)s.")
+            % {"channel": channel, "length": f"{length:,}", "limit": f"{limit:,}"},
+        )
+
+
 def bulk_send(
     *,
     actor: User,
@@ -263,18 +281,12 @@ def bulk_send(
     rendered = render(
         body=body, subject=subject_text, variables=variables, sensitive=bool(tmpl and tmpl.sensitive)
     )
-    max_length = settings.SMS_MAX_LENGTH if channel == "sms" else settings.EMAIL_MAX_LENGTH
-    if len(rendered.outbound_content) > max_length:
+    if "\r" in rendered.outbound_subject or "\n" in rendered.outbound_subject:
         raise ValidationError.for_field(
-            "content",
-            _("The %(channel)s text is %(length)s characters; the limit is %(limit)s.")
-            % {
-                "channel": channel,
-                "length": f"{len(rendered.outbound_content):,}",
-                "limit": f"{max_length:,}",
-            },
+            "subject", _("The subject must be one line: it contains a line break (CR or LF).")
         )
     provider = provider_for_channel(channel)
+    _check_length(channel, provider, rendered.outbound_content)
 
     normalised = normalise_all(channel, list(recipients))
     suppressed = suppressed_keys(
@@ -446,7 +458,7 @@ def _record_results(logs: list[CommunicationLog], results: list[SendResult], rep
                     log.id,
                     Status.SENT,
                     provider_message_id=result.provider_message_id,
-                    response=result.response,
+                    response=redact_recipient(result.response, log.channel, log.recipient),
                     fee=result.fee,
                 )
             )
@@ -459,7 +471,14 @@ def _record_results(logs: list[CommunicationLog], results: list[SendResult], rep
             error = result.error or "The provider refused the message."
             if result.outcome == Outcome.RETRY:
                 error = f"Gave up after {log.attempts} attempts: {error}"
-            updates.append(StatusUpdate(log.id, Status.FAILED, error=error, response=result.response))
+            updates.append(
+                StatusUpdate(
+                    log.id,
+                    Status.FAILED,
+                    error=redact_recipient(error, log.channel, log.recipient),
+                    response=redact_recipient(result.response, log.channel, log.recipient),
+                )
+            )
             report.failed += 1
     logs_apply_status(updates)
     if released:
@@ -625,6 +644,48 @@ def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
     if unknown:
         logger.info("%d status reports name message ids we do not know", unknown)
     return ReportsApplied(applied=applied, unknown=unknown)
+
+
+def receipt_fingerprint(data: Mapping) -> str:
+    """A digest of a pushed receipt's fields that is the same whether they came as a form
+    (lists of strings) or as JSON (strings and numbers)."""
+    if hasattr(data, "lists"):
+        fields = {key: values[0] if len(values) == 1 else values for key, values in data.lists()}
+    else:
+        fields = dict(data)
+    canonical = {
+        key: value if isinstance(value, list | dict) else str(value) for key, value in fields.items()
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ReplayedReceipt(PermissionDeniedError):
+    default_message = gettext_lazy("This push's token was already used with other fields.")
+
+
+def receipt_token_claim(*, provider: str, token: str, fingerprint: str) -> bool:
+    """Record a push's one-time token; call it inside the transaction that applies the push.
+
+    True for a token never seen; False for an identical redelivery (already applied: only
+    acknowledge it); ReplayedReceipt when the token comes back with other fields.
+    """
+    try:
+        with transaction.atomic():
+            ReceiptToken.objects.create(provider=provider, token=token, fingerprint=fingerprint)
+        return True
+    except IntegrityError:
+        seen = ReceiptToken.objects.get(provider=provider, token=token)
+    if seen.fingerprint != fingerprint:
+        raise ReplayedReceipt()
+    return False
+
+
+def receipt_tokens_purge() -> int:
+    """Forget tokens older than RECEIPT_TOKEN_RETENTION (see README: SUBHOOK replay)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.RECEIPT_TOKEN_RETENTION_SECONDS)
+    deleted, _ = ReceiptToken.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
 
 
 UNSUBSCRIBE_REPLIES = frozenset({"td", "t", "退订", "unsubscribe", "stop"})

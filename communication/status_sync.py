@@ -21,8 +21,11 @@ from providers.registry import provider_by_name
 logger = logging.getLogger(__name__)
 
 # A little under the provider's interval so a beat tick that fires a few milliseconds
-# early is not skipped; a call that lands inside SUBMAIL's minute anyway gets its cached
-# page back, which `_is_cached_page` recognises.
+# early is not skipped. A call that lands inside SUBMAIL's minute anyway gets the previous
+# query's cached answer back; `ReportPage.answers` recognises it by the window and offset
+# the answer echoes, and it is not applied. (Every new window ends at "now", so two passes
+# never ask the same window; only a page retried after a failed call repeats a query, and
+# then the cached answer is the answer to that very query.)
 LOCK_MARGIN_SECONDS = 2
 
 
@@ -78,7 +81,7 @@ def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
         cursor.save()
         return run
 
-    if page.offset != cursor.offset:
+    if not page.answers(offset=cursor.offset):
         run.error = "The provider served a cached page (called within its minute); nothing applied."
     else:
         applied = reports_apply(page.reports)

@@ -1,7 +1,8 @@
 """Email through Django's email backends (SMTP in production, console in the embedded run).
 
 Each email carries RFC 8058 one-click unsubscribe headers. Outcomes per message: a refusal
-by the server fails that message; a connection lost mid-message makes its outcome unknown
+by the server, or a message that cannot be built (a header with a line break), fails that
+message; a connection lost mid-message makes its outcome unknown
 (failed, never resent) and leaves the rest of the chunk to be retried.
 """
 
@@ -44,6 +45,8 @@ class DjangoEmailProvider(Provider):
                 email.send()
             except _REFUSALS as exc:
                 results.append(SendResult.failed(f"Mail server refused the message: {_describe(exc)}"))
+            except ValueError as exc:  # BadHeaderError, unencodable text: refused before a byte was sent
+                results.append(SendResult.failed(f"The message could not be built: {exc}"))
             except (smtplib.SMTPException, OSError) as exc:
                 results.append(SendResult.failed(OUTCOME_UNKNOWN.format(reason=f"connection lost: {exc}")))
                 not_attempted = SendResult.retry(

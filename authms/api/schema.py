@@ -1,6 +1,7 @@
 """OpenAPI pieces shared by every endpoint: the error envelope and per-status responses."""
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -62,3 +63,17 @@ class TenantJWTScheme(SimpleJWTScheme):
 
     target_class = "authms.api.authentication.TenantJWTAuthentication"
     name = "bearerAuth"
+
+
+class BoundedListFieldExtension(OpenApiSerializerFieldExtension):
+    """`minItems`/`maxItems` for BoundedListField, whose limit may be a setting read per request."""
+
+    target_class = "authms.api.fields.BoundedListField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        limit = self.target.max_items
+        schema["maxItems"] = limit() if callable(limit) else limit
+        if not self.target.allow_empty:
+            schema["minItems"] = 1
+        return schema

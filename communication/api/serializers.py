@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
 from authms.api.fields import BoundedListField, StrictCharField
-from communication.masking import mask_recipient
+from communication.masking import mask_recipient, redact_recipient
 from communication.models import CommunicationLog
 
 
@@ -60,8 +60,8 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
             "subject": log.subject or None,
             "content": log.content,
             "status": log.status,
-            "error": log.error,
-            "response": log.response,
+            "error": redact_recipient(log.error, log.channel, log.recipient),
+            "response": redact_recipient(log.response, log.channel, log.recipient),
             "batch_id": log.batch_id,
             "provider_message_id": log.provider_message_id,
             "sent_at": rfc3339(log.sent_at),

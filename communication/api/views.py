@@ -1,22 +1,23 @@
 from django.conf import settings
+from django.db import transaction
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer, StaticHTMLRenderer
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from authms.api.envelope import data_response, list_envelope
 from authms.api.pagination import list_envelope_schema
+from authms.api.parsers import FORM_AND_JSON_PARSERS
 from authms.api.schema import data_envelope, error_responses
 from authms.api.views import PaginatedListView
-from authms.errors import NotFoundError, PermissionDeniedError
+from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.idempotency import request_fingerprint, run_idempotent
+from authms.throttling import PerUserRateThrottle
 from communication import selectors, services
 from communication.api.serializers import (
     BatchSerializer,
@@ -26,6 +27,7 @@ from communication.api.serializers import (
 from communication.models import Channel, Status, Suppression
 from communication.unsubscribe import read_unsubscribe_token
 from providers import submail
+from providers.base import InvalidReceipt
 
 _FILTER_PARAMETERS = [
     OpenApiParameter("channel", str, enum=Channel.values, description="Channel filter."),
@@ -82,8 +84,8 @@ class AdminCommunicationLogListView(_LogListView):
         return self.list_response(queryset)
 
 
-class BulkSendThrottle(UserRateThrottle):
-    """Per-user limit on bulk requests, read from `BULK_THROTTLE_RATE` (default 60/min)."""
+class BulkSendThrottle(PerUserRateThrottle):
+    """Per-user limit on bulk requests, read from `BULK_THROTTLE_RATE` (default 60/min), counted atomically."""
 
     scope = "bulk_send"
 
@@ -104,7 +106,7 @@ class BulkSendView(APIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                str,
+                {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
                 OpenApiParameter.HEADER,
                 description="Repeat within 24 h with the same body → the original response; another body → 409.",
             )
@@ -163,7 +165,7 @@ class UnsubscribeView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    parser_classes = FORM_AND_JSON_PARSERS
     renderer_classes = [JSONRenderer, StaticHTMLRenderer]
 
     @extend_schema(exclude=True)
@@ -209,31 +211,40 @@ class SubmailSubhookView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    parser_classes = FORM_AND_JSON_PARSERS
 
     @extend_schema(
         operation_id="submail_subhook",
         summary="SUBMAIL SUBHOOK receiver",
         description="Configure this URL in the SUBMAIL console (SMS → SUBHOOK) with the events "
-        "delivered, dropped, sending and mo. Requests are verified with `SUBMAIL_SUBHOOK_KEY`.",
+        "delivered, dropped, sending and mo. Requests are verified with `SUBMAIL_SUBHOOK_KEY`; "
+        "a token seen before with other fields is refused (403), an identical redelivery is "
+        "acknowledged with `duplicate: true` and applied once.",
         request=None,
-        responses=error_responses(data_envelope("SubhookResponse", serializers.DictField()), 403),
+        responses=error_responses(data_envelope("SubhookResponse", serializers.DictField()), 400, 403),
         tags=["providers"],
     )
     def post(self, request):
         data = request.data
-        if not submail.subhook_signature_valid(
-            token=str(data.get("token", "")),
-            signature=str(data.get("signature", "")),
-            key=settings.SUBMAIL_SUBHOOK_KEY,
-        ):
-            raise PermissionDeniedError(_("Invalid SUBHOOK signature."))
-        event = submail.parse_subhook(data)
-        result = {"event": event.event, "applied": 0, "suppressed": 0}
-        if event.report is not None:
-            result["applied"] = services.reports_apply([event.report]).applied
-        elif event.event == "mo":
-            result["suppressed"] = services.suppress_sms_reply(
-                provider="submail", address=event.address, content=event.content
-            )
+        try:
+            token, signature = submail.subhook_credentials(data)
+            if not submail.subhook_signature_valid(
+                token=token, signature=signature, key=settings.SUBMAIL_SUBHOOK_KEY
+            ):
+                raise PermissionDeniedError(_("Invalid SUBHOOK signature."))
+            event = submail.parse_subhook(data)
+        except InvalidReceipt as exc:
+            raise ValidationError(str(exc)) from None
+        result = {"event": event.event, "applied": 0, "suppressed": 0, "duplicate": False}
+        with transaction.atomic():
+            if not services.receipt_token_claim(
+                provider="submail", token=token, fingerprint=services.receipt_fingerprint(data)
+            ):
+                result["duplicate"] = True
+            elif event.report is not None:
+                result["applied"] = services.reports_apply([event.report]).applied
+            elif event.event == "mo":
+                result["suppressed"] = services.suppress_sms_reply(
+                    provider="submail", address=event.address, content=event.content
+                )
         return data_response(result)

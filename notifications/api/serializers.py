@@ -1,11 +1,13 @@
 import json
 
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext, gettext_lazy
 from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
 from authms.api.fields import BoundedListField, StrictCharField
 from notifications.models import Notification, NotificationType, Priority
+from notifications.services import ACTION_URL_MAX, EVENT_TYPE, TITLE_MAX
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -68,11 +70,19 @@ class AdminNotifySerializer(serializers.Serializer):
         required=False, max_length=40, help_text="Platform admins: the target tenant."
     )
     type = serializers.ChoiceField(choices=NotificationType.values)
-    event_type = StrictCharField(max_length=100)
+    event_type = StrictCharField(
+        max_length=100,
+        validators=[
+            RegexValidator(
+                EVENT_TYPE,
+                gettext_lazy("event_type must be dotted lower-case words, e.g. status.incident.created."),
+            )
+        ],
+    )
     priority = serializers.ChoiceField(choices=Priority.values, default=Priority.MEDIUM)
-    title = StrictCharField()
+    title = StrictCharField(max_length=TITLE_MAX)
     content = StrictCharField(required=False, allow_blank=True, default="")
-    action_url = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    action_url = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=ACTION_URL_MAX)
     metadata = serializers.DictField(required=False, default=dict)
 
     def validate(self, data):

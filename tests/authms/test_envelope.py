@@ -133,3 +133,43 @@ def test_every_message_has_a_chinese_translation():
     for path in root.glob("*/templates/**/*.html"):
         marked.update(re.findall(r'{% translate "([^"]+)"', path.read_text()))
     assert sorted(marked - known) == []
+
+
+def test_django_request_log_lines_carry_the_request_id(db):
+    """django.request logs "Not Found: …" after the middleware has returned."""
+    import logging
+
+    from authms.middleware import RequestIdLogFilter
+
+    seen = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    handler = Capture()
+    handler.addFilter(RequestIdLogFilter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        response = APIClient().get("/api/v1/no-such-endpoint", HTTP_X_REQUEST_ID="req-42")
+    finally:
+        logger.removeHandler(handler)
+    assert response["X-Request-ID"] == "req-42"
+    assert [record.request_id for record in seen] == ["req-42"]
+
+
+def test_the_request_id_does_not_leak_into_the_next_request(db):
+    from authms.middleware import current_request_id
+
+    APIClient().get("/api/v1/health", HTTP_X_REQUEST_ID="req-1")
+    assert current_request_id() == "-"
+
+
+@pytest.mark.parametrize("key", ["a\x00b", "é", "x" * 256, ""])
+def test_an_idempotency_key_that_is_not_printable_ascii_is_400(client_for, alice, key):
+    body = {"channel": "sms", "content": "hi", "recipients": ["13800138000"]}
+    response = client_for(alice).post(
+        "/api/v1/communication/bulk", body, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert response.status_code == 400 and "Idempotency-Key" in response.json()["errors"]

@@ -17,7 +17,12 @@ def logs(alice, bob):
     return {
         "alice": LogFactory(user=alice, recipient="+8613700137000", provider_message_id="sendid-alice"),
         "bob": LogFactory(user=bob, recipient="+8613900139000", response='{"status":"success"}'),
-    }
+        # Same tenant, differing in every searched or filtered field: must NOT match.
+        "alice_other": LogFactory(
+            user=alice, channel="email", provider="smtp", status="failed",
+            recipient="other@example.com", provider_message_id="sendid-other",
+        ),
+    }  # fmt: skip
 
 
 def test_tenant_admin_sees_only_their_tenants_logs(client, ada, logs):
@@ -47,12 +52,13 @@ def test_platform_admin_sees_every_tenant_and_has_tenant_filter(client, root, lo
 def test_search_by_exact_provider_message_id_or_recipient(client, ada, logs, term):
     client.force_login(ada)
     html = client.get(CHANGELIST, {"q": term}).content.decode()
-    assert logs["alice"].id in html
+    assert logs["alice"].id in html and logs["alice_other"].id not in html
 
 
 def test_search_by_log_id(client, ada, logs):
     client.force_login(ada)
-    assert logs["alice"].id in client.get(CHANGELIST, {"q": logs["alice"].id}).content.decode()
+    html = client.get(CHANGELIST, {"q": logs["alice"].id}).content.decode()
+    assert logs["alice"].id in html and logs["alice_other"].id not in html
 
 
 @pytest.mark.parametrize(
@@ -60,7 +66,8 @@ def test_search_by_log_id(client, ada, logs):
 )
 def test_list_filters_work(client, ada, logs, params):
     client.force_login(ada)
-    assert logs["alice"].id in client.get(CHANGELIST, params).content.decode()
+    html = client.get(CHANGELIST, params).content.decode()
+    assert logs["alice"].id in html and logs["alice_other"].id not in html
 
 
 def test_detail_is_read_only_with_pretty_response(client, root, logs):

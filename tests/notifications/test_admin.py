@@ -21,12 +21,14 @@ def test_tenant_admin_sees_only_their_tenants_notifications(client, ada, alice, 
 
 def test_filters_and_search(client, ada, alice):
     _notify(alice, "Findable")
+    # Same tenant and user, but read, of another type and another title: must NOT match.
+    notify(tenant_id=alice.tenant_id, user_ids=[alice.id], type="security", event_type="a.b", title="Hidden")
+    Notification.objects.filter(title="Hidden").update(is_read=True)
+    findable, hidden = (Notification.objects.get(title=title).id for title in ("Findable", "Hidden"))
     client.force_login(ada)
-    assert (
-        "Findable"
-        in client.get(CHANGELIST, {"is_read__exact": "0", "type__exact": "system"}).content.decode()
-    )
-    assert "Findable" in client.get(CHANGELIST, {"q": "Findable"}).content.decode()
+    for params in ({"is_read__exact": "0"}, {"type__exact": "system"}, {"q": "Findable"}):
+        html = client.get(CHANGELIST, params).content.decode()  # ids: the search box echoes the term
+        assert findable in html and hidden not in html, params
 
 
 def test_send_form_uses_notify_within_the_tenant(client, ada, alice, bob):
