@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMBEDDED := DEBUG=true
 
-.PHONY: install run test lint fmt bench
+.PHONY: install run test fuzz fuzz-sqlite lint fmt bench
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,25 @@ fmt: install
 	$(BIN)/ruff check --fix -q .
 	$(BIN)/ruff format -q .
 
-## Whole suite against throwaway PostgreSQL + Redis (installed with apt-get when missing).
+TEST_ENV := DEBUG=false SECRET_KEY=test-only-secret-key-with-enough-length CELERY_TASK_ALWAYS_EAGER=true
+FUZZ_EXAMPLES ?= 25
+
+## Whole suite against throwaway PostgreSQL + Redis (installed with apt-get when missing),
+## then the API fuzz again on SQLite, which refuses other inputs than PostgreSQL does.
 test: install lint
 	.ci/ensure-chromium
-	.ci/with-services env DEBUG=false SECRET_KEY=test-only-secret-key-with-enough-length \
-		CELERY_TASK_ALWAYS_EAGER=true $(BIN)/pytest $(PYTEST_ARGS)
+	.ci/with-services env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory fuzz-sqlite
+
+fuzz-sqlite: install
+	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL TEST_DATABASE=sqlite $(TEST_ENV) \
+		FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider tests/fuzz
+
+## A longer fuzz campaign on both databases: make fuzz FUZZ_EXAMPLES=500
+fuzz: FUZZ_EXAMPLES = 300
+fuzz: install
+	.ci/with-services env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/fuzz
+	$(MAKE) --no-print-directory fuzz-sqlite FUZZ_EXAMPLES=$(FUZZ_EXAMPLES)
 
 BENCH ?= logs_api
 
