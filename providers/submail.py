@@ -27,6 +27,7 @@ from providers.base import (
     SendResult,
     StatusReport,
 )
+from providers.http import HttpTransport
 
 logger = logging.getLogger(__name__)
 
@@ -189,17 +190,27 @@ class SubmailClient:
 
     def __init__(self, config: SubmailConfig, session: requests.Session | None = None):
         self.config = config
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
+        session = session or requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        self.transport = HttpTransport(
+            name="SUBMAIL",
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            session=session,
+        )
         self._clock_offset: float | None = None
         self._clock_checked_at = 0.0
         self._clock_lock = threading.Lock()
 
     # Timestamps come from SUBMAIL's clock (requests must arrive within 6 s of it); one
-    # /service/timestamp call every ten minutes keeps the local offset.
+    # /service/timestamp call every ten minutes keeps the local offset. It is an auxiliary
+    # call: its failure leaves the messages retryable, never "outcome unknown".
     def server_timestamp(self) -> int:
-        answer = self._call("GET", "service/timestamp", None)
-        return int(answer["timestamp"])
+        answer = self._call("GET", "service/timestamp", None, auxiliary=True)
+        try:
+            return int(answer["timestamp"])
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError("SUBMAIL's clock answered without a timestamp.", permanent=False) from None
 
     def _timestamp(self) -> str:
         with self._clock_lock:
@@ -220,55 +231,18 @@ class SubmailClient:
         )
         return body
 
-    def _call(self, method: str, path: str, params: dict | None):
-        """POST (or GET) one endpoint and return the parsed JSON answer.
-
-        Raises ProviderError: retryable when the request surely never reached SUBMAIL
-        (connection refused, DNS), outcome-unknown when it may have (timeouts after
-        connecting, dropped connections, 5xx, unreadable answers).
-        """
-        url = f"{self.config.base_url}/{path}"
-        timeout = (self.config.connect_timeout, self.config.read_timeout)
-        try:
-            response = self.session.request(method, url, json=params, timeout=timeout)
-        except (requests.ConnectTimeout, requests.exceptions.InvalidURL) as exc:
-            raise ProviderError(f"SUBMAIL could not be reached: {exc}", permanent=False) from exc
-        except requests.ConnectionError as exc:
-            if _never_connected(exc):
-                raise ProviderError(f"SUBMAIL could not be reached: {exc}", permanent=False) from exc
-            raise ProviderError(
-                OUTCOME_UNKNOWN.format(reason=f"connection to SUBMAIL dropped: {exc}"),
-                permanent=True,
-                outcome_unknown=True,
-            ) from exc
-        except requests.Timeout as exc:
-            raise ProviderError(
-                OUTCOME_UNKNOWN.format(reason="SUBMAIL did not answer in time"),
-                permanent=True,
-                outcome_unknown=True,
-            ) from exc
-        raw = response.text[:4096]
-        if response.status_code >= 500:
-            raise ProviderError(
-                OUTCOME_UNKNOWN.format(reason=f"SUBMAIL answered HTTP {response.status_code}"),
-                permanent=True,
-                outcome_unknown=True,
-                response=raw,
-            )
-        try:
-            answer = response.json()
-        except ValueError:
-            raise ProviderError(
-                OUTCOME_UNKNOWN.format(reason=f"unreadable SUBMAIL answer (HTTP {response.status_code})"),
-                permanent=True,
-                outcome_unknown=True,
-                response=raw,
-            ) from None
+    def _call(self, method: str, path: str, params: dict | None, *, auxiliary: bool = False):
+        """Call one endpoint through the transport rule (providers/http.py); return the JSON
+        answer, or raise the ProviderError SUBMAIL's error object maps to."""
+        response = self.transport.request(
+            method, f"{self.config.base_url}/{path}", json=params, auxiliary=auxiliary
+        )
+        answer = self.transport.json(response, auxiliary=auxiliary)
         if isinstance(answer, dict) and answer.get("status") == "error":
             if _code(answer.get("code")) in TIMESTAMP_CODES:
                 with self._clock_lock:
                     self._clock_offset = None
-            raise request_error(answer, raw)
+            raise request_error(answer, response.text[:4096])
         return answer
 
     def send(self, *, to: str, content: str, tag: str | None = None) -> dict:
@@ -301,14 +275,6 @@ class SubmailClient:
 
 def _without_none(**params) -> dict:
     return {key: value for key, value in params.items() if value is not None}
-
-
-def _never_connected(exc: requests.ConnectionError) -> bool:
-    """True when the TCP connection was never made (refused, DNS), so nothing was sent."""
-    text = repr(exc)
-    return any(
-        marker in text for marker in ("NewConnectionError", "NameResolutionError", "Connection refused")
-    )
 
 
 # --- The provider -------------------------------------------------------------------------

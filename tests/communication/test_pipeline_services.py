@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from communication import services
+from communication.services import status as status_services
 from communication.models import CommunicationLog
 from communication.services import StatusUpdate, dispatch_pending, logs_apply_status, sweep_pending
-from providers.base import ProviderError, SendResult
+from providers.base import OUTCOME_UNKNOWN, ProviderError, SendResult
 from tests.factories import LogFactory
 
 
@@ -17,7 +17,7 @@ def executor(request, monkeypatch):
     """Run the status-rule tests through both UPDATE executors: PostgreSQL arrays, and the
     portable CASE form the embedded SQLite run uses."""
     if request.param == "portable":
-        monkeypatch.setattr(services, "_executor", lambda: services._update_with_case)
+        monkeypatch.setattr(status_services, "_executor", lambda: status_services._update_with_case)
     return request.param
 
 
@@ -140,7 +140,7 @@ def test_permanent_provider_error_fails_the_whole_chunk(pending_logs, recording_
 def test_ambiguous_outcome_is_failed_and_never_resent(pending_logs, recording_provider):
     logs = pending_logs(2)
     recording_provider.behaviour = ProviderError(
-        services.OUTCOME_UNKNOWN.format(reason="read timeout"), permanent=False, outcome_unknown=True
+        OUTCOME_UNKNOWN.format(reason="read timeout"), permanent=False, outcome_unknown=True
     )
     dispatch_pending(batch_id="bat_T")
     recording_provider.behaviour = None
@@ -193,7 +193,7 @@ def test_a_value_given_for_some_rows_only_leaves_the_others_alone(alice, executo
 
 
 def test_chunks_larger_than_one_statement_are_all_applied(alice, executor, monkeypatch):
-    monkeypatch.setattr(services, "UPDATE_CHUNK", 3)
+    monkeypatch.setattr(status_services, "UPDATE_CHUNK", 3)
     logs = [LogFactory(user=alice, status="sent", provider_message_id=f"m-{i}") for i in range(7)]
     when = timezone.now()
     updates = [StatusUpdate(f"m-{i}", "delivered", at=when - timedelta(seconds=i)) for i in range(7)]

@@ -1,0 +1,63 @@
+"""Writes of the communication pipeline, one module per concern:
+
+- `batches`: creating batches of logs (bulk send, staff retry), enqueueing their dispatch,
+  and completing them (with the sender's notice).
+- `dispatch`: claiming pending logs, sending them through providers, recording the answers,
+  retries with backoff, and the sweeper.
+- `status`: the one forward-only status function, provider reports and pushed receipts.
+- `suppression`: the suppression list and unsubscribe replies.
+
+Dependencies point one way (dispatch → batches → suppression; dispatch → status); callers
+import from here.
+"""
+
+from communication.services.batches import (
+    BulkResult,
+    RetryResult,
+    batch_complete_if_done,
+    bulk_send,
+    bulk_send_now,
+    enqueue_dispatch,
+    logs_retry,
+    notify_batch_completed,
+)
+from communication.services.dispatch import DispatchReport, SweepReport, dispatch_pending, sweep_pending
+from communication.services.status import (
+    ReplayedReceipt,
+    ReportsApplied,
+    StatusUpdate,
+    logs_apply_status,
+    receipt_fingerprint,
+    receipt_token_claim,
+    receipt_tokens_purge,
+    reports_apply,
+    truncate_response,
+)
+from communication.services.suppression import suppress_sms_reply, suppressed_keys, suppression_add
+
+__all__ = [
+    "BulkResult",
+    "DispatchReport",
+    "ReplayedReceipt",
+    "ReportsApplied",
+    "RetryResult",
+    "StatusUpdate",
+    "SweepReport",
+    "batch_complete_if_done",
+    "bulk_send",
+    "bulk_send_now",
+    "dispatch_pending",
+    "enqueue_dispatch",
+    "logs_apply_status",
+    "logs_retry",
+    "notify_batch_completed",
+    "receipt_fingerprint",
+    "receipt_token_claim",
+    "receipt_tokens_purge",
+    "reports_apply",
+    "suppress_sms_reply",
+    "suppressed_keys",
+    "suppression_add",
+    "sweep_pending",
+    "truncate_response",
+]

@@ -1,0 +1,339 @@
+"""Batch creation (bulk send, staff retry), enqueueing dispatch, and batch completion."""
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerError
+
+from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
+from authms.ids import new_ids
+from authms.models import User
+from communication.models import (
+    Batch,
+    CommunicationLog,
+    Status,
+)
+from communication.recipients import normalise, normalise_all, suppression_key
+from communication.selectors import batch_status_counts
+from communication.services.suppression import suppressed_keys
+from notifications.services import notify
+from providers.base import (
+    Provider,
+)
+from providers.registry import provider_for_channel
+from templates.rendering import render
+from templates.selectors import template_get_active
+
+logger = logging.getLogger(__name__)
+
+# --- Bulk send ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    batch: Batch
+    logs: list[CommunicationLog]
+
+
+def _resolve_owner(*, actor: User, user_id: str | None) -> User:
+    if not user_id or user_id == actor.id:
+        return actor
+    if not actor.is_tenant_admin:
+        raise PermissionDeniedError(_("Only tenant admins may send on behalf of another user."))
+    owner = User.objects.filter(id=user_id, tenant_id=actor.tenant_id, is_active=True).first()
+    if owner is None:
+        raise NotFoundError(_("No active user %(id)r in your tenant.") % {"id": user_id})
+    return owner
+
+
+def _check_recipient_count(recipients: Sequence[str]):
+    limit = settings.BULK_MAX_RECIPIENTS
+    if len(recipients) > limit:
+        raise ValidationError.for_field(
+            "recipients",
+            _("At most %(limit)s recipients per request; got %(count)s.")
+            % {"limit": f"{limit:,}", "count": f"{len(recipients):,}"},
+        )
+
+
+def _check_length(channel: str, provider: Provider, text: str) -> None:
+    """Count what the recipient will get (an SMS signature included) against our limit and the provider's."""
+    limit = settings.SMS_MAX_LENGTH if channel == "sms" else settings.EMAIL_MAX_LENGTH
+    if provider.max_text_length is not None:
+        limit = min(limit, provider.max_text_length)
+    length = len(provider.text_as_sent(text))
+    if length > limit:
+        raise ValidationError.for_field(
+            "content",
+            _("The %(channel)s text is %(length)s characters; the limit is %(limit)s.")
+            % {"channel": channel, "length": f"{length:,}", "limit": f"{limit:,}"},
+        )
+
+
+def bulk_send(
+    *,
+    actor: User,
+    channel: str,
+    recipients: Sequence[str],
+    content: str | None = None,
+    subject: str | None = None,
+    template: str | None = None,
+    variables: dict[str, str] | None = None,
+    user_id: str | None = None,
+) -> BulkResult:
+    """Create one pending log per distinct recipient and dispatch them after commit.
+
+    Invalid and suppressed recipients do not fail the request: their logs are created
+    as `failed` with the reason. Must run inside a transaction (the API's idempotency
+    wrapper owns it), so the logs and the idempotency record commit together.
+    """
+    _check_recipient_count(recipients)
+    variables = variables or {}
+    owner = _resolve_owner(actor=actor, user_id=user_id)
+    tmpl = (
+        template_get_active(tenant_id=actor.tenant_id, code=template, channel=channel) if template else None
+    )
+    body = tmpl.body if tmpl else content
+    if not body:
+        raise ValidationError.for_field("content", _("content is required unless a template is given."))
+    subject_text = subject or (tmpl.subject if tmpl else "")
+    if channel == "email" and not subject_text:
+        raise ValidationError.for_field(
+            "subject", _("subject is required for email (the template has none).")
+        )
+    rendered = render(
+        body=body, subject=subject_text, variables=variables, sensitive=bool(tmpl and tmpl.sensitive)
+    )
+    if "\r" in rendered.outbound_subject or "\n" in rendered.outbound_subject:
+        raise ValidationError.for_field(
+            "subject", _("The subject must be one line: it contains a line break (CR or LF).")
+        )
+    provider = provider_for_channel(channel)
+    _check_length(channel, provider, rendered.outbound_content)
+
+    normalised = normalise_all(channel, list(recipients))
+    suppressed = suppressed_keys(
+        tenant_id=actor.tenant_id, channel=channel, recipients=[r.value for r in normalised if r.is_valid]
+    )
+    total_chars = len(rendered.outbound_content) * len(normalised)
+    if total_chars > settings.BULK_MAX_TOTAL_CHARS:
+        raise ValidationError.for_field(
+            "recipients",
+            _(
+                "This request would store %(total)s characters of text; the limit is %(limit)s. Send it in smaller batches."
+            )
+            % {"total": f"{total_chars:,}", "limit": f"{settings.BULK_MAX_TOTAL_CHARS:,}"},
+        )
+    payload = {}
+    if rendered.outbound_content != rendered.content:
+        payload["body"] = rendered.outbound_content
+    if rendered.outbound_subject != rendered.subject:
+        payload["subject"] = rendered.outbound_subject
+    if tmpl and tmpl.provider_template_id:
+        payload.update(provider_template_id=tmpl.provider_template_id, variables=variables)
+
+    def log_for(recipient, log_id, batch_id, now):
+        error = recipient.error or (
+            f"Recipient is on this tenant's {channel} suppression list."
+            if suppression_key(channel, recipient.value) in suppressed
+            else None
+        )
+        return CommunicationLog(
+            id=log_id,
+            tenant_id=actor.tenant_id,
+            user=owner,
+            channel=channel,
+            provider=provider.name,
+            template=tmpl,
+            recipient=recipient.value,
+            subject=rendered.subject,
+            content=rendered.content,
+            status=Status.FAILED if error else Status.PENDING,
+            error=error,
+            batch_id=batch_id,
+            send_payload=None if error else (payload or None),
+            created_at=now,
+            updated_at=now,
+        )
+
+    batch, logs = _batch_create(
+        tenant_id=actor.tenant_id,
+        sender=actor,
+        user=owner,
+        channel=channel,
+        items=normalised,
+        make_log=log_for,
+    )
+    return BulkResult(batch=batch, logs=logs)
+
+
+def _batch_create(*, tenant_id: str, sender: User, user: User, channel: str, items: Sequence, make_log):
+    """The one way a batch and its logs are written, for bulk send and staff retry alike.
+
+    `make_log(item, log_id, batch_id, now)` builds one log per item. All rows are written
+    in one transaction (the caller's, when there is one); dispatch starts after commit, or
+    the batch is completed at once when no log is pending.
+    """
+    now = timezone.now()
+    batch = Batch(
+        tenant_id=tenant_id, sender=sender, user=user, channel=channel, total=len(items), created_at=now
+    )
+    logs = [
+        make_log(item, log_id, batch.id, now)
+        for log_id, item in zip(new_ids("log", len(items)), items, strict=True)
+    ]
+    pending = sum(1 for log in logs if log.status == Status.PENDING)
+    if not pending:
+        batch.completed_at = now
+    with transaction.atomic():
+        batch.save()
+        CommunicationLog.objects.bulk_create(logs, batch_size=2000)
+        if pending:
+            transaction.on_commit(lambda: enqueue_dispatch(batch.id, pending))
+        else:
+            notify_batch_completed(batch_id=batch.id)
+    return batch, logs
+
+
+def bulk_send_now(**kwargs) -> BulkResult:
+    """bulk_send in its own transaction, for callers outside the API (admin actions)."""
+    with transaction.atomic(durable=True):
+        return bulk_send(**kwargs)
+
+
+def enqueue_dispatch(batch_id: str, pending: int) -> None:
+    """Start dispatch tasks for a batch; a broker outage only delays them (the sweeper retries).
+
+    The task is looked up by name, so this module does not import the tasks module that
+    imports it."""
+    dispatch_batch = current_app.tasks["communication.tasks.dispatch_batch"]
+    workers = max(1, min(settings.DISPATCH_FANOUT, -(-pending // settings.DISPATCH_CHUNK_SIZE)))
+    try:
+        for _ in range(workers):
+            dispatch_batch.delay(batch_id)
+    except (OSError, BrokerError) as exc:
+        logger.warning("Could not enqueue batch %s (%s); the pending sweeper will pick it up.", batch_id, exc)
+
+
+def batch_complete_if_done(*, batch_id: str) -> bool:
+    """Mark the batch complete once no log of it is pending; True only for the call that did.
+
+    That call also tells the sender, so the notice goes out exactly once.
+    """
+    pending = CommunicationLog.objects.filter(batch_id=OuterRef("id"), status=Status.PENDING)
+    completed = bool(
+        Batch.objects.filter(id=batch_id, completed_at__isnull=True)
+        .filter(~Exists(pending))
+        .update(completed_at=timezone.now())
+    )
+    if completed:
+        notify_batch_completed(batch_id=batch_id)
+    return completed
+
+
+def notify_batch_completed(*, batch_id: str) -> None:
+    """One inbox notice to the sender with the batch's counts and a link to its logs."""
+    batch = Batch.objects.get(id=batch_id)
+    counts = batch_status_counts(batch_id=batch_id)
+    delivered_or_sent = counts[Status.SENT] + counts[Status.DELIVERED]
+    logs_path = "admin/communication/logs" if batch.sender_id != batch.user_id else "communication/logs"
+    channel = "SMS" if batch.channel == "sms" else "email"
+    notify(
+        tenant_id=batch.tenant_id,
+        user_ids=[batch.sender_id],
+        type="communication",
+        event_type="communication.bulk.completed",
+        priority="high" if counts[Status.FAILED] else "low",
+        title=f"Bulk {channel} finished: {delivered_or_sent:,} sent, {counts[Status.FAILED]:,} failed",
+        content=f"Your bulk {channel} to {batch.total:,} recipients has finished sending.",
+        action_url=f"/{settings.API_PREFIX}{logs_path}?batch_id={batch.id}",
+        metadata={"batch_id": batch.id, "channel": batch.channel, "total": batch.total, **counts},
+    )
+
+
+# --- Staff retry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    batch: Batch | None
+    retried: int
+    skipped: dict[str, int]  # reason → how many
+
+
+def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
+    """Resend failed logs as new pending logs in a new batch, through the normal pipeline.
+
+    The failed log stays as it was (status never moves backwards); its copy points back at
+    it with `retry_of`. Logs whose real text or variables were erased (sensitive and
+    provider templates) cannot be resent, and suppressed recipients are skipped.
+    """
+    queryset = CommunicationLog.objects.filter(id__in=log_ids, status=Status.FAILED)
+    if not actor.is_platform_admin:
+        queryset = queryset.filter(tenant_id=actor.tenant_id)
+    originals = list(queryset.select_related("template"))
+    skipped: dict[str, int] = defaultdict(int)
+    skipped["not failed or not visible"] = len(set(log_ids)) - len(originals)
+    by_scope: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for original in originals:
+        by_scope[(original.tenant_id, original.channel)].append(original.recipient)
+    suppressed = {
+        scope: suppressed_keys(tenant_id=scope[0], channel=scope[1], recipients=recipients)
+        for scope, recipients in by_scope.items()
+    }
+    by_batch: dict[tuple[str, str, str], list[CommunicationLog]] = defaultdict(list)
+    for original in originals:
+        if original.template and (original.template.sensitive or original.template.provider_template_id):
+            skipped["its real text or variables were erased after sending"] += 1
+        elif not normalise(original.channel, original.recipient).is_valid:
+            skipped["invalid recipient"] += 1
+        elif (
+            suppression_key(original.channel, original.recipient)
+            in suppressed[(original.tenant_id, original.channel)]
+        ):
+            skipped["recipient is suppressed"] += 1
+        else:
+            by_batch[(original.tenant_id, original.user_id, original.channel)].append(original)
+    skipped = {reason: count for reason, count in skipped.items() if count}
+    if not by_batch:
+        return RetryResult(batch=None, retried=0, skipped=skipped)
+
+    def copy_of(original, log_id, batch_id, now):
+        return CommunicationLog(
+            id=log_id,
+            tenant_id=original.tenant_id,
+            user_id=original.user_id,
+            channel=original.channel,
+            provider=provider_for_channel(original.channel).name,
+            template_id=original.template_id,
+            recipient=original.recipient,
+            subject=original.subject,
+            content=original.content,
+            batch_id=batch_id,
+            retry_of=original.id,
+            created_at=now,
+            updated_at=now,
+        )
+
+    users = User.objects.in_bulk({user_id for _tenant, user_id, _channel in by_batch})
+    with transaction.atomic():
+        batches = [
+            _batch_create(
+                tenant_id=tenant_id,
+                sender=actor,
+                user=users[user_id],
+                channel=channel,
+                items=group,
+                make_log=copy_of,
+            )[0]
+            for (tenant_id, user_id, channel), group in by_batch.items()
+        ]
+    return RetryResult(batch=batches[0], retried=sum(batch.total for batch in batches), skipped=skipped)

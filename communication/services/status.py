@@ -1,0 +1,243 @@
+"""Status changes: the one forward-only status function, provider reports and pushed receipts."""
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+
+from authms.errors import PermissionDeniedError
+from authms.iterables import chunked
+from communication.models import (
+    RESPONSE_MAX_BYTES,
+    CommunicationLog,
+    ReceiptToken,
+    Status,
+    statuses_that_may_become,
+)
+from providers.base import (
+    StatusReport,
+)
+
+logger = logging.getLogger(__name__)
+
+UPDATE_CHUNK = 1000
+
+
+# --- Status changes -----------------------------------------------------------------------
+
+
+def truncate_response(raw) -> str | None:
+    """Provider answers are kept for diagnosis, at most 2 KB of them."""
+    if raw is None:
+        return None
+    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+    encoded = text.encode()
+    if len(encoded) <= RESPONSE_MAX_BYTES:
+        return text
+    return encoded[: RESPONSE_MAX_BYTES - 3].decode(errors="ignore") + "…"
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A requested status change of one log, found by `key` (log id or provider message id)."""
+
+    key: str
+    status: str
+    at: datetime | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+    response: str | None = None
+    fee: int | None = None
+
+
+_TIMESTAMP_FIELD = {Status.SENT: "sent_at", Status.DELIVERED: "delivered_at"}
+
+
+def _chunk_columns(chunk: list[StatusUpdate], status: str, now: datetime) -> dict[str, list]:
+    """Per-row values of the optional columns, None where a row keeps its current value."""
+    columns: dict[str, list] = {}
+    if status in _TIMESTAMP_FIELD:
+        columns[_TIMESTAMP_FIELD[status]] = [update.at or now for update in chunk]
+    for name in ("provider_message_id", "error", "fee"):
+        values = [getattr(update, name) for update in chunk]
+        if any(value is not None for value in values):
+            columns[name] = values
+    responses = [truncate_response(update.response) for update in chunk]
+    if any(response is not None for response in responses):
+        columns["response"] = responses
+    return columns
+
+
+def _update_with_arrays(keys, columns, *, status, allowed_from, match_field, now) -> int:
+    """PostgreSQL: one UPDATE joined to unnest()ed arrays, a handful of parameters."""
+    meta, quote = CommunicationLog._meta, connection.ops.quote_name
+    fields = {name: meta.get_field(name) for name in columns}
+    names = list(columns)
+    assignments = "".join(
+        f", {quote(fields[n].column)} = COALESCE(v.{quote(n)}, l.{quote(fields[n].column)})" for n in names
+    )
+    arrays = "".join(f", %s::{fields[n].cast_db_type(connection)}[]" for n in names)
+    aliases = "".join(f", {quote(n)}" for n in names)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS l SET status = %s, updated_at = %s, send_payload = NULL{assignments} "  # noqa: S608 - quoted identifiers, values as parameters
+        f"FROM unnest(%s::text[]{arrays}) AS v(key{aliases}) "
+        f"WHERE l.{quote(meta.get_field(match_field).column)} = v.key AND l.status = ANY(%s)"
+    )
+    params = [status, now, keys]
+    for name in names:
+        params.append(
+            [
+                None if v is None else fields[name].get_db_prep_value(v, connection, prepared=False)
+                for v in columns[name]
+            ]
+        )
+    params.append(list(allowed_from))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _update_with_case(keys, columns, *, status, allowed_from, match_field, now) -> int:
+    """Any database: an ORM UPDATE with one CASE per column whose values differ by row."""
+    values = {}
+    for name, column in columns.items():
+        given = {key: value for key, value in zip(keys, column, strict=True) if value is not None}
+        values[name] = _column_value(name, match_field, given, len(keys))
+    return CommunicationLog.objects.filter(**{f"{match_field}__in": keys}, status__in=allowed_from).update(
+        status=status, updated_at=now, send_payload=None, **values
+    )
+
+
+def _column_value(field_name: str, match_field: str, values: dict[str, object], rows: int):
+    """One value when every row gets the same one, else a CASE that keeps the current
+    value where none is given. The CASE is one parameterised SQL fragment: resolving a
+    thousand ORM When() objects cost five times the UPDATE itself."""
+    distinct = set(values.values())
+    model_field = CommunicationLog._meta.get_field(field_name)
+    if len(values) == rows and len(distinct) == 1:
+        return Value(distinct.pop(), output_field=model_field)
+    quote = connection.ops.quote_name
+    column = quote(model_field.column)
+    key_column = quote(CommunicationLog._meta.get_field(match_field).column)
+    sql = f"CASE {key_column} {' '.join(['WHEN %s THEN %s'] * len(values))} ELSE {column} END"
+    params = []
+    for key, value in values.items():
+        params += [key, model_field.get_db_prep_value(value, connection, prepared=False)]
+    return RawSQL(sql, params, output_field=model_field)  # noqa: S611 - quoted identifiers, values as parameters
+
+
+def _executor():
+    return _update_with_arrays if connection.vendor == "postgresql" else _update_with_case
+
+
+def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id") -> int:
+    """The one way a log's status changes; returns how many logs changed.
+
+    Forward-only by construction: each UPDATE touches only rows whose current status may
+    become the new one (pending → sent → delivered | failed), so a late or duplicated
+    report is a no-op. One UPDATE per target status and chunk of 1,000, not one per row;
+    on PostgreSQL the per-row values travel as arrays (`_update_with_arrays`).
+    """
+    by_status: dict[str, list[StatusUpdate]] = defaultdict(list)
+    for update in updates:
+        by_status[update.status].append(update)
+    execute = _executor()
+    now = timezone.now()
+    changed = 0
+    for status, group in by_status.items():
+        for chunk in chunked(group, UPDATE_CHUNK):
+            changed += execute(
+                [update.key for update in chunk],
+                _chunk_columns(chunk, status, now),
+                status=status,
+                allowed_from=statuses_that_may_become(status),
+                match_field=match_field,
+                now=now,
+            )
+    return changed
+
+
+# --- Provider status reports --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportsApplied:
+    applied: int
+    unknown: int
+
+
+def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
+    """Apply provider status reports (polling or push) through the forward-only rule.
+
+    One UPDATE per status and chunk; it skips ids that match no log. Ids we do not know
+    (another system's messages, or a report that beat our own `sent` record) are counted
+    and logged, not errors. Counting them costs a query only when some report changed
+    nothing; when every id changed a log, none can be unknown.
+    """
+    if not reports:
+        return ReportsApplied(0, 0)
+    updates = [StatusUpdate(r.provider_message_id, r.status, at=r.at, error=r.error) for r in reports]
+    applied = logs_apply_status(updates, match_field="provider_message_id")
+    ids = list({report.provider_message_id for report in reports})
+    unknown = 0
+    if applied < len(ids):
+        known = sum(
+            CommunicationLog.objects.filter(provider_message_id__in=chunk).count()
+            for chunk in chunked(ids, UPDATE_CHUNK)
+        )
+        unknown = len(ids) - known
+    if unknown:
+        logger.info("%d status reports name message ids we do not know", unknown)
+    return ReportsApplied(applied=applied, unknown=unknown)
+
+
+def receipt_fingerprint(data: Mapping) -> str:
+    """A digest of a pushed receipt's fields that is the same whether they came as a form
+    (lists of strings) or as JSON (strings and numbers)."""
+    if hasattr(data, "lists"):
+        fields = {key: values[0] if len(values) == 1 else values for key, values in data.lists()}
+    else:
+        fields = dict(data)
+    canonical = {
+        key: value if isinstance(value, list | dict) else str(value) for key, value in fields.items()
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ReplayedReceipt(PermissionDeniedError):
+    default_message = gettext_lazy("This push's token was already used with other fields.")
+
+
+def receipt_token_claim(*, provider: str, token: str, fingerprint: str) -> bool:
+    """Record a push's one-time token; call it inside the transaction that applies the push.
+
+    True for a token never seen; False for an identical redelivery (already applied: only
+    acknowledge it); ReplayedReceipt when the token comes back with other fields.
+    """
+    try:
+        with transaction.atomic():
+            ReceiptToken.objects.create(provider=provider, token=token, fingerprint=fingerprint)
+        return True
+    except IntegrityError:
+        seen = ReceiptToken.objects.get(provider=provider, token=token)
+    if seen.fingerprint != fingerprint:
+        raise ReplayedReceipt()
+    return False
+
+
+def receipt_tokens_purge() -> int:
+    """Forget tokens older than RECEIPT_TOKEN_RETENTION (see README: SUBHOOK replay)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.RECEIPT_TOKEN_RETENTION_SECONDS)
+    deleted, _ = ReceiptToken.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
