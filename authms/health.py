@@ -1,7 +1,11 @@
-"""Dependency checks behind GET /health. Each answers quickly and never raises."""
+"""Dependency checks behind GET /health. They run side by side, each with its own socket
+timeouts, and the report waits HEALTH_TIMEOUT_SECONDS at most: a hung dependency is
+reported as down, it never hangs the probe."""
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,10 +25,13 @@ def _timed(check) -> dict:
 
 
 def _database():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return {"vendor": connection.vendor}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return {"vendor": connection.vendor}
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def _cache():
@@ -50,7 +57,21 @@ def _broker():
     return None
 
 
+_CHECKS = {"database": _database, "cache": _cache, "broker": _broker}
+_pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="health")
+
+
 def health_report() -> tuple[bool, dict]:
-    checks = {"database": _timed(_database), "cache": _timed(_cache), "broker": _timed(_broker)}
+    futures = {name: _pool.submit(_timed, check) for name, check in _CHECKS.items()}
+    deadline = time.monotonic() + settings.HEALTH_TIMEOUT_SECONDS
+    checks = {}
+    for name, future in futures.items():
+        try:
+            checks[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            checks[name] = {
+                "status": "error",
+                "error": f"no answer within {settings.HEALTH_TIMEOUT_SECONDS} s",
+            }
     healthy = all(check["status"] == "ok" for check in checks.values())
     return healthy, {"status": "ok" if healthy else "degraded", "checks": checks}

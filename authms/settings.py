@@ -195,6 +195,7 @@ SPECTACULAR_SETTINGS = {
 # GET /health shows dependency details to staff tokens and to probes sending this value
 # as X-Health-Token; everyone else gets the bare status.
 HEALTH_DETAIL_TOKEN = env_str("HEALTH_DETAIL_TOKEN")
+HEALTH_TIMEOUT_SECONDS = float(env_str("HEALTH_TIMEOUT_SECONDS", "2.5"))
 
 # --- Sending -------------------------------------------------------------------------
 BULK_MAX_RECIPIENTS = env_int("BULK_MAX_RECIPIENTS", 10_000)
@@ -222,9 +223,17 @@ CHANNEL_PROVIDERS = {
 }
 DISPATCH_CHUNK_SIZE = env_int("DISPATCH_CHUNK_SIZE", 100)
 DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per batch
-DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5)
+# Waits between attempts of a message whose provider surely never got it (connection
+# refused, 503, quota): 7 attempts over ~38 minutes, each wait ±20 % jitter, then it fails.
+DISPATCH_RETRY_SCHEDULE = env_str("DISPATCH_RETRY_SCHEDULE", "30s,1m,2m,5m,10m,20m")
+# A dispatch task stops claiming after this long and hands over to a new task.
+DISPATCH_TASK_SECONDS = env_int("DISPATCH_TASK_SECONDS", 10)
+# Recording provider answers retries this long (seconds between tries) while the database is away.
+DISPATCH_RECORD_RETRY_DELAYS = [0.5, 1, 2, 4, 8, 15]
 SWEEP_PENDING_AFTER_SECONDS = env_int("SWEEP_PENDING_AFTER_SECONDS", 60)
-STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 600)
+# A claim not renewed for this long belongs to a worker that died (live workers renew it
+# before every provider call).
+STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 120)
 
 SUBMAIL_APPID = env_str("SUBMAIL_APPID")
 SUBMAIL_APPKEY = env_str("SUBMAIL_APPKEY")
@@ -268,6 +277,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3)
+# Socket timeouts on every broker call (publish included): a hung broker (TCP accepted, no
+# answer) costs a request a few seconds, and the sweeper publishes what could not be.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+}
 CELERY_TIMEZONE = "UTC"
 # A down broker must not hold a request for long: the sweeper re-enqueues what was not published.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

@@ -87,7 +87,15 @@ class CommunicationLog(models.Model):
     fee = models.PositiveSmallIntegerField(
         _("fee"), null=True, blank=True, help_text=_("Billed units, as the provider reported.")
     )
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, help_text=_("Times the message was handed to its provider.")
+    )
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"),
+        null=True,
+        blank=True,
+        help_text=_("When a message waiting to be retried is due."),
+    )
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
@@ -112,6 +120,14 @@ class CommunicationLog(models.Model):
             models.Index(fields=["recipient"], name="log_recipient"),
             # The sweeper's scan: pending rows are few, so this index stays tiny.
             models.Index(fields=["created_at"], name="log_pending", condition=models.Q(status="pending")),
+            # The claim (a batch's claimable rows in id order, LIMIT n FOR UPDATE SKIP LOCKED)
+            # reads exactly this index in order and stops after n rows: the right plan whether
+            # statistics say few rows are pending or many.
+            models.Index(
+                fields=["batch_id", "id"],
+                name="log_claimable",
+                condition=models.Q(status="pending", claimed_at__isnull=True),
+            ),
         ]
 
     def __str__(self):

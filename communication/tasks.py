@@ -1,22 +1,28 @@
 """Thin Celery wrappers around the pipeline services."""
 
-import random
-
 from celery import shared_task
+from django.conf import settings
 
 from authms.idempotency import purge_expired_keys
 from communication import services
 from communication.status_sync import status_sync_enabled, status_sync_tick
 
 
-@shared_task(bind=True, max_retries=8, ignore_result=True)
+@shared_task(bind=True, ignore_result=True)
 def dispatch_batch(self, batch_id: str):
-    """Send a batch's pending logs. Retries (with backoff) only when the provider could not be reached."""
-    report = services.dispatch_pending(batch_id=batch_id)
-    if report.retry and not self.request.is_eager:  # inline runs leave them to the sweeper
-        countdown = min(300, 5 * 2**self.request.retries) + random.uniform(0, 2)
-        raise self.retry(countdown=countdown)
-    return {"sent": report.sent, "failed": report.failed}
+    """Send a batch's due logs for at most DISPATCH_TASK_SECONDS, then hand over to a new task
+    (a warm shutdown waits for one chunk, not a whole batch); wake up again when the next
+    retry is due. Inline runs finish the batch and leave retries to the sweeper."""
+    eager = self.request.is_eager
+    report = services.dispatch_pending(
+        batch_id=batch_id, time_budget=None if eager else settings.DISPATCH_TASK_SECONDS
+    )
+    if not eager:
+        if report.out_of_time:
+            services.enqueue_dispatch(batch_id, 1)
+        elif report.next_due_at is not None:
+            services.enqueue_dispatch(batch_id, 1, eta=report.next_due_at)
+    return {"sent": report.sent, "failed": report.failed, "retry": report.retry}
 
 
 @shared_task(ignore_result=True)

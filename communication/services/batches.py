@@ -4,6 +4,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from celery import current_app
 from django.conf import settings
@@ -209,8 +210,9 @@ def bulk_send_now(**kwargs) -> BulkResult:
         return bulk_send(**kwargs)
 
 
-def enqueue_dispatch(batch_id: str, pending: int) -> None:
-    """Start dispatch tasks for a batch; a broker outage only delays them (the sweeper retries).
+def enqueue_dispatch(batch_id: str, pending: int, *, eta: datetime | None = None) -> None:
+    """Start dispatch tasks for a batch (now, or at `eta`); a broker outage only delays them
+    (the sweeper re-enqueues from the database).
 
     The task is looked up by name, so this module does not import the tasks module that
     imports it."""
@@ -218,7 +220,7 @@ def enqueue_dispatch(batch_id: str, pending: int) -> None:
     workers = max(1, min(settings.DISPATCH_FANOUT, -(-pending // settings.DISPATCH_CHUNK_SIZE)))
     try:
         for _ in range(workers):
-            dispatch_batch.delay(batch_id)
+            dispatch_batch.apply_async((batch_id,), eta=eta)
     except (OSError, BrokerError) as exc:
         logger.warning("Could not enqueue batch %s (%s); the pending sweeper will pick it up.", batch_id, exc)
 

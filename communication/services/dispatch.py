@@ -1,15 +1,25 @@
-"""Dispatch of pending logs to providers (claim → send → record) and the pending sweeper."""
+"""Dispatch of pending logs to providers (claim → send → record), retries with backoff,
+and the pending sweeper.
+
+A message whose provider surely never received it (providers/http.py) is released with
+`next_attempt_at` set by DISPATCH_RETRY_SCHEDULE and is claimed again only when due; after
+the last step it fails, saying how long it was tried. A message whose outcome is unknown
+is never resent automatically.
+"""
 
 import logging
+import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from authms.env import parse_duration_seconds
 from authms.iterables import chunked
 from communication.masking import redact_recipient
 from communication.models import (
@@ -40,25 +50,79 @@ class DispatchReport:
     failed: int = 0
     retry: int = 0
     retry_reasons: list[str] = field(default_factory=list)
+    out_of_time: bool = False  # stopped between chunks with due work left: continue in a new task
+    next_due_at: datetime | None = None  # the earliest retry still waiting in this batch
+
+
+def retry_delays() -> list[int]:
+    """Seconds to wait after attempt 1, 2, …; one more attempt than delays, then give up."""
+    return [
+        parse_duration_seconds(step) for step in settings.DISPATCH_RETRY_SCHEDULE.split(",") if step.strip()
+    ]
+
+
+def max_attempts() -> int:
+    return len(retry_delays()) + 1
+
+
+def retry_at(attempts: int, now: datetime) -> datetime:
+    """When a message that failed its `attempts`-th try is due again, with ±20 % jitter so
+    that messages released together do not all come back in the same second."""
+    delays = retry_delays()
+    delay = delays[min(attempts, len(delays)) - 1]
+    return now + timedelta(seconds=delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
+
+
+def _due(now: datetime) -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
 
 
 def _claim_chunk(*, batch_id: str | None, size: int) -> list[CommunicationLog]:
-    """Take up to `size` pending, unclaimed logs; concurrent workers skip each other's rows."""
+    """Take up to `size` due, pending, unclaimed logs; concurrent workers skip each other's rows.
+
+    A claim is not an attempt: `attempts` grows only when a message is handed to its provider.
+    """
+    now = timezone.now()
     with transaction.atomic():
         queryset = CommunicationLog.objects.select_for_update(skip_locked=True).filter(
-            status=Status.PENDING, claimed_at__isnull=True
+            _due(now), status=Status.PENDING, claimed_at__isnull=True
         )
         if batch_id:
             queryset = queryset.filter(batch_id=batch_id)
         logs = list(queryset.order_by("id")[:size])
         if logs:
-            now = timezone.now()
-            CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
-                claimed_at=now, attempts=F("attempts") + 1
-            )
+            CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(claimed_at=now)
             for log in logs:
-                log.claimed_at, log.attempts = now, log.attempts + 1
+                log.claimed_at = now
     return logs
+
+
+def _hand_over(logs: list[CommunicationLog]) -> None:
+    """Just before the provider call: count the attempt and renew the claim (a heartbeat, so a
+    live worker's claim never looks abandoned however long its chunk takes)."""
+    now = timezone.now()
+    CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
+        claimed_at=now, attempts=F("attempts") + 1
+    )
+    for log in logs:
+        log.claimed_at, log.attempts = now, log.attempts + 1
+
+
+def with_database_retry(write, *, what: str):
+    """Run a database write, retrying while the database is unreachable (a restart, a
+    failover): the provider's answers are already in memory and must not be lost."""
+    delays = settings.DISPATCH_RECORD_RETRY_DELAYS
+    for delay in [*delays, None]:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            if delay is None:
+                raise
+            logger.warning("Database unavailable while %s (%s); retrying in %.1f s.", what, exc, delay)
+            if not connection.in_atomic_block:  # let Django reconnect on the next query
+                connection.close_if_unusable_or_obsolete()
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def _outgoing(log: CommunicationLog) -> OutgoingMessage:
@@ -106,7 +170,8 @@ def _send_through_provider(provider: Provider, logs: list[CommunicationLog]) -> 
 
 
 def _record_results(logs: list[CommunicationLog], results: list[SendResult], report: DispatchReport) -> None:
-    updates, released = [], []
+    now = timezone.now()
+    updates, released = [], defaultdict(list)
     for log, result in zip(logs, results, strict=True):
         if result.outcome == Outcome.SENT:
             updates.append(
@@ -119,14 +184,15 @@ def _record_results(logs: list[CommunicationLog], results: list[SendResult], rep
                 )
             )
             report.sent += 1
-        elif result.outcome == Outcome.RETRY and log.attempts < settings.DISPATCH_MAX_ATTEMPTS:
-            released.append(log.id)
+        elif result.outcome == Outcome.RETRY and log.attempts < max_attempts():
+            released[log.attempts].append(log.id)
             report.retry += 1
             report.retry_reasons.append(result.error or "")
         else:
             error = result.error or "The provider refused the message."
             if result.outcome == Outcome.RETRY:
-                error = f"Gave up after {log.attempts} attempts: {error}"
+                waited = sum(retry_delays()[: log.attempts - 1]) // 60
+                error = f"Gave up after {log.attempts} attempts over about {waited} minutes: {error}"
             updates.append(
                 StatusUpdate(
                     log.id,
@@ -136,14 +202,23 @@ def _record_results(logs: list[CommunicationLog], results: list[SendResult], rep
                 )
             )
             report.failed += 1
-    logs_apply_status(updates)
-    if released:
-        CommunicationLog.objects.filter(id__in=released, status=Status.PENDING).update(claimed_at=None)
+
+    def write():
+        logs_apply_status(updates)
+        for attempts, ids in released.items():
+            CommunicationLog.objects.filter(id__in=ids, status=Status.PENDING).update(
+                claimed_at=None, next_attempt_at=retry_at(attempts, now)
+            )
+
+    with_database_retry(write, what="recording provider answers")
 
 
-def dispatch_pending(*, batch_id: str | None = None) -> DispatchReport:
-    """Send pending logs chunk by chunk until none are left or the provider needs a pause."""
+def dispatch_pending(*, batch_id: str | None = None, time_budget: float | None = None) -> DispatchReport:
+    """Send due pending logs chunk by chunk until none are left, the provider needs a pause,
+    or `time_budget` seconds have passed (checked between chunks, so a worker asked to stop
+    never waits for more than one chunk)."""
     report = DispatchReport()
+    started = time.monotonic()
     while logs := _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE):
         by_provider: dict[str, list[CommunicationLog]] = defaultdict(list)
         for log in logs:
@@ -155,11 +230,23 @@ def dispatch_pending(*, batch_id: str | None = None) -> DispatchReport:
                 _record_results(group, [SendResult.failed(str(exc))] * len(group), report)
                 continue
             for part in chunked(group, provider.max_batch_size):
+                _hand_over(part)
                 _record_results(part, _send_through_provider(provider, part), report)
         if report.retry:
-            break  # the provider could not be reached: let the task back off
+            break  # the provider could not be reached: the rest waits for its own turn
+        if time_budget is not None and time.monotonic() - started > time_budget:
+            report.out_of_time = True
+            break
     if batch_id:
         batch_complete_if_done(batch_id=batch_id)
+        report.next_due_at = (
+            CommunicationLog.objects.filter(
+                batch_id=batch_id, status=Status.PENDING, next_attempt_at__isnull=False
+            )
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+        )
     return report
 
 
@@ -193,6 +280,7 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
 
     waiting = (
         CommunicationLog.objects.filter(
+            _due(now),
             status=Status.PENDING,
             claimed_at__isnull=True,
             created_at__lt=now - timedelta(seconds=settings.SWEEP_PENDING_AFTER_SECONDS),

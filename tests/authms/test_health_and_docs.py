@@ -28,7 +28,7 @@ def test_health_is_503_when_the_cache_fails(staff_client, monkeypatch):
     def broken(*args, **kwargs):
         raise ConnectionError("cache is down")
 
-    monkeypatch.setattr(cache, "set", broken)
+    monkeypatch.setattr(type(cache._connections[cache._alias]), "set", broken)  # every thread's cache
     response = staff_client.get("/api/v1/health")
     assert response.status_code == 503
     body = response.json()
@@ -60,7 +60,11 @@ def test_a_probe_with_the_health_token_sees_the_checks(db, settings):
 
 
 def test_anonymous_503_says_degraded_and_nothing_more(db, monkeypatch):
-    monkeypatch.setattr(cache, "set", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
+    monkeypatch.setattr(
+        type(cache._connections[cache._alias]),
+        "set",
+        lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")),
+    )
     response = APIClient().get("/api/v1/health")
     assert response.status_code == 503 and response.json()["data"] == {"status": "degraded"}
 
@@ -71,6 +75,20 @@ def real_broker(settings):
     if not os.environ.get("CELERY_BROKER_URL"):
         pytest.fail("CELERY_BROKER_URL is not set: run the suite through `make test`.")
     settings.CELERY_TASK_ALWAYS_EAGER = False
+
+
+def test_a_hung_dependency_is_reported_down_within_the_health_timeout(staff_client, settings, monkeypatch):
+    import time
+
+    from django.core.cache import caches
+
+    settings.HEALTH_TIMEOUT_SECONDS = 0.5
+    monkeypatch.setattr(type(caches["default"]), "set", lambda *a, **k: time.sleep(3))
+    started = time.monotonic()
+    response = staff_client.get("/api/v1/health")
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 503
+    assert "no answer within" in response.json()["data"]["checks"]["cache"]["error"]
 
 
 def test_health_connects_to_the_real_broker(staff_client, real_broker):

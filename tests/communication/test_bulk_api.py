@@ -346,6 +346,58 @@ def test_request_succeeds_and_nothing_is_lost_when_the_broker_is_down(
     assert recording_provider.received == []
 
 
+@pytest.fixture
+def hung_redis():
+    """A real Redis, stopped with SIGSTOP: it accepts connections and never answers."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(50):
+        with socket.socket() as client:
+            if client.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    os.kill(server.pid, signal.SIGSTOP)
+    yield f"redis://127.0.0.1:{port}/1"
+    os.kill(server.pid, signal.SIGCONT)
+    server.terminate()
+    server.wait()
+
+
+def test_a_hung_broker_costs_a_publish_seconds_not_minutes(hung_redis):
+    """In a fresh process configured like production (the broker URL from the environment)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    code = (
+        "import django; django.setup(); "
+        "from communication.services import enqueue_dispatch; enqueue_dispatch('bat_X', 1)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "authms.settings", "CELERY_BROKER_URL": hung_redis,
+           "CELERY_TASK_ALWAYS_EAGER": "false", "REDIS_URL": ""}  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 8
+    assert "the pending sweeper will pick it up" in done.stderr
+
+
 def test_the_sweeper_sends_what_the_broker_outage_left_pending(
     post, recording_provider, django_capture_on_commit_callbacks
 ):

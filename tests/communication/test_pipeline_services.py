@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from communication.services import status as status_services
 from communication.models import CommunicationLog
 from communication.services import StatusUpdate, dispatch_pending, logs_apply_status, sweep_pending
+from communication.services import status as status_services
 from providers.base import OUTCOME_UNKNOWN, ProviderError, SendResult
 from tests.factories import LogFactory
 
@@ -111,23 +111,109 @@ def test_per_message_refusal_fails_only_that_message(pending_logs, recording_pro
 def test_unreachable_provider_releases_the_claim_for_a_later_retry(pending_logs, recording_provider):
     logs = pending_logs(2)
     recording_provider.behaviour = ProviderError("Connection refused", permanent=False)
+    before = timezone.now()
     report = dispatch_pending(batch_id="bat_T")
     assert report.retry == 2 and report.sent == 0
     for log in logs:
         log.refresh_from_db()
         assert (log.status, log.claimed_at, log.attempts) == ("pending", None, 1)
+        # due again after the first step of the schedule (30 s), give or take the jitter
+        assert timedelta(seconds=23) < log.next_attempt_at - before < timedelta(seconds=37)
+    assert report.next_due_at == min(log.next_attempt_at for log in logs)
     recording_provider.behaviour = None
+    assert dispatch_pending(batch_id="bat_T").sent == 0  # not due yet: nobody hammers the provider
+    _time_passes()
     assert dispatch_pending(batch_id="bat_T").sent == 2
+    assert set(CommunicationLog.objects.values_list("attempts", flat=True)) == {2}
 
 
-def test_retries_stop_after_the_attempt_limit(pending_logs, recording_provider, settings):
-    settings.DISPATCH_MAX_ATTEMPTS = 2
+def _time_passes():
+    CommunicationLog.objects.filter(next_attempt_at__isnull=False).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_retries_follow_the_schedule_then_give_up_saying_for_how_long(
+    pending_logs, recording_provider, settings
+):
+    settings.DISPATCH_RETRY_SCHEDULE = "1m,30m"
     (log,) = pending_logs(1)
     recording_provider.behaviour = ProviderError("Connection refused", permanent=False)
-    dispatch_pending(batch_id="bat_T")
+    for expected_attempts in (1, 2):
+        dispatch_pending(batch_id="bat_T")
+        log.refresh_from_db()
+        assert (log.status, log.attempts) == ("pending", expected_attempts)
+        _time_passes()
     dispatch_pending(batch_id="bat_T")
     log.refresh_from_db()
-    assert log.status == "failed" and log.error.startswith("Gave up after 2 attempts")
+    assert log.status == "failed" and log.attempts == 3
+    assert log.error.startswith("Gave up after 3 attempts over about 31 minutes: Connection refused")
+
+
+def test_a_claim_is_not_an_attempt(pending_logs):
+    from communication.services.dispatch import _claim_chunk
+
+    (log,) = pending_logs(1)
+    _claim_chunk(batch_id="bat_T", size=10)
+    log.refresh_from_db()
+    assert log.attempts == 0 and log.claimed_at is not None
+
+
+def test_the_default_schedule_spans_more_than_half_an_hour(settings):
+    from communication.services.dispatch import max_attempts, retry_delays
+
+    assert sum(retry_delays()) >= 30 * 60 and max_attempts() == len(retry_delays()) + 1
+
+
+def test_a_task_out_of_time_stops_between_chunks(pending_logs, recording_provider, settings):
+    settings.DISPATCH_CHUNK_SIZE = 2
+    pending_logs(5)
+    report = dispatch_pending(batch_id="bat_T", time_budget=0)
+    assert report.out_of_time and report.sent == 2
+    assert CommunicationLog.objects.filter(status="pending", claimed_at__isnull=True).count() == 3
+
+
+def test_answers_are_recorded_once_the_database_is_back(
+    pending_logs, recording_provider, settings, monkeypatch
+):
+    """The provider answered; the database is restarting: retry the recording, never the send."""
+    from django.db import OperationalError
+
+    from communication.services import dispatch
+
+    settings.DISPATCH_RECORD_RETRY_DELAYS = [0, 0, 0]
+    failures = iter([OperationalError("server closed the connection"), OperationalError("starting up")])
+    real_apply = dispatch.logs_apply_status
+
+    def flaky(updates):
+        if (error := next(failures, None)) is not None:
+            raise error
+        return real_apply(updates)
+
+    monkeypatch.setattr(dispatch, "logs_apply_status", flaky)
+    logs = pending_logs(2)
+    dispatch_pending(batch_id="bat_T")
+    assert [_status(log) for log in logs] == ["sent", "sent"] and recording_provider.calls == [2]
+
+
+def test_recording_gives_up_after_its_bounded_retries(
+    pending_logs, recording_provider, settings, monkeypatch
+):
+    from django.db import OperationalError
+
+    from communication.services import dispatch
+
+    settings.DISPATCH_RECORD_RETRY_DELAYS = [0, 0]
+
+    def down(updates):
+        raise OperationalError("still down")
+
+    monkeypatch.setattr(dispatch, "logs_apply_status", down)
+    pending_logs(1)
+    with pytest.raises(OperationalError):
+        dispatch_pending(batch_id="bat_T")
+    # The claim stays: the sweeper will treat it as a worker that stopped mid-send.
+    assert CommunicationLog.objects.get().claimed_at is not None
 
 
 def test_permanent_provider_error_fails_the_whole_chunk(pending_logs, recording_provider):
@@ -207,3 +293,49 @@ def test_a_provider_removed_from_settings_fails_its_logs_at_once(alice, settings
     (log,) = [LogFactory(user=alice, provider="retired-provider", batch_id="bat_R")]
     report = dispatch_pending(batch_id="bat_R")
     assert report.failed == 1 and _status(log) == "failed" and "retired-provider" in log.error
+
+
+def test_the_task_wakes_up_when_the_next_retry_is_due(pending_logs, recording_provider, monkeypatch):
+    from communication import services, tasks
+
+    calls = []
+    monkeypatch.setattr(services, "enqueue_dispatch", lambda batch_id, pending, eta=None: calls.append(eta))
+    pending_logs(1)
+    recording_provider.behaviour = ProviderError("Connection refused", permanent=False)
+    tasks.dispatch_batch("bat_T")  # a direct call runs as a worker would, not inline
+    (eta,) = calls
+    assert eta == CommunicationLog.objects.get().next_attempt_at
+
+
+def test_the_task_hands_over_when_out_of_time(pending_logs, recording_provider, monkeypatch, settings):
+    from communication import services, tasks
+
+    settings.DISPATCH_TASK_SECONDS, settings.DISPATCH_CHUNK_SIZE = 0, 1
+    calls = []
+    monkeypatch.setattr(services, "enqueue_dispatch", lambda batch_id, pending, eta=None: calls.append(eta))
+    pending_logs(3)
+    tasks.dispatch_batch("bat_T")
+    assert calls == [None] and CommunicationLog.objects.filter(status="sent").count() == 1
+
+
+def test_the_sweeper_requeues_only_batches_with_due_work(alice, monkeypatch):
+    from communication.services import dispatch
+
+    enqueued = []
+    monkeypatch.setattr(dispatch, "enqueue_dispatch", lambda batch_id, pending: enqueued.append(batch_id))
+    old = timezone.now() - timedelta(minutes=5)
+    LogFactory(user=alice, batch_id="bat_DUE", created_at=old)
+    LogFactory(
+        user=alice, batch_id="bat_WAIT", created_at=old, next_attempt_at=timezone.now() + timedelta(minutes=1)
+    )
+    sweep_pending()
+    assert enqueued == ["bat_DUE"]
+
+
+def test_a_claim_older_than_two_minutes_is_abandoned_but_a_renewed_one_is_not(alice, settings):
+    assert settings.STALE_CLAIM_SECONDS == 120
+    now = timezone.now()
+    dead = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=121))
+    alive = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=100))
+    assert sweep_pending().abandoned == 1
+    assert (_status(dead), _status(alive)) == ("failed", "pending")

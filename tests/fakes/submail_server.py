@@ -66,6 +66,8 @@ class Faults:
     """Probabilities per request, and where a fault strikes relative to storing messages."""
 
     http_500: float = 0.0
+    http_503: float = 0.0  # always before processing: "not processed, try later"
+    timestamp_503: bool = False  # service/timestamp answers 503
     slow: float = 0.0
     reset: float = 0.0
     slow_seconds: float = 2.0
@@ -173,6 +175,8 @@ class FakeSubmail:
         with self._lock:
             self.requests.append((path, params))
         if path == "service/timestamp":
+            if self.faults.timestamp_503:
+                return self._reply(handler, 503, {"status": "error", "msg": "unavailable"})
             return self._reply(handler, 200, {"timestamp": int(time.time()) + self.clock_skew})
         routes = {
             "sms/send": self._send,
@@ -187,6 +191,8 @@ class FakeSubmail:
         if error:
             return self._reply(handler, 400, error)
 
+        if self._random.random() < self.faults.http_503:
+            return self._reply(handler, 503, {"status": "error", "msg": "service unavailable"})
         fault = self._pick_fault()
         try:
             if fault and not self.faults.after_processing:

@@ -185,3 +185,18 @@ def test_a_cached_sms_log_answer_to_another_window_is_recognised(fake_submail):
         start=first_window[0], end=datetime(2026, 1, 3, tzinfo=UTC), offset=0, rows=50
     )
     assert not later.answers(offset=0)
+
+
+def test_a_failing_clock_lookup_leaves_messages_retryable_never_unknown(fake_submail, monkeypatch):
+    """No send request was made, so nothing can have been sent (scenario C-ts)."""
+    fake_submail.faults.timestamp_503 = True
+    results = SubmailSmsProvider().send_many([_message(i) for i in range(3)])
+    assert {r.outcome for r in results} == {Outcome.RETRY}
+    assert not any("Outcome unknown" in r.error for r in results)
+    assert [path for path, _ in fake_submail.requests if path != "service/timestamp"] == []
+
+
+def test_a_503_before_processing_is_retryable_and_nothing_was_stored(fake_submail):
+    fake_submail.faults.http_503 = 1.0
+    results = SubmailSmsProvider().send_many([_message(i) for i in range(2)])
+    assert {r.outcome for r in results} == {Outcome.RETRY} and fake_submail.messages == {}
