@@ -116,13 +116,21 @@ class CommunicationLog(models.Model):
             ),
             models.Index(fields=["-created_at", "-id"], name="log_created"),
             models.Index(fields=["provider_message_id"], name="log_provider_message_id"),
-            models.Index(fields=["batch_id"], name="log_batch_id"),
+            # In id order within a batch: even a plan built on stale statistics that picks it
+            # for the claim needs no sort and stops at the LIMIT.
+            models.Index(fields=["batch_id", "id"], name="log_batch"),
             models.Index(fields=["recipient"], name="log_recipient"),
-            # The sweeper's scan: pending rows are few, so this index stays tiny.
-            models.Index(fields=["created_at"], name="log_pending", condition=models.Q(status="pending")),
+            # Claimed rows in flight, for the sweeper's stale-claim scan: always tiny.
+            models.Index(
+                fields=["claimed_at"],
+                name="log_claimed",
+                condition=models.Q(status="pending", claimed_at__isnull=False),
+            ),
             # The claim (a batch's claimable rows in id order, LIMIT n FOR UPDATE SKIP LOCKED)
             # reads exactly this index in order and stops after n rows: the right plan whether
-            # statistics say few rows are pending or many.
+            # statistics say few rows are pending or many. There is deliberately no other
+            # pending-only index: with stale statistics the planner once chose one and sorted
+            # every pending row of a burst. The sweeper's scan of waiting rows uses this too.
             models.Index(
                 fields=["batch_id", "id"],
                 name="log_claimable",

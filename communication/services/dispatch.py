@@ -77,6 +77,25 @@ def _due(now: datetime) -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
 
 
+def claimable(*, batch_id: str | None, now: datetime):
+    """The claim query: due, pending, unclaimed rows of a batch in order, locked, skipping
+    rows other workers hold.
+
+    Written so that only an index on (batch_id, id) can return rows in the requested order
+    (`log_claimable`, the claim's exact partial index, or `log_batch`): the batch is a range
+    (`batch_id BETWEEN x AND x`), not an equality, so the planner cannot reduce the ordering
+    to `id` alone and walk the primary key instead. With statistics that think most rows
+    are pending (after ANALYZE of a burst) it did exactly that, and read every older row of
+    the table before the first pending one.
+    """
+    queryset = CommunicationLog.objects.select_for_update(skip_locked=True).filter(
+        _due(now), status=Status.PENDING, claimed_at__isnull=True
+    )
+    if batch_id:
+        queryset = queryset.filter(batch_id__gte=batch_id, batch_id__lte=batch_id)
+    return queryset.order_by("batch_id", "id")
+
+
 def _claim_chunk(*, batch_id: str | None, size: int) -> list[CommunicationLog]:
     """Take up to `size` due, pending, unclaimed logs; concurrent workers skip each other's rows.
 
@@ -84,12 +103,7 @@ def _claim_chunk(*, batch_id: str | None, size: int) -> list[CommunicationLog]:
     """
     now = timezone.now()
     with transaction.atomic():
-        queryset = CommunicationLog.objects.select_for_update(skip_locked=True).filter(
-            _due(now), status=Status.PENDING, claimed_at__isnull=True
-        )
-        if batch_id:
-            queryset = queryset.filter(batch_id=batch_id)
-        logs = list(queryset.order_by("id")[:size])
+        logs = list(claimable(batch_id=batch_id, now=now)[:size])
         if logs:
             CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(claimed_at=now)
             for log in logs:
