@@ -202,6 +202,10 @@ BULK_MAX_RECIPIENTS = env_int("BULK_MAX_RECIPIENTS", 10_000)
 # Room for a full bulk request (10,000 recipients of up to 320 characters, plus the text).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
 BULK_THROTTLE_RATE = env_str("BULK_THROTTLE_RATE", "60/min")  # per user; N/period
+# Bulk requests being expanded at once, across the deployment and per web process: the
+# rest wait (503 + Retry-After) so readers keep their threads during a spike.
+BULK_CONCURRENCY = env_int("BULK_CONCURRENCY", 2)
+BULK_CONCURRENCY_PER_PROCESS = env_int("BULK_CONCURRENCY_PER_PROCESS", 1)
 # Text is stored once per recipient: recipients × text length is capped per request.
 BULK_MAX_TOTAL_CHARS = env_int("BULK_MAX_TOTAL_CHARS", 20_000_000)
 SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)

@@ -12,7 +12,9 @@ import hashlib
 import logging
 import math
 import re
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -142,3 +144,48 @@ def login_attempt_wait(*, request, username: str) -> float | None:
 
 def login_succeeded(*, username: str) -> None:
     forget("login-user", username.strip().lower()[:150], Rate.parse(settings.LOGIN_THROTTLE_USERNAME_RATE))
+
+
+# --- Concurrency ----------------------------------------------------------------------------
+
+_process_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_process_slots_lock = threading.Lock()
+
+
+def acquire_slot(name: str, *, slots: int, per_process: int, lease_seconds: int):
+    """A place among at most `slots` holders across the deployment and `per_process` in this
+    process, or None when all are taken. Returns the function that gives it back.
+
+    Deployment slots are cache keys taken with `add` (SET NX) and a lease, so a holder that
+    dies frees its slot when the lease ends. When the cache is down only the per-process
+    limit applies.
+    """
+    with _process_slots_lock:
+        semaphore = _process_slots.setdefault((name, per_process), threading.BoundedSemaphore(per_process))
+    if not semaphore.acquire(blocking=False):
+        return None
+    token = uuid.uuid4().hex
+    try:
+        for index in range(slots):
+            key = f"slot:{name}:{index}"
+            if cache.add(key, token, timeout=lease_seconds):
+                return _releaser(semaphore, key, token)
+    except Exception as exc:  # noqa: BLE001 - the shared store is down: the process limit still holds
+        logger.warning("Slot store unavailable (%s); limiting %s per process only.", exc, name)
+        return _releaser(semaphore, None, token)
+    semaphore.release()
+    return None
+
+
+def _releaser(semaphore: threading.BoundedSemaphore, key: str | None, token: str):
+    def release():
+        semaphore.release()
+        if key is None:
+            return
+        try:
+            if cache.get(key) == token:
+                cache.delete(key)
+        except Exception:  # noqa: BLE001 - the lease ends it anyway
+            logger.debug("Could not free slot %s; its lease will.", key)
+
+    return release

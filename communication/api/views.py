@@ -2,9 +2,11 @@ from django.conf import settings
 from django.db import transaction
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer, StaticHTMLRenderer
 from rest_framework.response import Response
@@ -17,7 +19,7 @@ from authms.api.schema import data_envelope, error_responses
 from authms.api.views import PaginatedListView
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.idempotency import request_fingerprint, run_idempotent
-from authms.throttling import PerUserRateThrottle
+from authms.throttling import PerUserRateThrottle, acquire_slot
 from communication import selectors, services
 from communication.api.serializers import (
     BatchSerializer,
@@ -93,6 +95,16 @@ class BulkSendThrottle(PerUserRateThrottle):
         return settings.BULK_THROTTLE_RATE
 
 
+class BulkBusy(APIException):
+    """Every bulk slot of the deployment is taken: expanding another 10,000 recipients now
+    would take web threads from everyone else. Nothing was written; retry after the wait."""
+
+    status_code = 503
+    default_detail = gettext_lazy("Too many bulk sends are being prepared right now; retry in a moment.")
+    default_code = "bulk_busy"
+    wait = 2
+
+
 class BulkSendView(APIView):
     throttle_classes = [BulkSendThrottle]
 
@@ -101,15 +113,23 @@ class BulkSendView(APIView):
         summary="Send one SMS or email text to many recipients",
         description="Creates one log per distinct recipient (invalid or suppressed recipients get a "
         "`failed` log saying why) in one transaction and sends them in the background. "
-        "Send `Idempotency-Key` to make retries safe.",
+        "Send `Idempotency-Key` to make retries safe. `Prefer: return=minimal` answers without "
+        "`items` (just `total` and `batch_id`). 503 with Retry-After when the deployment is "
+        "already preparing BULK_CONCURRENCY bulks; nothing was written.",
         request=BulkSendRequestSerializer,
         parameters=[
+            OpenApiParameter(
+                "Prefer",
+                str,
+                OpenApiParameter.HEADER,
+                description="`return=minimal`: answer without `items` (saves serialising every log).",
+            ),
             OpenApiParameter(
                 "Idempotency-Key",
                 {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
                 OpenApiParameter.HEADER,
                 description="Repeat within 24 h with the same body → the original response; another body → 409.",
-            )
+            ),
         ],
         responses=error_responses(
             OpenApiResponse(
@@ -124,17 +144,33 @@ class BulkSendView(APIView):
             404,
             409,
             429,
+            503,
         ),
         tags=["communication"],
     )
     def post(self, request):
+        release = acquire_slot(
+            "bulk-send",
+            slots=settings.BULK_CONCURRENCY,
+            per_process=settings.BULK_CONCURRENCY_PER_PROCESS,
+            lease_seconds=120,
+        )
+        if release is None:
+            raise BulkBusy()
+        try:
+            return self._send(request)
+        finally:
+            release()
+
+    def _send(self, request):
         serializer = BulkSendRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        minimal = "return=minimal" in request.headers.get("Prefer", "").replace(" ", "").lower()
 
         def send():
             result = services.bulk_send(actor=request.user, **serializer.validated_data)
-            items = CommunicationLogSerializer(result.logs, many=True).data
-            total = len(items)
+            items = [] if minimal else CommunicationLogSerializer(result.logs, many=True).data
+            total = len(result.logs)
             return 200, list_envelope(
                 items=items, total=total, page=1, page_size=total, batch_id=result.batch.id
             )
@@ -145,7 +181,8 @@ class BulkSendView(APIView):
             fingerprint=request_fingerprint("POST", request.path, request.data),
             produce=send,
         )
-        return Response(body, status=status_code)
+        headers = {"Preference-Applied": "return=minimal"} if minimal else {}
+        return Response(body, status=status_code, headers=headers)
 
 
 class BatchDetailView(APIView):

@@ -139,6 +139,7 @@ def test_concurrent_bulk_requests_get_exactly_the_limit(settings, recording_prov
     from tests.factories import TenantFactory, UserFactory
 
     settings.BULK_THROTTLE_RATE = "20/min"
+    settings.BULK_CONCURRENCY = settings.BULK_CONCURRENCY_PER_PROCESS = 100  # only the rate limit under test
     user = UserFactory(username="burst", tenant=TenantFactory(slug="burst"))
     token = access_token_for(user)
     body = {"channel": "sms", "content": "hi", "recipients": ["13800138000"]}

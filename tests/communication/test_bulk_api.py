@@ -461,3 +461,48 @@ def test_recipients_times_text_is_capped(post, settings):
     settings.BULK_MAX_TOTAL_CHARS = 100
     body = _assert_400(post(_sms(content="x" * 60, recipients=["13800138000", "13900139000"])), "recipients")
     assert "smaller batches" in body["message"]
+
+
+def test_prefer_return_minimal_skips_the_items(post, django_capture_on_commit_callbacks):
+    response = post(_sms(recipients=["13800138000", "13900139000"]), HTTP_PREFER="return=minimal")
+    body = response.json()
+    assert response.status_code == 200 and response["Preference-Applied"] == "return=minimal"
+    assert body["items"] == [] and body["total"] == 2 and body["batch_id"].startswith("bat_")
+    assert CommunicationLog.objects.filter(batch_id=body["batch_id"]).count() == 2
+
+
+def test_without_prefer_the_seeds_full_answer_is_kept(post):
+    response = post(_sms(recipients=["13800138000"]))
+    assert len(response.json()["items"]) == 1 and "Preference-Applied" not in response
+
+
+def test_when_every_bulk_slot_is_taken_the_request_waits_its_turn_and_writes_nothing(post, settings):
+    from authms.throttling import acquire_slot
+
+    settings.BULK_CONCURRENCY = 1
+    release = acquire_slot("bulk-send", slots=1, per_process=5, lease_seconds=60)  # another process's bulk
+    try:
+        response = post(_sms())
+        assert response.status_code == 503 and response["Retry-After"] == "2"
+        assert response.json()["code"] == 503 and not CommunicationLog.objects.exists()
+    finally:
+        release()
+    assert post(_sms()).status_code == 200
+
+
+def test_slots_are_given_back_when_the_request_fails(post, settings):
+    settings.BULK_CONCURRENCY = 1
+    assert post({"channel": "fax"}).status_code == 400
+    assert post(_sms()).status_code == 200
+
+
+def test_with_the_cache_down_the_per_process_limit_still_applies(db, monkeypatch):
+    from django.core.cache import cache
+
+    from authms.throttling import acquire_slot
+
+    monkeypatch.setattr(cache, "add", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
+    first = acquire_slot("test-slot", slots=5, per_process=1, lease_seconds=5)
+    assert first is not None and acquire_slot("test-slot", slots=5, per_process=1, lease_seconds=5) is None
+    first()
+    assert acquire_slot("test-slot", slots=5, per_process=1, lease_seconds=5) is not None
