@@ -235,6 +235,10 @@ DISPATCH_TASK_SECONDS = env_int("DISPATCH_TASK_SECONDS", 10)
 # Recording provider answers retries this long (seconds between tries) while the database is away.
 DISPATCH_RECORD_RETRY_DELAYS = [0.5, 1, 2, 4, 8, 15]
 SWEEP_PENDING_AFTER_SECONDS = env_int("SWEEP_PENDING_AFTER_SECONDS", 60)
+# A message of unknown outcome is reconciled with the gateway's records for this long at
+# most (it should match STATUS_SYNC_LOOKBACK, how far back the records are read), then it
+# fails as "Outcome unknown".
+RECONCILE_DEADLINE_SECONDS = env_seconds("RECONCILE_DEADLINE", "6h")
 # A claim not renewed for this long belongs to a worker that died (live workers renew it
 # before every provider call).
 STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 120)

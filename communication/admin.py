@@ -101,7 +101,7 @@ def status_badge(status: str):
 @admin.register(CommunicationLog)
 class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["id", "created_at", "status_badge", "channel", "masked_recipient", "user", "provider"]
-    list_filter = ["channel", "status", ProviderFilter, "created_at"]
+    list_filter = ["channel", "status", "status_detail", ProviderFilter, "created_at"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     search_fields = ["id"]
@@ -122,6 +122,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "subject",
         "content",
         "status",
+        "status_detail",
         "masked_error",
         "pretty_response",
         "batch_id",
@@ -129,6 +130,8 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "provider_message_id",
         "fee",
         "attempts",
+        "next_attempt_at",
+        "provider_ref",
         "claimed_at",
         "sent_at",
         "delivered_at",

@@ -19,6 +19,20 @@ class Status(models.TextChoices):
     DELIVERED = "delivered", _("Delivered")
 
 
+class StatusDetail(models.TextChoices):
+    """Finer states under the seed's four statuses (API extension `status_detail`)."""
+
+    QUEUED = "queued", _("Queued")  # pending: waiting for a worker
+    RETRYING = "retrying", _("Retrying")  # pending: the provider never got it; due at next_attempt_at
+    RECONCILING = "reconciling", _("Reconciling")  # pending: it may have gone out; asking the gateway
+    INVALID = "invalid", _("Invalid recipient")  # failed
+    SUPPRESSED = "suppressed", _("Suppressed")  # failed
+    REJECTED = "rejected", _("Rejected")  # failed: the provider refused it
+    GAVE_UP = "gave_up", _("Gave up")  # failed: never reached the provider in the retry schedule
+    UNKNOWN = "unknown", _("Outcome unknown")  # failed: may have gone out; could not be settled
+    UNDELIVERED = "undelivered", _("Undelivered")  # failed: the carrier reported it
+
+
 # The one place the status rule lives: pending → sent → delivered | failed, or
 # pending → failed. A report never moves a log backwards.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -64,6 +78,9 @@ class CommunicationLog(models.Model):
     subject = models.CharField(_("subject"), max_length=255, blank=True, default="")
     content = models.TextField(_("content"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    status_detail = models.CharField(
+        _("status detail"), max_length=20, choices=StatusDetail.choices, blank=True, default="", db_default=""
+    )
     error = models.TextField(_("error"), null=True, blank=True)
     response = models.TextField(_("provider response"), null=True, blank=True)
     batch_id = models.CharField(_("batch id"), max_length=32, null=True, blank=True)
@@ -95,6 +112,15 @@ class CommunicationLog(models.Model):
         null=True,
         blank=True,
         help_text=_("When a message waiting to be retried is due."),
+    )
+    provider_ref = models.CharField(
+        _("provider reference"),
+        max_length=32,
+        null=True,
+        blank=True,
+        help_text=_(
+            "Sent with the provider call and echoed back (SUBMAIL tag), to reconcile unknown outcomes."
+        ),
     )
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)

@@ -18,7 +18,7 @@ from django_filters.fields import IsoDateTimeField
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import User
-from communication.models import Batch, Channel, CommunicationLog, Status
+from communication.models import Batch, Channel, CommunicationLog, Status, StatusDetail
 
 
 def _choice_error(name: str, choices) -> dict:
@@ -66,13 +66,16 @@ class LogFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=Status.choices, error_messages=_choice_error("status", Status.choices)
     )
+    status_detail = django_filters.ChoiceFilter(
+        choices=StatusDetail.choices, error_messages=_choice_error("status_detail", StatusDetail.choices)
+    )
     batch_id = django_filters.CharFilter()
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = CommunicationLog
-        fields = ["channel", "status", "batch_id", "created_after", "created_before"]
+        fields = ["channel", "status", "status_detail", "batch_id", "created_after", "created_before"]
 
 
 class AdminLogFilter(LogFilter):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from communication.models import SyncCursor, SyncRun
 from communication.services import reports_apply
+from communication.services.reconcile import reconcile_records, reconcile_window_complete
 from providers.base import ProviderError
 from providers.registry import provider_by_name
 
@@ -84,10 +85,16 @@ def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
     if not page.answers(offset=cursor.offset):
         run.error = "The provider served a cached page (called within its minute); nothing applied."
     else:
+        # Settle unknown outcomes first, so this page's reports then reach them too.
+        settled = reconcile_records(provider=provider_name, records=page.records)
         applied = reports_apply(page.reports)
-        run.received, run.applied, run.unknown = page.returned, applied.applied, applied.unknown
+        run.received, run.applied, run.unknown = page.returned, applied.applied + settled, applied.unknown
         cursor.offset += page.returned
         cursor.total = page.total if page.returned else cursor.offset  # an empty page ends the window
+        if cursor.window_done:
+            reconcile_window_complete(
+                provider=provider_name, window_start=cursor.window_start, window_end=cursor.window_end
+            )
     cursor.last_run_at = now
     cursor.save()
     run.save()

@@ -21,12 +21,16 @@ class OutgoingMessage:
     provider_template_id: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     unsubscribe_url: str = ""
+    # Sent along where the gateway echoes it (SUBMAIL's `tag`), so a message whose outcome
+    # is unknown can be found again. Shared by every message of one provider call.
+    reference: str = ""
 
 
 class Outcome(StrEnum):
     SENT = "sent"  # the provider accepted it
-    FAILED = "failed"  # the provider refused it, or we cannot know whether it went out
+    FAILED = "failed"  # the provider refused it
     RETRY = "retry"  # the provider surely never received it; safe to send again
+    UNKNOWN = "unknown"  # it may have gone out: never resent blindly, reconciled where possible
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,10 @@ class SendResult:
     def retry(cls, error: str, response: str | None = None):
         return cls(Outcome.RETRY, error=error, response=response)
 
+    @classmethod
+    def unknown(cls, reason: str, response: str | None = None):
+        return cls(Outcome.UNKNOWN, error=OUTCOME_UNKNOWN.format(reason=reason), response=response)
+
 
 class ProviderError(Exception):
     """The whole call failed.
@@ -70,6 +78,8 @@ class ProviderError(Exception):
         self.response = response
 
     def as_result(self) -> SendResult:
+        if self.outcome_unknown:
+            return SendResult(Outcome.UNKNOWN, error=self.message, response=self.response)
         if self.permanent:
             return SendResult.failed(self.message, self.response)
         return SendResult.retry(self.message, self.response)
@@ -96,6 +106,17 @@ class StatusReport:
 
 
 @dataclass(frozen=True)
+class SentRecord:
+    """The gateway's own record of one message it accepted (for reconciliation)."""
+
+    provider_message_id: str
+    recipient: str  # normalised like our logs (E.164)
+    texts: tuple[str, ...]  # the text as the gateway may spell it (with and without signature)
+    template: str  # the gateway template it was sent with, or ""
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ReportPage:
     reports: list[StatusReport]
     returned: int  # rows in this page, including ones without a final status yet
@@ -105,6 +126,7 @@ class ReportPage:
     # differ when the provider served a cached answer to an earlier query. None: not echoed.
     asked_window: tuple | None = None
     answered_window: tuple | None = None
+    records: list[SentRecord] = field(default_factory=list)  # every accepted message in the page
 
     def answers(self, *, offset: int) -> bool:
         """True when this page answers the query just made, not a cached earlier one."""
@@ -119,6 +141,9 @@ class Provider:
     channels: frozenset[str] = frozenset()
     max_batch_size: int = 100
     max_text_length: int | None = None  # the provider's own limit on the text it sends
+    # True when the provider keeps records we can search (reports pages carrying `records`,
+    # pushes carrying the reference): an unknown outcome is then reconciled, not given up.
+    can_reconcile: bool = False
 
     def text_as_sent(self, body: str) -> str:
         """The text the recipient gets, with anything the provider adds (an SMS signature);

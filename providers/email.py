@@ -12,7 +12,7 @@ from email.utils import make_msgid
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from providers.base import OUTCOME_UNKNOWN, OutgoingMessage, Provider, ProviderError, SendResult
+from providers.base import OutgoingMessage, Provider, ProviderError, SendResult
 
 _REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
@@ -48,7 +48,7 @@ class DjangoEmailProvider(Provider):
             except ValueError as exc:  # BadHeaderError, unencodable text: refused before a byte was sent
                 results.append(SendResult.failed(f"The message could not be built: {exc}"))
             except (smtplib.SMTPException, OSError) as exc:
-                results.append(SendResult.failed(OUTCOME_UNKNOWN.format(reason=f"connection lost: {exc}")))
+                results.append(SendResult.unknown(f"connection lost: {exc}"))
                 not_attempted = SendResult.retry(
                     "Not attempted: the mail server connection was lost earlier."
                 )

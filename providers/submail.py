@@ -18,13 +18,13 @@ import requests
 from django.conf import settings
 
 from providers.base import (
-    OUTCOME_UNKNOWN,
     InvalidReceipt,
     OutgoingMessage,
     Provider,
     ProviderError,
     ReportPage,
     SendResult,
+    SentRecord,
     StatusReport,
 )
 from providers.http import HttpTransport
@@ -296,6 +296,7 @@ def _result_from(item: dict) -> SendResult:
 
 class SubmailSmsProvider(Provider):
     channels = frozenset({"sms"})
+    can_reconcile = True  # sms/log lists what it accepted; SUBHOOK pushes echo our tag
     max_text_length = 1000  # signature included (error 404 otherwise)
     status_poll_interval = 60  # sms/log allows one call per minute per account
 
@@ -343,32 +344,33 @@ class SubmailSmsProvider(Provider):
         project = first.provider_template_id
         if len(group) == 1:
             to = national_number(first.recipient)
+            tag = first.reference or None
             answer = (
-                self.client.xsend(to=to, project=project, variables=first.variables)
+                self.client.xsend(to=to, project=project, variables=first.variables, tag=tag)
                 if project
-                else self.client.send(to=to, content=self.text_as_sent(first.body))
+                else self.client.send(to=to, content=self.text_as_sent(first.body), tag=tag)
             )
             return [_result_from(answer)]
         multi = [{"to": national_number(m.recipient), "vars": m.variables if project else {}} for m in group]
+        tag = first.reference or None
         answers = (
-            self.client.multixsend(project=project, multi=multi)
+            self.client.multixsend(project=project, multi=multi, tag=tag)
             if project
-            else self.client.multisend(content=self.text_as_sent(first.body), multi=multi)
+            else self.client.multisend(content=self.text_as_sent(first.body), multi=multi, tag=tag)
         )
         if not isinstance(answers, list) or len(answers) != len(group):
             reason = "SUBMAIL answered a different number of results than messages sent"
-            return [
-                SendResult.failed(OUTCOME_UNKNOWN.format(reason=reason), response=json.dumps(answers)[:2048])
-            ] * len(group)
+            return [SendResult.unknown(reason, response=json.dumps(answers)[:2048])] * len(group)
         return [_result_from(item) for item in answers]
 
     def fetch_status_reports(self, *, start: datetime, end: datetime, offset: int, rows: int) -> ReportPage:
         answer = self.client.log(
             start_date=int(start.timestamp()), end_date=int(end.timestamp()), rows=rows, offset=offset
         )
-        reports = [report for row in answer.get("data") or [] if (report := _report_from_log_row(row))]
+        rows = [row for row in answer.get("data") or [] if isinstance(row, dict)]
         return ReportPage(
-            reports=reports,
+            reports=[report for row in rows if (report := _report_from_log_row(row))],
+            records=[record for row in rows if (record := _record_from_log_row(row))],
             returned=len(answer.get("data") or []),
             total=_code(answer.get("total")) or 0,
             offset=_code(answer.get("offset")) or 0,
@@ -381,6 +383,20 @@ def _from_unix(value) -> datetime | None:
     """A report time from sms/log; a missing or impossible one is None (the update uses now)."""
     seconds = _code(value)
     return datetime.fromtimestamp(seconds, tz=UTC) if seconds and 0 < seconds < _LATEST_PUSH_TIME else None
+
+
+def _record_from_log_row(row: dict) -> SentRecord | None:
+    send_id, to = row.get("sendID") or row.get("send_id"), str(row.get("to") or "")
+    if not send_id or not to.isdigit():
+        return None
+    content, signature = str(row.get("sms_content") or ""), str(row.get("sms_signature") or "")
+    return SentRecord(
+        provider_message_id=str(send_id),
+        recipient=f"+86{to}",
+        texts=(content, f"{signature}{content}"),
+        template=str(row.get("template_id") or ""),
+        sent_at=_from_unix(row.get("send_at")),
+    )
 
 
 def _report_from_log_row(row: dict) -> StatusReport | None:
@@ -448,6 +464,12 @@ class SubhookEvent:
     report: StatusReport | None = None  # delivery outcome, when the event carries one
     address: str = ""  # the phone number (mainland numbers without +86)
     content: str = ""  # the text of an `mo` reply
+    tag: str = ""  # the reference our request carried
+
+    @property
+    def recipient(self) -> str:
+        """The address as our logs store it (E.164)."""
+        return f"+86{self.address}" if self.address.isdigit() else self.address
 
 
 def parse_subhook(data: Mapping) -> SubhookEvent:
@@ -465,11 +487,12 @@ def parse_subhook(data: Mapping) -> SubhookEvent:
             at=at,
             error=f"Not delivered (carrier report {_subhook_field(data, 'report') or 'unknown'}).",
         )
-    elif send_id and event == "sending":
+    elif send_id and event in ("sending", "request"):  # "request": SUBMAIL accepted the message
         report = StatusReport(send_id, "sent", at=at)
     return SubhookEvent(
         event=event,
         report=report,
         address=_subhook_field(data, "address"),
         content=_subhook_field(data, "content", SUBHOOK_CONTENT_MAX_LENGTH),
+        tag=_subhook_field(data, "tag"),
     )

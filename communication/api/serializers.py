@@ -16,6 +16,10 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
     template_id = serializers.CharField(allow_null=True)
     recipient = serializers.SerializerMethodField()
     subject = serializers.SerializerMethodField()
+    status_detail = serializers.SerializerMethodField(
+        help_text="Finer state: queued, retrying, reconciling (pending); invalid, suppressed, rejected, "
+        "gave_up, unknown, undelivered (failed); null when there is nothing finer to say."
+    )
 
     class Meta:
         model = CommunicationLog
@@ -30,6 +34,7 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
             "subject",
             "content",
             "status",
+            "status_detail",
             "error",
             "response",
             "batch_id",
@@ -46,6 +51,9 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
     def get_subject(self, log) -> str | None:
         return log.subject or None
 
+    def get_status_detail(self, log) -> str | None:
+        return log.status_detail or None
+
     def to_representation(self, log):
         """Built directly: a bulk answer carries up to 10,000 logs, and DRF's per-field
         machinery was the largest cost of the request. Keys are pinned to Meta.fields by a test."""
@@ -60,6 +68,7 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
             "subject": log.subject or None,
             "content": log.content,
             "status": log.status,
+            "status_detail": log.status_detail or None,
             "error": redact_recipient(log.error, log.channel, log.recipient),
             "response": redact_recipient(log.response, log.channel, log.recipient),
             "batch_id": log.batch_id,

@@ -26,7 +26,8 @@ from communication.api.serializers import (
     BulkSendRequestSerializer,
     CommunicationLogSerializer,
 )
-from communication.models import Channel, Status, Suppression
+from communication.models import Channel, Status, StatusDetail, Suppression
+from communication.services.reconcile import reconcile_push
 from communication.unsubscribe import read_unsubscribe_token
 from providers import submail
 from providers.base import InvalidReceipt
@@ -34,6 +35,7 @@ from providers.base import InvalidReceipt
 _FILTER_PARAMETERS = [
     OpenApiParameter("channel", str, enum=Channel.values, description="Channel filter."),
     OpenApiParameter("status", str, enum=Status.values, description="Status filter."),
+    OpenApiParameter("status_detail", str, enum=StatusDetail.values, description="Finer state filter."),
     OpenApiParameter("batch_id", str, description="Only logs of this bulk batch (bat_…)."),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="RFC 3339; inclusive."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="RFC 3339; exclusive."),
@@ -272,13 +274,19 @@ class SubmailSubhookView(APIView):
             event = submail.parse_subhook(data)
         except InvalidReceipt as exc:
             raise ValidationError(str(exc)) from None
-        result = {"event": event.event, "applied": 0, "suppressed": 0, "duplicate": False}
+        result = {"event": event.event, "applied": 0, "reconciled": 0, "suppressed": 0, "duplicate": False}
         with transaction.atomic():
             if not services.receipt_token_claim(
                 provider="submail", token=token, fingerprint=services.receipt_fingerprint(data)
             ):
                 result["duplicate"] = True
             elif event.report is not None:
+                result["reconciled"] = reconcile_push(
+                    provider="submail",
+                    reference=event.tag,
+                    recipient=event.recipient,
+                    provider_message_id=event.report.provider_message_id,
+                )
                 result["applied"] = services.reports_apply([event.report]).applied
             elif event.event == "mo":
                 result["suppressed"] = services.suppress_sms_reply(

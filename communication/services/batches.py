@@ -21,6 +21,7 @@ from communication.models import (
     Batch,
     CommunicationLog,
     Status,
+    StatusDetail,
 )
 from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
@@ -142,10 +143,16 @@ def bulk_send(
         payload.update(provider_template_id=tmpl.provider_template_id, variables=variables)
 
     def log_for(recipient, log_id, batch_id, now):
+        is_suppressed = recipient.is_valid and suppression_key(channel, recipient.value) in suppressed
         error = recipient.error or (
-            f"Recipient is on this tenant's {channel} suppression list."
-            if suppression_key(channel, recipient.value) in suppressed
-            else None
+            f"Recipient is on this tenant's {channel} suppression list." if is_suppressed else None
+        )
+        detail = (
+            StatusDetail.INVALID
+            if recipient.error
+            else StatusDetail.SUPPRESSED
+            if is_suppressed
+            else StatusDetail.QUEUED
         )
         return CommunicationLog(
             id=log_id,
@@ -158,6 +165,7 @@ def bulk_send(
             subject=rendered.subject,
             content=rendered.content,
             status=Status.FAILED if error else Status.PENDING,
+            status_detail=detail,
             error=error,
             batch_id=batch_id,
             send_payload=None if error else (payload or None),
@@ -321,6 +329,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             content=original.content,
             batch_id=batch_id,
             retry_of=original.id,
+            status_detail=StatusDetail.QUEUED,
             created_at=now,
             updated_at=now,
         )

@@ -20,13 +20,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from authms.env import parse_duration_seconds
+from authms.ids import new_ulid
 from authms.iterables import chunked
 from communication.masking import redact_recipient
-from communication.models import (
-    CommunicationLog,
-    Status,
-)
+from communication.models import CommunicationLog, Status, StatusDetail
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
+from communication.services.reconcile import logs_hold_for_reconciliation, reconciliations_expire
 from communication.services.status import StatusUpdate, logs_apply_status
 from communication.unsubscribe import unsubscribe_url
 from providers.base import (
@@ -50,6 +49,7 @@ class DispatchReport:
     failed: int = 0
     retry: int = 0
     retry_reasons: list[str] = field(default_factory=list)
+    reconciling: int = 0  # outcome unknown, held while the gateway is asked
     out_of_time: bool = False  # stopped between chunks with due work left: continue in a new task
     next_due_at: datetime | None = None  # the earliest retry still waiting in this batch
 
@@ -111,15 +111,17 @@ def _claim_chunk(*, batch_id: str | None, size: int) -> list[CommunicationLog]:
     return logs
 
 
-def _hand_over(logs: list[CommunicationLog]) -> None:
-    """Just before the provider call: count the attempt and renew the claim (a heartbeat, so a
-    live worker's claim never looks abandoned however long its chunk takes)."""
-    now = timezone.now()
+def _hand_over(logs: list[CommunicationLog]) -> str:
+    """Just before the provider call: count the attempt, renew the claim (a heartbeat, so a
+    live worker's claim never looks abandoned however long its chunk takes), and store the
+    reference the call will carry, so an unknown outcome can be looked up. Returns it."""
+    now, reference = timezone.now(), f"r{new_ulid()}"
     CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
-        claimed_at=now, attempts=F("attempts") + 1
+        claimed_at=now, attempts=F("attempts") + 1, provider_ref=reference
     )
     for log in logs:
-        log.claimed_at, log.attempts = now, log.attempts + 1
+        log.claimed_at, log.attempts, log.provider_ref = now, log.attempts + 1, reference
+    return reference
 
 
 def with_database_retry(write, *, what: str):
@@ -139,7 +141,7 @@ def with_database_retry(write, *, what: str):
     raise AssertionError("unreachable")
 
 
-def _outgoing(log: CommunicationLog) -> OutgoingMessage:
+def _outgoing(log: CommunicationLog, reference: str = "") -> OutgoingMessage:
     payload = log.send_payload or {}
     return OutgoingMessage(
         log_id=log.id,
@@ -155,38 +157,47 @@ def _outgoing(log: CommunicationLog) -> OutgoingMessage:
             if log.channel == "email"
             else ""
         ),
+        reference=reference,
     )
 
 
-def _send_through_provider(provider: Provider, logs: list[CommunicationLog]) -> list[SendResult]:
+def _send_through_provider(
+    provider: Provider, logs: list[CommunicationLog], reference: str
+) -> list[SendResult]:
     provider_name = provider.name
     try:
-        results = provider.send_many([_outgoing(log) for log in logs])
+        results = provider.send_many([_outgoing(log, reference) for log in logs])
     except ProviderError as exc:
         log_call = logger.error if exc.permanent else logger.warning
         log_call("Provider %s failed a call of %d messages: %s", provider_name, len(logs), exc.message)
         return [exc.as_result()] * len(logs)
     except Exception as exc:  # noqa: BLE001 - a provider bug must not leave logs claimed forever
         logger.exception("Provider %s raised unexpectedly", provider_name)
-        return [
-            SendResult.failed(OUTCOME_UNKNOWN.format(reason=f"provider error {type(exc).__name__}"))
-        ] * len(logs)
+        return [SendResult.unknown(f"provider error {type(exc).__name__}")] * len(logs)
     if len(results) != len(logs):
         logger.error(
             "Provider %s answered %d results for %d messages", provider_name, len(results), len(logs)
         )
-        return [
-            SendResult.failed(
-                OUTCOME_UNKNOWN.format(reason="the provider's answer did not match the request")
-            )
-        ] * len(logs)
+        return [SendResult.unknown("the provider's answer did not match the request")] * len(logs)
     return results
 
 
-def _record_results(logs: list[CommunicationLog], results: list[SendResult], report: DispatchReport) -> None:
+def _record_results(
+    provider: Provider | None, logs: list[CommunicationLog], results: list[SendResult], report: DispatchReport
+) -> None:
     now = timezone.now()
-    updates, released = [], defaultdict(list)
+    updates, released, held = [], defaultdict(list), []
     for log, result in zip(logs, results, strict=True):
+
+        def failed(error: str, detail: str, log=log, result=result):
+            return StatusUpdate(
+                log.id,
+                Status.FAILED,
+                error=redact_recipient(error, log.channel, log.recipient),
+                response=redact_recipient(result.response, log.channel, log.recipient),
+                status_detail=detail,
+            )
+
         if result.outcome == Outcome.SENT:
             updates.append(
                 StatusUpdate(
@@ -195,6 +206,7 @@ def _record_results(logs: list[CommunicationLog], results: list[SendResult], rep
                     provider_message_id=result.provider_message_id,
                     response=redact_recipient(result.response, log.channel, log.recipient),
                     fee=result.fee,
+                    status_detail="",
                 )
             )
             report.sent += 1
@@ -202,27 +214,30 @@ def _record_results(logs: list[CommunicationLog], results: list[SendResult], rep
             released[log.attempts].append(log.id)
             report.retry += 1
             report.retry_reasons.append(result.error or "")
-        else:
-            error = result.error or "The provider refused the message."
-            if result.outcome == Outcome.RETRY:
-                waited = sum(retry_delays()[: log.attempts - 1]) // 60
-                error = f"Gave up after {log.attempts} attempts over about {waited} minutes: {error}"
-            updates.append(
-                StatusUpdate(
-                    log.id,
-                    Status.FAILED,
-                    error=redact_recipient(error, log.channel, log.recipient),
-                    response=redact_recipient(result.response, log.channel, log.recipient),
-                )
-            )
+        elif result.outcome == Outcome.RETRY:
+            waited = sum(retry_delays()[: log.attempts - 1]) // 60
+            error = f"Gave up after {log.attempts} attempts over about {waited} minutes: {result.error}"
+            updates.append(failed(error, StatusDetail.GAVE_UP))
             report.failed += 1
+        elif result.outcome == Outcome.UNKNOWN and provider is not None and provider.can_reconcile:
+            held.append(log.id)
+            report.reconciling += 1
+        elif result.outcome == Outcome.UNKNOWN:
+            updates.append(failed(result.error, StatusDetail.UNKNOWN))
+            report.failed += 1
+        else:
+            updates.append(failed(result.error or "The provider refused the message.", StatusDetail.REJECTED))
+            report.failed += 1
+    unknown_reason = next((r.error for r in results if r.outcome == Outcome.UNKNOWN), "")
 
     def write():
         logs_apply_status(updates)
         for attempts, ids in released.items():
             CommunicationLog.objects.filter(id__in=ids, status=Status.PENDING).update(
-                claimed_at=None, next_attempt_at=retry_at(attempts, now)
+                claimed_at=None, next_attempt_at=retry_at(attempts, now), status_detail=StatusDetail.RETRYING
             )
+        if held:
+            logs_hold_for_reconciliation(log_ids=held, reason=unknown_reason)
 
     with_database_retry(write, what="recording provider answers")
 
@@ -241,11 +256,11 @@ def dispatch_pending(*, batch_id: str | None = None, time_budget: float | None =
             try:
                 provider = provider_by_name(provider_name)
             except LookupError as exc:  # the provider was removed from settings since the log was made
-                _record_results(group, [SendResult.failed(str(exc))] * len(group), report)
+                _record_results(None, group, [SendResult.failed(str(exc))] * len(group), report)
                 continue
             for part in chunked(group, provider.max_batch_size):
-                _hand_over(part)
-                _record_results(part, _send_through_provider(provider, part), report)
+                reference = _hand_over(part)
+                _record_results(provider, part, _send_through_provider(provider, part, reference), report)
         if report.retry:
             break  # the provider could not be reached: the rest waits for its own turn
         if time_budget is not None and time.monotonic() - started > time_budget:
@@ -271,26 +286,38 @@ def dispatch_pending(*, batch_id: str | None = None, time_budget: float | None =
 class SweepReport:
     requeued_batches: int = 0
     abandoned: int = 0
+    expired: int = 0  # reconciliations past their deadline, failed as unknown
     completed_batches: int = 0
 
 
 def sweep_pending(*, limit: int = 1000) -> SweepReport:
-    """Re-enqueue logs nobody picked up, and fail those a worker claimed and never finished.
+    """Re-enqueue due logs nobody picked up, settle claims whose worker died, and end
+    reconciliations past their deadline.
 
-    A claimed log whose worker vanished may or may not have reached the provider, so it is
-    failed as "outcome unknown" rather than resent (at-most-once).
+    A claimed log whose worker vanished may or may not have reached the provider: it is
+    reconciled where the provider can be asked (it carries the reference of its call),
+    otherwise failed as "outcome unknown"; never resent blindly (at-most-once).
     """
     now = timezone.now()
     report = SweepReport()
     abandoned = list(
         CommunicationLog.objects.filter(
             status=Status.PENDING, claimed_at__lt=now - timedelta(seconds=settings.STALE_CLAIM_SECONDS)
-        ).values_list("id", "batch_id")[:limit]
+        )
+        .exclude(status_detail=StatusDetail.RECONCILING)
+        .values_list("id", "batch_id", "provider", "provider_ref")[:limit]
     )
-    error = OUTCOME_UNKNOWN.format(reason="the worker stopped while sending")
-    report.abandoned = logs_apply_status(
-        StatusUpdate(log_id, Status.FAILED, error=error) for log_id, _batch in abandoned
+    reason = OUTCOME_UNKNOWN.format(reason="the worker stopped while sending")
+    askable, unknown = [], []
+    for log_id, _batch, provider_name, reference in abandoned:
+        (askable if reference and _can_reconcile(provider_name) else unknown).append(log_id)
+    report.abandoned = len(askable) + logs_apply_status(
+        StatusUpdate(log_id, Status.FAILED, error=reason, status_detail=StatusDetail.UNKNOWN)
+        for log_id in unknown
     )
+    if askable:
+        logs_hold_for_reconciliation(log_ids=askable, reason=reason)
+    report.expired = reconciliations_expire()
 
     waiting = (
         CommunicationLog.objects.filter(
@@ -307,6 +334,13 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
         enqueue_dispatch(batch_id, settings.DISPATCH_CHUNK_SIZE)
         report.requeued_batches += 1
 
-    for batch_id in {batch_id for _log, batch_id in abandoned if batch_id}:
+    for batch_id in {batch_id for _log, batch_id, _p, _r in abandoned if batch_id}:
         report.completed_batches += batch_complete_if_done(batch_id=batch_id)
     return report
+
+
+def _can_reconcile(provider_name: str) -> bool:
+    try:
+        return provider_by_name(provider_name).can_reconcile
+    except LookupError:
+        return False

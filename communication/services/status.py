@@ -22,6 +22,7 @@ from communication.models import (
     CommunicationLog,
     ReceiptToken,
     Status,
+    StatusDetail,
     statuses_that_may_become,
 )
 from providers.base import (
@@ -58,6 +59,7 @@ class StatusUpdate:
     error: str | None = None
     response: str | None = None
     fee: int | None = None
+    status_detail: str | None = None
 
 
 _TIMESTAMP_FIELD = {Status.SENT: "sent_at", Status.DELIVERED: "delivered_at"}
@@ -68,7 +70,7 @@ def _chunk_columns(chunk: list[StatusUpdate], status: str, now: datetime) -> dic
     columns: dict[str, list] = {}
     if status in _TIMESTAMP_FIELD:
         columns[_TIMESTAMP_FIELD[status]] = [update.at or now for update in chunk]
-    for name in ("provider_message_id", "error", "fee"):
+    for name in ("provider_message_id", "error", "fee", "status_detail"):
         values = [getattr(update, name) for update in chunk]
         if any(value is not None for value in values):
             columns[name] = values
@@ -186,7 +188,16 @@ def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
     """
     if not reports:
         return ReportsApplied(0, 0)
-    updates = [StatusUpdate(r.provider_message_id, r.status, at=r.at, error=r.error) for r in reports]
+    updates = [
+        StatusUpdate(
+            r.provider_message_id,
+            r.status,
+            at=r.at,
+            error=r.error,
+            status_detail=StatusDetail.UNDELIVERED if r.status == Status.FAILED else "",
+        )
+        for r in reports
+    ]
     applied = logs_apply_status(updates, match_field="provider_message_id")
     ids = list({report.provider_message_id for report in reports})
     unknown = 0

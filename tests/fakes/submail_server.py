@@ -59,6 +59,7 @@ class StoredMessage:
     report_state: str = "pending"
     dropped_reason: str = ""
     report_at: int | None = None
+    tag: str = ""  # echoed in SUBHOOK pushes, as SUBMAIL does
 
 
 @dataclass
@@ -148,6 +149,7 @@ class FakeSubmail:
                     send_id=send_id,
                     app=message.appid,
                     report=message.report_state,
+                    **({"tag": message.tag} if message.tag else {}),
                 )
 
     def push_subhook(self, event: str, **fields) -> requests.Response:
@@ -268,13 +270,15 @@ class FakeSubmail:
 
     # --- endpoints ---
 
-    def _accept(self, appid: str, to: str, content: str, template_id: str = "") -> dict:
+    def _accept(self, appid: str, to: str, content: str, template_id: str = "", tag: str = "") -> dict:
         code = self.faults.error_numbers.get(to)
         if code:
             return {"status": "error", "code": code, "msg": "error sms"}
         send_id = uuid.uuid4().hex
         with self._lock:
-            self.messages[send_id] = StoredMessage(send_id, appid, to, content, template_id, int(time.time()))
+            self.messages[send_id] = StoredMessage(
+                send_id, appid, to, content, template_id, int(time.time()), tag=tag
+            )
         return {"status": "success", "send_id": send_id, "fee": 1}
 
     @staticmethod
@@ -292,7 +296,9 @@ class FakeSubmail:
         if error:
             return error
         return {
-            **self._accept(params["appid"], params.get("to", ""), params["content"]),
+            **self._accept(
+                params["appid"], params.get("to", ""), params["content"], tag=params.get("tag", "")
+            ),
             "sms_credits": "9999",
         }
 
@@ -301,7 +307,9 @@ class FakeSubmail:
             return {"status": "error", "code": 305, "msg": "Project ID cannot be empty"}
         variables = json.loads(params.get("vars") or "{}")
         content = f"[{params['project']}] {json.dumps(variables, ensure_ascii=False, sort_keys=True)}"
-        return self._accept(params["appid"], params.get("to", ""), content, params["project"])
+        return self._accept(
+            params["appid"], params.get("to", ""), content, params["project"], params.get("tag", "")
+        )
 
     def _multi(self, params) -> list[dict] | dict:
         try:
@@ -322,7 +330,9 @@ class FakeSubmail:
             content = params["content"]
             for key, value in (item.get("vars") or {}).items():
                 content = content.replace(f"@var({key})", str(value))
-            answers.append(self._accept(params["appid"], item.get("to", ""), content))
+            answers.append(
+                self._accept(params["appid"], item.get("to", ""), content, tag=params.get("tag", ""))
+            )
         return answers
 
     def _multixsend(self, params):
@@ -334,7 +344,9 @@ class FakeSubmail:
         answers = []
         for item in multi:
             content = f"[{params['project']}] {json.dumps(item.get('vars') or {}, ensure_ascii=False, sort_keys=True)}"
-            answer = self._accept(params["appid"], item.get("to", ""), content, params["project"])
+            answer = self._accept(
+                params["appid"], item.get("to", ""), content, params["project"], params.get("tag", "")
+            )
             answers.append({**answer, "to": item.get("to", "")} if answer["status"] == "success" else answer)
         return answers
 

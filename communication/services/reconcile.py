@@ -1,0 +1,160 @@
+"""Settling messages whose outcome is unknown, by asking the gateway what it did.
+
+A message may have gone out when the provider call timed out after sending, the connection
+dropped, or the worker died mid-call. Where the provider keeps records we can search
+(`Provider.can_reconcile`), such a message is not failed: it stays `pending` with
+`status_detail=reconciling`, held (its claim is kept, so no worker sends it), until
+
+- a pushed receipt names it by the reference its request carried (SUBMAIL's `tag`) and its
+  address: it was sent, with that message id;
+- a page of the gateway's records (SUBMAIL's `sms/log`, read by the status sync) lists a
+  message to the same recipient with the same text, sent around our hand-over, whose id no
+  other log has: it was sent;
+- a completed pass over the gateway's records for a window that covers the hand-over finds
+  nothing: it was not sent, and it is queued again (the retry schedule applies);
+- RECONCILE_DEADLINE passes without an answer: it fails as "Outcome unknown", saying so.
+
+Staff cannot resend a reconciling message (only failed ones), so nobody sends it twice
+while the gateway may still answer.
+"""
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from communication.models import CommunicationLog, Status, StatusDetail
+from communication.services.status import StatusUpdate, logs_apply_status
+from providers.base import OUTCOME_UNKNOWN, SentRecord
+from providers.registry import provider_by_name
+
+logger = logging.getLogger(__name__)
+
+# How far a gateway's "sent at" may lie from our hand-over and still be the same message.
+MATCH_BEFORE = timedelta(seconds=10)
+MATCH_AFTER = timedelta(seconds=120)
+# A window must reach this far past a hand-over before "no record" means "not sent".
+SETTLE_AFTER = timedelta(minutes=2)
+
+
+def logs_hold_for_reconciliation(*, log_ids: Sequence[str], reason: str) -> int:
+    """Keep messages of unknown outcome pending and held while the gateway is asked.
+
+    The claim stays (no worker takes them) and keeps its time, the hand-over, which the
+    gateway's records are matched against; `updated_at` says since when they are held,
+    `next_attempt_at` is the deadline."""
+    now = timezone.now()
+    return CommunicationLog.objects.filter(id__in=log_ids, status=Status.PENDING).update(
+        status_detail=StatusDetail.RECONCILING,
+        error=reason,
+        next_attempt_at=now + timedelta(seconds=settings.RECONCILE_DEADLINE_SECONDS),
+        updated_at=now,
+    )
+
+
+def _reconciling(provider: str):
+    return CommunicationLog.objects.filter(
+        provider=provider, status=Status.PENDING, status_detail=StatusDetail.RECONCILING
+    )
+
+
+def _as_sent(log: CommunicationLog, provider_message_id: str, at: datetime | None) -> StatusUpdate:
+    return StatusUpdate(
+        log.id,
+        Status.SENT,
+        at=at,
+        provider_message_id=provider_message_id,
+        error="",
+        status_detail="",
+    )
+
+
+def reconcile_records(*, provider: str, records: Iterable[SentRecord]) -> int:
+    """Match the gateway's records of accepted messages to our reconciling logs; returns how
+    many logs were settled as sent. Run it before applying the same page's reports."""
+    records = [record for record in records if record.sent_at is not None]
+    candidates = list(_reconciling(provider).filter(recipient__in={r.recipient for r in records}))
+    if not candidates:
+        return 0
+    known = set(
+        CommunicationLog.objects.filter(
+            provider_message_id__in=[record.provider_message_id for record in records]
+        ).values_list("provider_message_id", flat=True)
+    )
+    sender = provider_by_name(provider)
+    updates, taken = [], set()
+    for log in candidates:
+        handed_at = log.claimed_at
+        payload = log.send_payload or {}
+        text = sender.text_as_sent(payload.get("body", log.content))
+        template = payload.get("provider_template_id", "")
+        for record in records:
+            if record.provider_message_id in known or record.provider_message_id in taken:
+                continue
+            same_message = (template and record.template == template) or (
+                not template and text in record.texts
+            )
+            if (
+                record.recipient == log.recipient
+                and same_message
+                and handed_at - MATCH_BEFORE <= record.sent_at <= handed_at + MATCH_AFTER
+            ):
+                updates.append(_as_sent(log, record.provider_message_id, record.sent_at))
+                taken.add(record.provider_message_id)
+                break
+    return logs_apply_status(updates)
+
+
+def reconcile_push(*, provider: str, reference: str, recipient: str, provider_message_id: str) -> int:
+    """A pushed receipt names a message by the reference its request carried: settle it."""
+    if not (reference and recipient and provider_message_id):
+        return 0
+    log = _reconciling(provider).filter(provider_ref=reference, recipient=recipient).first()
+    if log is None or CommunicationLog.objects.filter(provider_message_id=provider_message_id).exists():
+        return 0
+    return logs_apply_status([_as_sent(log, provider_message_id, None)])
+
+
+def reconcile_window_complete(*, provider: str, window_start: datetime, window_end: datetime) -> int:
+    """Every page of the gateway's records for [start, end] was read, each at or after
+    `window_end` (the window ends when its first page is asked for). A log held for
+    reconciliation before then, handed over well inside the window and still unmatched was
+    never accepted: queue it again."""
+    requeue = list(
+        _reconciling(provider)
+        .filter(
+            updated_at__lte=window_end,
+            claimed_at__gte=window_start + MATCH_BEFORE,
+            claimed_at__lte=window_end - SETTLE_AFTER,
+        )
+        .values_list("id", flat=True)
+    )
+    if not requeue:
+        return 0
+    logger.info(
+        "%d messages of unknown outcome were never accepted by %s; queued again", len(requeue), provider
+    )
+    return CommunicationLog.objects.filter(id__in=requeue, status_detail=StatusDetail.RECONCILING).update(
+        status_detail=StatusDetail.RETRYING, claimed_at=None, next_attempt_at=timezone.now(), error=None
+    )
+
+
+def reconciliations_expire() -> int:
+    """Reconciling logs past RECONCILE_DEADLINE fail as unknown, saying why."""
+    expired = list(
+        CommunicationLog.objects.filter(
+            status=Status.PENDING, status_detail=StatusDetail.RECONCILING, next_attempt_at__lte=timezone.now()
+        ).values_list("id", flat=True)[:1000]
+    )
+    reason = "the gateway's records did not settle it before the reconciliation deadline"
+    return logs_apply_status(
+        StatusUpdate(
+            log_id,
+            Status.FAILED,
+            error=OUTCOME_UNKNOWN.format(reason=reason),
+            status_detail=StatusDetail.UNKNOWN,
+        )
+        for log_id in expired
+    )

@@ -1,0 +1,201 @@
+"""Unknown outcomes are settled from the gateway's own records, never resent blindly."""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from communication.models import CommunicationLog
+from communication.services import dispatch_pending, logs_retry, sweep_pending
+from communication.status_sync import status_sync_tick
+from tests.communication.test_status_sync import _post_subhook
+from tests.factories import LogFactory
+
+
+@pytest.fixture
+def submail_logs(alice, fake_submail):
+    def make(count, batch="bat_R"):
+        for i in range(count):
+            LogFactory(
+                user=alice, provider="submail", batch_id=batch, recipient=f"+86139{i:08d}", content="Hi"
+            )
+        return list(CommunicationLog.objects.filter(batch_id=batch).order_by("id"))
+
+    return make
+
+
+def _held(logs):
+    for log in logs:
+        log.refresh_from_db()
+    return [log for log in logs if log.status_detail == "reconciling"]
+
+
+def test_a_read_timeout_after_submail_stored_it_is_settled_as_sent_from_sms_log(
+    submail_logs, fake_submail, settings
+):
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.4  # stored, then too slow
+    logs = submail_logs(2)
+    report = dispatch_pending(batch_id="bat_R")
+    assert report.reconciling == 2 and len(_held(logs)) == 2
+    assert logs[0].status == "pending" and "Outcome unknown" in logs[0].error and logs[0].provider_ref
+
+    fake_submail.faults.slow = 0.0
+    run = status_sync_tick()
+    assert run.error == ""
+    for log in logs:
+        log.refresh_from_db()
+        assert (log.status, log.status_detail, log.error) == ("sent", "", "")
+        assert log.provider_message_id in fake_submail.messages
+    assert len(fake_submail.messages) == 2  # nothing was sent again
+
+
+def test_a_message_submail_never_stored_is_queued_again_once_its_window_was_read(
+    submail_logs, fake_submail, settings
+):
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.reset, fake_submail.faults.after_processing = 1.0, False  # dropped before storing
+    logs = submail_logs(1)
+    dispatch_pending(batch_id="bat_R")
+    assert len(_held(logs)) == 1 and fake_submail.messages == {}
+    # Held and handed over a while ago (the window must reach past the hand-over + 2 min).
+    earlier = timezone.now() - timedelta(minutes=5)
+    CommunicationLog.objects.update(claimed_at=earlier, updated_at=earlier)
+
+    fake_submail.faults.reset = 0.0
+    status_sync_tick()
+    (log,) = logs
+    log.refresh_from_db()
+    assert (log.status, log.status_detail, log.claimed_at) == ("pending", "retrying", None)
+    assert dispatch_pending(batch_id="bat_R").sent == 1
+    assert len(fake_submail.messages) == 1
+
+
+def test_a_window_read_before_the_log_was_held_does_not_requeue_it(submail_logs, fake_submail, settings):
+    """Records read before the hold could not have been matched: no requeue on their account."""
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.reset, fake_submail.faults.after_processing = 1.0, False
+    logs = submail_logs(1)
+    dispatch_pending(batch_id="bat_R")
+    CommunicationLog.objects.update(claimed_at=timezone.now() - timedelta(minutes=5))  # held just now
+    from communication.models import SyncCursor
+
+    fake_submail.faults.reset = 0.0
+    SyncCursor.objects.create(
+        provider="submail", account="10001", window_start=timezone.now() - timedelta(hours=1),
+        window_end=timezone.now() - timedelta(minutes=1), offset=0, total=None,
+    )  # fmt: skip
+    status_sync_tick()
+    assert len(_held(logs)) == 1
+
+
+def test_a_push_carrying_our_tag_settles_the_message(submail_logs, fake_submail, settings):
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.4
+    (log,) = submail_logs(1)
+    dispatch_pending(batch_id="bat_R")
+    (send_id, stored) = next(iter(fake_submail.messages.items()))
+    assert stored.tag == CommunicationLog.objects.get().provider_ref  # the request carried it
+    response = _post_subhook(
+        {"events": "delivered", "send_id": send_id, "address": stored.to, "tag": stored.tag}
+    )
+    assert response.json()["data"]["reconciled"] == 1
+    log.refresh_from_db()
+    assert (log.status, log.provider_message_id) == ("delivered", send_id)
+
+
+def test_records_already_attached_to_another_log_or_with_other_text_are_not_matched(
+    submail_logs, fake_submail, alice
+):
+    from communication.services.reconcile import logs_hold_for_reconciliation, reconcile_records
+    from providers.base import SentRecord
+
+    (log,) = submail_logs(1)
+    now = timezone.now()
+    CommunicationLog.objects.filter(id=log.id).update(claimed_at=now, provider_ref="r1")
+    logs_hold_for_reconciliation(log_ids=[log.id], reason="unknown")
+    LogFactory(user=alice, provider="submail", status="sent", provider_message_id="taken")
+    records = [
+        SentRecord("taken", log.recipient, ("【Acme】Hi",), "", now),  # another log's message
+        SentRecord("other-text", log.recipient, ("【Acme】Bye",), "", now),
+        SentRecord("too-late", log.recipient, ("【Acme】Hi",), "", now + timedelta(minutes=10)),
+    ]
+    assert reconcile_records(provider="submail", records=records) == 0
+    assert (
+        reconcile_records(
+            provider="submail", records=[SentRecord("ok", log.recipient, ("【Acme】Hi",), "", now)]
+        )
+        == 1
+    )
+
+
+def test_past_the_deadline_it_fails_as_unknown_saying_why(submail_logs, fake_submail, settings):
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.4
+    (log,) = submail_logs(1)
+    dispatch_pending(batch_id="bat_R")
+    CommunicationLog.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert sweep_pending().expired == 1
+    log.refresh_from_db()
+    assert (log.status, log.status_detail) == ("failed", "unknown") and "deadline" in log.error
+
+
+def test_a_dead_workers_claim_is_reconciled_where_the_gateway_can_be_asked(alice, fake_submail):
+    old = timezone.now() - timedelta(minutes=5)
+    askable = LogFactory(user=alice, provider="submail", batch_id="bat_D", claimed_at=old, provider_ref="r9")
+    not_askable = LogFactory(
+        user=alice, provider="console", batch_id="bat_D", claimed_at=old, provider_ref="r9"
+    )
+    report = sweep_pending()
+    assert report.abandoned == 2
+    askable.refresh_from_db()
+    not_askable.refresh_from_db()
+    assert (askable.status, askable.status_detail) == ("pending", "reconciling")
+    assert (not_askable.status, not_askable.status_detail) == ("failed", "unknown")
+    assert sweep_pending().abandoned == 0  # held, not abandoned again
+
+
+def test_staff_cannot_resend_a_message_that_is_still_being_reconciled(
+    submail_logs, fake_submail, ada, settings
+):
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.4
+    (log,) = submail_logs(1)
+    dispatch_pending(batch_id="bat_R")
+    result = logs_retry(actor=ada, log_ids=[log.id])
+    assert result.retried == 0 and result.skipped == {"not failed or not visible": 1}
+
+
+def test_providers_that_cannot_be_asked_fail_unknown_at_once(alice, recording_provider):
+    from providers.base import SendResult
+
+    recording_provider.behaviour = lambda m: SendResult.unknown("read timeout")
+    log = LogFactory(user=alice, provider="recording", batch_id="bat_U")
+    dispatch_pending(batch_id="bat_U")
+    log.refresh_from_db()
+    assert (log.status, log.status_detail) == ("failed", "unknown")
+
+
+def test_status_detail_is_served_and_filterable(client_for, alice):
+    LogFactory(user=alice, status="pending", status_detail="retrying")
+    LogFactory(user=alice, status="pending", status_detail="queued")
+    response = client_for(alice).get("/api/v1/communication/logs", {"status_detail": "retrying"})
+    assert [item["status_detail"] for item in response.json()["items"]] == ["retrying"]
+    assert client_for(alice).get("/api/v1/communication/logs", {"status_detail": "bogus"}).status_code == 400
+
+
+def test_finer_states_through_a_batch(
+    client_for, alice, recording_provider, django_capture_on_commit_callbacks
+):
+    from providers.base import ProviderError
+
+    recording_provider.behaviour = ProviderError("Connection refused", permanent=False)
+    body = {"channel": "sms", "content": "x", "recipients": ["13800138000", "123"]}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice).post("/api/v1/communication/bulk", body, format="json")
+    assert Counter(item["status_detail"] for item in response.json()["items"]) == {"queued": 1, "invalid": 1}
+    assert Counter(CommunicationLog.objects.values_list("status_detail", flat=True)) == {
+        "retrying": 1,
+        "invalid": 1,
+    }
