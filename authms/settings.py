@@ -231,7 +231,7 @@ DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per ba
 # refused, 503, quota): 7 attempts over ~38 minutes, each wait ±20 % jitter, then it fails.
 DISPATCH_RETRY_SCHEDULE = env_str("DISPATCH_RETRY_SCHEDULE", "30s,1m,2m,5m,10m,20m")
 # A dispatch task stops claiming after this long and hands over to a new task.
-DISPATCH_TASK_SECONDS = env_int("DISPATCH_TASK_SECONDS", 10)
+DISPATCH_TASK_SECONDS = env_int("DISPATCH_TASK_SECONDS", 5)
 # Recording provider answers retries this long (seconds between tries) while the database is away.
 DISPATCH_RECORD_RETRY_DELAYS = [0.5, 1, 2, 4, 8, 15]
 SWEEP_PENDING_AFTER_SECONDS = env_int("SWEEP_PENDING_AFTER_SECONDS", 60)
@@ -240,8 +240,9 @@ SWEEP_PENDING_AFTER_SECONDS = env_int("SWEEP_PENDING_AFTER_SECONDS", 60)
 # fails as "Outcome unknown".
 RECONCILE_DEADLINE_SECONDS = env_seconds("RECONCILE_DEADLINE", "6h")
 # A claim not renewed for this long belongs to a worker that died (live workers renew it
-# before every provider call).
-STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 120)
+# before every provider call, so it must exceed the longest call: SUBMAIL's clock lookup and
+# send are at most 2 × (3 + 15) s; an SMTP connection sends at most 10 messages).
+STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 90)
 
 SUBMAIL_APPID = env_str("SUBMAIL_APPID")
 SUBMAIL_APPKEY = env_str("SUBMAIL_APPKEY")
@@ -300,7 +301,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BEAT_SCHEDULE = {
-    "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 60.0},
+    "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 30.0},
     "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "purge-receipt-tokens": {"task": "communication.tasks.purge_receipt_tokens", "schedule": 3600.0},
     "purge-revoked-tokens": {"task": "authms.tasks.purge_revoked_tokens", "schedule": 3600.0},

@@ -19,7 +19,7 @@ _REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.S
 
 class DjangoEmailProvider(Provider):
     channels = frozenset({"email"})
-    max_batch_size = 100
+    max_batch_size = 10  # per SMTP connection; bounds the time between two claim renewals
 
     def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult]:
         connection = get_connection(fail_silently=False)

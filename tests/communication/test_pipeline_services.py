@@ -332,10 +332,10 @@ def test_the_sweeper_requeues_only_batches_with_due_work(alice, monkeypatch):
     assert enqueued == ["bat_DUE"]
 
 
-def test_a_claim_older_than_two_minutes_is_abandoned_but_a_renewed_one_is_not(alice, settings):
-    assert settings.STALE_CLAIM_SECONDS == 120
+def test_a_claim_older_than_90_seconds_is_abandoned_but_a_renewed_one_is_not(alice, settings):
+    assert settings.STALE_CLAIM_SECONDS == 90
     now = timezone.now()
-    dead = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=121))
-    alive = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=100))
+    dead = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=91))
+    alive = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=60))
     assert sweep_pending().abandoned == 1
     assert (_status(dead), _status(alive)) == ("failed", "pending")

@@ -1,0 +1,131 @@
+"""A real Celery worker process, killed or stopped mid-batch, against PostgreSQL, Redis and
+the fake SUBMAIL: every message ends sent once, or honestly accounted for.
+
+The worker runs as `celery -A authms worker` (prefork) in its own process group, on the
+test database; the test process plays the API, beat (sweeper, status sync) and the clock.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from communication.models import CommunicationLog
+from communication.services import sweep_pending
+from communication.status_sync import status_sync_tick
+from tests.communication.test_status_sync import next_minute
+from tests.conftest import SUBMAIL_APPID, SUBMAIL_APPKEY, require_service_url
+from tests.e2e.conftest import statuses, wait_until
+from tests.e2e.test_submail_pipeline import bulk_sms
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def worker_process(fake_submail, real_broker):
+    """Start (and restart) worker processes sharing this test's database and broker."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": require_service_url("CELERY_BROKER_URL"),
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "SMS_PROVIDER": "submail",
+        "SUBMAIL_APPID": SUBMAIL_APPID,
+        "SUBMAIL_APPKEY": SUBMAIL_APPKEY,
+        "SUBMAIL_BASE_URL": fake_submail.url,
+        "SUBMAIL_SIGN_TYPE": "md5",
+        "SUBMAIL_SIGNATURE": "【Acme】",
+        "SUBMAIL_CHUNK_SIZE": "10",
+        "DISPATCH_CHUNK_SIZE": "10",
+    }
+    started = []
+
+    def start():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "authms", "worker", "-l", "WARNING", "-c", "2",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    connection.close()
+
+
+def _sent_twice(fake_submail) -> list[str]:
+    return [to for to, count in Counter(to for to, _ in fake_submail.deliveries()).items() if count > 1]
+
+
+def test_kill_9_mid_batch_ends_with_every_message_sent_once(sender, fake_submail, worker_process, settings):
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.5  # each call stored, then slow
+    worker = worker_process()
+    batch_id = bulk_sms(sender, 200)
+    logs = CommunicationLog.objects.filter(batch_id=batch_id)
+    wait_until(lambda: logs.filter(status="sent").count() >= 20, timeout=60)
+    os.killpg(worker.pid, signal.SIGKILL)  # mid-call: SUBMAIL stored messages we never heard about
+    worker.wait()
+    in_flight = logs.filter(status="pending", claimed_at__isnull=False).count()
+    assert in_flight > 0
+
+    # Rather than wait STALE_CLAIM_SECONDS (90 s) and SWEEP_PENDING_AFTER_SECONDS (60 s):
+    settings.STALE_CLAIM_SECONDS = settings.SWEEP_PENDING_AFTER_SECONDS = 1
+    time.sleep(1.5)
+    assert sweep_pending().abandoned == in_flight
+    assert logs.filter(status_detail="reconciling").count() == in_flight
+
+    worker_process()  # the restart; the sweep above re-enqueued the batch for it
+    wait_until(
+        lambda: not logs.filter(status="pending").exclude(status_detail="reconciling").exists(), timeout=120
+    )
+    next_minute(fake_submail)
+    status_sync_tick()  # SUBMAIL's records settle what it stored before the kill
+    # What it never received (killed between the claim and the request) is settled once a
+    # window reaching 2 minutes past the hand-over has been read: move those 2 minutes by.
+    unsettled = logs.filter(status_detail="reconciling")
+    unsettled.update(
+        claimed_at=timezone.now() - timedelta(minutes=5), updated_at=timezone.now() - timedelta(minutes=5)
+    )
+    next_minute(fake_submail)
+    status_sync_tick()  # a new window: read whole, no record of them → queued again
+    sweep_pending()
+    wait_until(lambda: not logs.filter(status="pending").exists(), timeout=60)
+    assert Counter(statuses(batch_id)) == {"sent": 200}
+    assert _sent_twice(fake_submail) == []
+    assert set(logs.values_list("provider_message_id", flat=True)) == set(fake_submail.messages)
+
+
+def test_sigterm_stops_the_worker_between_chunks_within_seconds(sender, fake_submail, worker_process):
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.2
+    worker = worker_process()
+    batch_id = bulk_sms(sender, 1500)  # ~15 s of sending: longer than a task's 5 s budget
+    logs = CommunicationLog.objects.filter(batch_id=batch_id)
+    wait_until(lambda: logs.filter(status="sent").count() >= 20, timeout=60)
+    asked = time.monotonic()
+    os.kill(worker.pid, signal.SIGTERM)  # a deploy: warm shutdown
+    worker.wait(timeout=30)
+    stopped_after = time.monotonic() - asked
+    print(f"worker stopped {stopped_after:.1f} s after SIGTERM")
+    assert stopped_after < 10, stopped_after
+    # Nothing half-done: every log is sent, or pending and unclaimed for the next worker.
+    assert not logs.filter(status="pending", claimed_at__isnull=False).exists()
+    assert not logs.filter(status="failed").exists()
+    assert logs.filter(status="pending").exists()
+
+    worker_process()
+    wait_until(lambda: Counter(statuses(batch_id)) == {"sent": 1500}, timeout=120)
+    assert _sent_twice(fake_submail) == []
