@@ -9,12 +9,18 @@
 2. 10,000 SMS drained by one in-process Celery worker through the fake SUBMAIL server
    with multisend chunks of 100, against the same with one HTTP call per message
    (chunk size 1, sms/send).
+3. Scale-out: with the fake answering each call after 50 ms, the same 10,000 SMS drained by
+   `celery worker` processes, one against four, counting duplicates at the fake.
 """
 
 import argparse
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from bench.common import migrate, print_table, setup_django
@@ -105,6 +111,41 @@ def drain(app, user, count: int, chunk: int, tag: str) -> float:
     return elapsed
 
 
+def drain_with_processes(fake, user, count: int, processes: int, tag: str, prefix: str) -> float:
+    """Real worker processes (prefork), as deployed: the rate that more processes buy."""
+    now = datetime.now(UTC)
+    CommunicationLog.objects.bulk_create(
+        CommunicationLog(
+            tenant_id=user.tenant_id, user=user, channel="sms", provider="submail", recipient=f"{prefix}{i:08d}",
+            content="Scale-out.", batch_id=tag, created_at=now, updated_at=now,
+        )
+        for i in range(count)
+    )  # fmt: skip
+    env = {
+        **os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "SMS_PROVIDER": "submail",
+        "SUBMAIL_APPID": SUBMAIL_APPID, "SUBMAIL_APPKEY": SUBMAIL_APPKEY, "SUBMAIL_BASE_URL": fake.url,
+        "SUBMAIL_SIGN_TYPE": "md5", "SUBMAIL_SIGNATURE": "【Bench】", "DISPATCH_FANOUT": str(processes),
+    }  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "authms", "worker", "-l", "WARNING", "-c", str(processes),
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(3)  # the worker's start-up is not what is measured
+        settings.DISPATCH_FANOUT = processes
+        started = time.perf_counter()
+        enqueue_dispatch(tag, count)
+        while CommunicationLog.objects.filter(batch_id=tag, status="pending").exists():
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait()
+    assert CommunicationLog.objects.filter(batch_id=tag, status="sent").count() == count
+    return elapsed
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reports", type=int, default=100_000)
@@ -130,12 +171,21 @@ def main():
         app.control.purge()
         batched = drain(app, user, args.messages, 100, "bat_batched")
         single = drain(app, user, args.messages, 1, "bat_single")
+        fake.messages.clear()
+        fake.faults.slow, fake.faults.slow_seconds = 1.0, 0.05  # every answer 50 ms late
+        one = drain_with_processes(fake, user, args.messages, 1, "bat_one", "+86136")
+        four = drain_with_processes(fake, user, args.messages, 4, "bat_four", "+86135")
     fake.stop()
-    assert len(fake.messages) == 2 * args.messages
+    received = Counter(to for to, _ in fake.deliveries())
+    duplicates = sum(count - 1 for count in received.values())
+    assert len(received) == 2 * args.messages
     rows += [
         [f"send {args.messages:,} SMS, multisend ×100, 1 worker", f"{batched:.2f} s", f"{args.messages / batched:,.0f} messages/s"],
         [f"send {args.messages:,} SMS, 1 HTTP call each, 1 worker", f"{single:.2f} s", f"{args.messages / single:,.0f} messages/s"],
         ["speed-up", f"{single / batched:.1f}x", ""],
+        [f"send {args.messages:,} SMS, gateway 50 ms, 1 worker process", f"{one:.2f} s", f"{args.messages / one:,.0f} messages/s"],
+        [f"send {args.messages:,} SMS, gateway 50 ms, 4 worker processes", f"{four:.2f} s", f"{args.messages / four:,.0f} messages/s"],
+        ["scale-out", f"{one / four:.1f}x", f"target ≥ 3x; {duplicates} duplicates"],
     ]  # fmt: skip
     print("\nSUBMAIL paths, PostgreSQL + Redis + fake SUBMAIL on 127.0.0.1")
     print_table(["measure", "time", "rate"], rows)
