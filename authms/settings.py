@@ -239,6 +239,9 @@ SWEEP_PENDING_AFTER_SECONDS = env_int("SWEEP_PENDING_AFTER_SECONDS", 60)
 # most (it should match STATUS_SYNC_LOOKBACK, how far back the records are read), then it
 # fails as "Outcome unknown".
 RECONCILE_DEADLINE_SECONDS = env_seconds("RECONCILE_DEADLINE", "6h")
+# "No record" means "never accepted" only for a window read whole that reaches this far past
+# the hand-over (the gateway may list what it accepted a little late).
+RECONCILE_SETTLE_SECONDS = env_seconds("RECONCILE_SETTLE", "10m")
 # A claim not renewed for this long belongs to a worker that died (live workers renew it
 # before every provider call, so it must exceed the longest call: SUBMAIL's clock lookup and
 # send are at most 2 × (3 + 15) s; an SMTP connection sends at most 10 messages).

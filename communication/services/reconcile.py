@@ -10,8 +10,10 @@ dropped, or the worker died mid-call. Where the provider keeps records we can se
 - a page of the gateway's records (SUBMAIL's `sms/log`, read by the status sync) lists a
   message to the same recipient with the same text, sent around our hand-over, whose id no
   other log has: it was sent;
-- a completed pass over the gateway's records for a window that covers the hand-over finds
-  nothing: it was not sent, and it is queued again (the retry schedule applies);
+- a completed pass over the gateway's records for a window that covers the hand-over and
+  reaches RECONCILE_SETTLE (10 minutes) past it finds nothing: it was not accepted, and it is
+  queued again (conservative: a gateway slow to list what it accepted must not cause a
+  second send);
 - RECONCILE_DEADLINE passes without an answer: it fails as "Outcome unknown", saying so.
 
 Staff cannot resend a reconciling message (only failed ones), so nobody sends it twice
@@ -35,8 +37,6 @@ logger = logging.getLogger(__name__)
 # How far a gateway's "sent at" may lie from our hand-over and still be the same message.
 MATCH_BEFORE = timedelta(seconds=10)
 MATCH_AFTER = timedelta(seconds=120)
-# A window must reach this far past a hand-over before "no record" means "not sent".
-SETTLE_AFTER = timedelta(minutes=2)
 
 
 def logs_hold_for_reconciliation(*, log_ids: Sequence[str], reason: str) -> int:
@@ -127,7 +127,7 @@ def reconcile_window_complete(*, provider: str, window_start: datetime, window_e
         .filter(
             updated_at__lte=window_end,
             claimed_at__gte=window_start + MATCH_BEFORE,
-            claimed_at__lte=window_end - SETTLE_AFTER,
+            claimed_at__lte=window_end - timedelta(seconds=settings.RECONCILE_SETTLE_SECONDS),
         )
         .values_list("id", flat=True)
     )

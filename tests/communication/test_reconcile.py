@@ -59,8 +59,8 @@ def test_a_message_submail_never_stored_is_queued_again_once_its_window_was_read
     logs = submail_logs(1)
     dispatch_pending(batch_id="bat_R")
     assert len(_held(logs)) == 1 and fake_submail.messages == {}
-    # Held and handed over a while ago (the window must reach past the hand-over + 2 min).
-    earlier = timezone.now() - timedelta(minutes=5)
+    # Held and handed over a while ago (the window must reach 10 min past the hand-over).
+    earlier = timezone.now() - timedelta(minutes=15)
     CommunicationLog.objects.update(claimed_at=earlier, updated_at=earlier)
 
     fake_submail.faults.reset = 0.0
@@ -78,7 +78,7 @@ def test_a_window_read_before_the_log_was_held_does_not_requeue_it(submail_logs,
     fake_submail.faults.reset, fake_submail.faults.after_processing = 1.0, False
     logs = submail_logs(1)
     dispatch_pending(batch_id="bat_R")
-    CommunicationLog.objects.update(claimed_at=timezone.now() - timedelta(minutes=5))  # held just now
+    CommunicationLog.objects.update(claimed_at=timezone.now() - timedelta(minutes=15))  # held just now
     from communication.models import SyncCursor
 
     fake_submail.faults.reset = 0.0
@@ -142,7 +142,7 @@ def test_past_the_deadline_it_fails_as_unknown_saying_why(submail_logs, fake_sub
 
 
 def test_a_dead_workers_claim_is_reconciled_where_the_gateway_can_be_asked(alice, fake_submail):
-    old = timezone.now() - timedelta(minutes=5)
+    old = timezone.now() - timedelta(minutes=15)
     askable = LogFactory(user=alice, provider="submail", batch_id="bat_D", claimed_at=old, provider_ref="r9")
     not_askable = LogFactory(
         user=alice, provider="console", batch_id="bat_D", claimed_at=old, provider_ref="r9"
@@ -199,3 +199,18 @@ def test_finer_states_through_a_batch(
         "retrying": 1,
         "invalid": 1,
     }
+
+
+def test_no_record_yet_is_not_taken_as_never_sent_before_the_settle_time(
+    submail_logs, fake_submail, settings
+):
+    """The gateway may list an accepted message late: 5 minutes without a record is not enough."""
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.reset, fake_submail.faults.after_processing = 1.0, False
+    logs = submail_logs(1)
+    dispatch_pending(batch_id="bat_R")
+    earlier = timezone.now() - timedelta(minutes=5)
+    CommunicationLog.objects.update(claimed_at=earlier, updated_at=earlier)
+    fake_submail.faults.reset = 0.0
+    status_sync_tick()
+    assert len(_held(logs)) == 1

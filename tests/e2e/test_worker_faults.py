@@ -95,10 +95,10 @@ def test_kill_9_mid_batch_ends_with_every_message_sent_once(sender, fake_submail
     next_minute(fake_submail)
     status_sync_tick()  # SUBMAIL's records settle what it stored before the kill
     # What it never received (killed between the claim and the request) is settled once a
-    # window reaching 2 minutes past the hand-over has been read: move those 2 minutes by.
+    # window reaching 10 minutes past the hand-over has been read: move the clock on.
     unsettled = logs.filter(status_detail="reconciling")
     unsettled.update(
-        claimed_at=timezone.now() - timedelta(minutes=5), updated_at=timezone.now() - timedelta(minutes=5)
+        claimed_at=timezone.now() - timedelta(minutes=15), updated_at=timezone.now() - timedelta(minutes=15)
     )
     next_minute(fake_submail)
     status_sync_tick()  # a new window: read whole, no record of them → queued again
