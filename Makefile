@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 EMBEDDED := DEBUG=true
 
-.PHONY: install run test fuzz fuzz-sqlite lint fmt bench
+.PHONY: install run test fuzz fuzz-sqlite lint fmt bench chaos
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -65,3 +65,8 @@ BENCH ?= logs_api
 bench: install
 	.ci/with-services env DEBUG=false SECRET_KEY=bench-only-secret-key-with-enough-length ALLOWED_HOSTS=testserver \
 		$(BIN)/python -m bench.$(BENCH) $(BENCH_ARGS)
+
+## Fault scenarios with a real worker, beat and the fake SUBMAIL (~10 min): make chaos CHAOS_ARGS="--only A"
+chaos: install
+	.ci/with-services env DEBUG=false SECRET_KEY=chaos-only-secret-key-with-enough-length ALLOWED_HOSTS=testserver \
+		CELERY_TASK_ALWAYS_EAGER=false $(BIN)/python -m bench.chaos $(CHAOS_ARGS)

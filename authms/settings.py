@@ -296,13 +296,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
 }
 CELERY_TIMEZONE = "UTC"
-# A down broker must not hold a request for long: the sweeper re-enqueues what was not published.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.5,
-}
+# A down or hung broker must not hold a request: one attempt, bounded by the socket timeouts
+# below; the sweeper publishes from the database what could not be published now.
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 30.0},
     "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},

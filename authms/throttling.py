@@ -4,8 +4,9 @@ DRF's cache throttles read a history, decide, then write it back, so concurrent 
 all pass: 100 simultaneous bulk POSTs under a 60/min limit got ~70 accepted. Here every
 hit is one atomic increment of a fixed-window counter (`cache.add` then `cache.incr`:
 SET NX with a TTL, then INCR on Redis), so exactly the limit passes. When the shared
-cache fails, counting falls back to this process's memory: limits stay in force per
-process instead of failing the request or switching off.
+cache fails, counting falls back to this process's memory for a few seconds: limits stay
+in force per process instead of failing the request or switching off, and a hung Redis
+costs one timeout, not one per call.
 """
 
 import hashlib
@@ -29,6 +30,26 @@ logger = logging.getLogger(__name__)
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour|d|day)s?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _fallback = LocMemCache("authms-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
+# After a failure the shared cache is skipped for a few seconds: a hung Redis then costs one
+# timeout per process, not one per call (a bulk request makes several).
+CACHE_RETRY_AFTER_SECONDS = 5.0
+_cache_down_until = 0.0
+
+
+def _shared_cache():
+    """The shared cache, or None while it is considered down."""
+    return cache if time.monotonic() >= _cache_down_until else None
+
+
+def _cache_failed(exc: Exception, what: str) -> None:
+    global _cache_down_until
+    _cache_down_until = time.monotonic() + CACHE_RETRY_AFTER_SECONDS
+    logger.warning(
+        "Shared cache unavailable for %s (%s); using process memory for %.0f s.",
+        what,
+        exc,
+        CACHE_RETRY_AFTER_SECONDS,
+    )
 
 
 @dataclass(frozen=True)
@@ -51,18 +72,22 @@ def _key(scope: str, ident: str, window: int) -> str:
     return f"rate:{scope}:{digest}:{window}"
 
 
+def _add_and_incr(store, key: str, ttl: int) -> int:
+    store.add(key, 0, timeout=ttl)
+    try:
+        return store.incr(key)
+    except ValueError:  # expired between add and incr: start the window again
+        store.add(key, 0, timeout=ttl)
+        return store.incr(key)
+
+
 def _increment(key: str, ttl: int) -> int:
-    for store in (cache, _fallback):
+    if (shared := _shared_cache()) is not None:
         try:
-            store.add(key, 0, timeout=ttl)
-            try:
-                return store.incr(key)
-            except ValueError:  # expired between add and incr: start the window again
-                store.add(key, 0, timeout=ttl)
-                return store.incr(key)
+            return _add_and_incr(shared, key, ttl)
         except Exception as exc:  # noqa: BLE001 - any cache failure: count in process memory instead
-            logger.warning("Rate-limit store unavailable (%s); counting in process memory.", exc)
-    raise AssertionError("unreachable: the in-process store does not fail")
+            _cache_failed(exc, "rate limits")
+    return _add_and_incr(_fallback, key, ttl)
 
 
 def hit(scope: str, ident: str, rate: Rate) -> float | None:
@@ -78,11 +103,12 @@ def hit(scope: str, ident: str, rate: Rate) -> float | None:
 def forget(scope: str, ident: str, rate: Rate) -> None:
     """Clear the current window's count (a successful login forgives earlier typos)."""
     key = _key(scope, ident, int(time.time() // rate.seconds))
-    for store in (cache, _fallback):
+    _fallback.delete(key)
+    if (shared := _shared_cache()) is not None:
         try:
-            store.delete(key)
-        except Exception:  # noqa: BLE001 - nothing to forgive in a store that is down
-            logger.debug("Rate-limit store unavailable while forgetting %s", key)
+            shared.delete(key)
+        except Exception as exc:  # noqa: BLE001 - nothing to forgive in a store that is down
+            _cache_failed(exc, "rate limits")
 
 
 def client_ip(request) -> str:
@@ -165,13 +191,15 @@ def acquire_slot(name: str, *, slots: int, per_process: int, lease_seconds: int)
     if not semaphore.acquire(blocking=False):
         return None
     token = uuid.uuid4().hex
+    if (shared := _shared_cache()) is None:
+        return _releaser(semaphore, None, token)
     try:
         for index in range(slots):
             key = f"slot:{name}:{index}"
-            if cache.add(key, token, timeout=lease_seconds):
+            if shared.add(key, token, timeout=lease_seconds):
                 return _releaser(semaphore, key, token)
     except Exception as exc:  # noqa: BLE001 - the shared store is down: the process limit still holds
-        logger.warning("Slot store unavailable (%s); limiting %s per process only.", exc, name)
+        _cache_failed(exc, f"{name} slots")
         return _releaser(semaphore, None, token)
     semaphore.release()
     return None
@@ -180,12 +208,12 @@ def acquire_slot(name: str, *, slots: int, per_process: int, lease_seconds: int)
 def _releaser(semaphore: threading.BoundedSemaphore, key: str | None, token: str):
     def release():
         semaphore.release()
-        if key is None:
-            return
+        if key is None or (shared := _shared_cache()) is None:
+            return  # the lease ends it
         try:
-            if cache.get(key) == token:
-                cache.delete(key)
-        except Exception:  # noqa: BLE001 - the lease ends it anyway
-            logger.debug("Could not free slot %s; its lease will.", key)
+            if shared.get(key) == token:
+                shared.delete(key)
+        except Exception as exc:  # noqa: BLE001 - the lease ends it anyway
+            _cache_failed(exc, "slots")
 
     return release

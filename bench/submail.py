@@ -90,17 +90,21 @@ def bench_reports(user, count: int) -> list[list]:
     ]
 
 
-def drain(app, user, count: int, chunk: int, tag: str) -> float:
-    settings.SUBMAIL_CHUNK_SIZE = chunk
-    reset_cache()
+def seed_pending(user, count: int, tag: str, prefix: str) -> None:
     now = datetime.now(UTC)
     CommunicationLog.objects.bulk_create(
         CommunicationLog(
-            tenant_id=user.tenant_id, user=user, channel="sms", provider="submail", recipient=f"+86139{i:08d}",
-            content="Your parcel is on its way.", batch_id=tag, created_at=now, updated_at=now,
+            tenant_id=user.tenant_id, user=user, channel="sms", provider="submail", recipient=f"{prefix}{i:08d}",
+            content=f"Your parcel is on its way ({tag}).", batch_id=tag, created_at=now, updated_at=now,
         )
         for i in range(count)
     )  # fmt: skip
+
+
+def drain(app, user, count: int, chunk: int, tag: str) -> float:
+    settings.SUBMAIL_CHUNK_SIZE = chunk
+    reset_cache()
+    seed_pending(user, count, tag, "+86139")
     started = time.perf_counter()
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
         enqueue_dispatch(tag, 1)
@@ -113,14 +117,7 @@ def drain(app, user, count: int, chunk: int, tag: str) -> float:
 
 def drain_with_processes(fake, user, count: int, processes: int, tag: str, prefix: str) -> float:
     """Real worker processes (prefork), as deployed: the rate that more processes buy."""
-    now = datetime.now(UTC)
-    CommunicationLog.objects.bulk_create(
-        CommunicationLog(
-            tenant_id=user.tenant_id, user=user, channel="sms", provider="submail", recipient=f"{prefix}{i:08d}",
-            content="Scale-out.", batch_id=tag, created_at=now, updated_at=now,
-        )
-        for i in range(count)
-    )  # fmt: skip
+    seed_pending(user, count, tag, prefix)
     env = {
         **os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "SMS_PROVIDER": "submail",
         "SUBMAIL_APPID": SUBMAIL_APPID, "SUBMAIL_APPKEY": SUBMAIL_APPKEY, "SUBMAIL_BASE_URL": fake.url,

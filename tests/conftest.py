@@ -97,10 +97,11 @@ def on_postgres():
 @pytest.fixture(autouse=True)
 def fresh_rate_limits():
     """Rate-limit counters live in the shared cache; each test starts with none."""
-    from authms.throttling import _fallback
+    from authms import throttling
 
     cache.clear()
-    _fallback.clear()
+    throttling._fallback.clear()
+    throttling._cache_down_until = 0.0
 
 
 @pytest.fixture(autouse=True)

@@ -159,3 +159,26 @@ def test_concurrent_bulk_requests_get_exactly_the_limit(settings, recording_prov
     for thread in threads:
         thread.join()
     assert sorted(statuses).count(200) == 20 and statuses.count(429) == 20
+
+
+def test_a_failed_cache_is_skipped_for_a_few_seconds_so_a_hung_redis_costs_one_timeout(db, monkeypatch):
+    from django.core.cache import cache
+
+    from authms import throttling
+
+    calls = []
+
+    def hung(*args, **kwargs):
+        calls.append(args)
+        raise TimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(cache, "add", hung)
+    rate = Rate(100, 60)
+    for _ in range(3):
+        hit("test", "who", rate)
+    release = throttling.acquire_slot("test-slot", slots=2, per_process=2, lease_seconds=5)
+    release()
+    assert len(calls) == 1  # the first failure; the rest went straight to process memory
+    monkeypatch.setattr(throttling, "_cache_down_until", 0.0)  # the few seconds have passed
+    hit("test", "who", rate)
+    assert len(calls) == 2
