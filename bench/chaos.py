@@ -159,7 +159,9 @@ def scenario_sigterm(cluster, user, count):
     cluster.start_worker()
     terminal = _wait_terminal(batch_id)
     cluster.fake.faults.slow = 0.0
-    return _row("A-term SIGTERM, restart", cluster, batch_id, terminal, f"stopped {stopped:.1f} s after SIGTERM")
+    return _row(
+        "A-term SIGTERM, restart", cluster, batch_id, terminal, f"stopped {stopped:.1f} s after SIGTERM"
+    )
 
 
 def scenario_gateway_faults(cluster, user, count):
