@@ -6,7 +6,8 @@ dropped, or the worker died mid-call. Where the provider keeps records we can se
 `status_detail=reconciling`, held (its claim is kept, so no worker sends it), until
 
 - a pushed receipt names it by the reference its request carried (SUBMAIL's `tag`) and its
-  address: it was sent, with that message id;
+  address: it was sent, with that message id (this settles messages still in flight too, so
+  a worker killed after SUBMAIL's `request` push leaves nothing to reconcile);
 - a page of the gateway's records (SUBMAIL's `sms/log`, read by the status sync) lists a
   message to the same recipient with the same text, sent around our hand-over, whose id no
   other log has: it was sent;
@@ -108,11 +109,17 @@ def reconcile_records(*, provider: str, records: Iterable[SentRecord]) -> int:
 
 
 def reconcile_push(*, provider: str, reference: str, recipient: str, provider_message_id: str) -> int:
-    """A pushed receipt names a message by the reference its request carried: settle it."""
+    """A pushed receipt names a message by the reference its request carried: settle it as
+    sent, whether it is held for reconciliation or still in flight (the worker waiting for an
+    answer that may never come: its own later record is then a no-op, sent never goes back)."""
     if not (reference and recipient and provider_message_id):
         return 0
-    log = _reconciling(provider).filter(provider_ref=reference, recipient=recipient).first()
-    if log is None or CommunicationLog.objects.filter(provider_message_id=provider_message_id).exists():
+    if CommunicationLog.objects.filter(provider_message_id=provider_message_id).exists():
+        return 0  # already known: the report applies to it directly
+    log = CommunicationLog.objects.filter(
+        provider=provider, status=Status.PENDING, provider_ref=reference, recipient=recipient
+    ).first()
+    if log is None:
         return 0
     return logs_apply_status([_as_sent(log, provider_message_id, None)])
 

@@ -214,3 +214,59 @@ def test_no_record_yet_is_not_taken_as_never_sent_before_the_settle_time(
     fake_submail.faults.reset = 0.0
     status_sync_tick()
     assert len(_held(logs)) == 1
+
+
+def test_a_tagged_push_settles_a_message_still_in_flight_and_the_late_answer_changes_nothing(
+    alice, fake_submail
+):
+    """SUBMAIL's `request` push can arrive before its HTTP answer, or instead of it."""
+    from communication.services.dispatch import _record_results
+    from communication.services.reconcile import reconcile_push
+    from providers.base import SendResult
+    from providers.registry import provider_by_name
+
+    log = LogFactory(
+        user=alice, provider="submail", claimed_at=timezone.now(), provider_ref="rTAG", attempts=1
+    )
+    assert (
+        reconcile_push(
+            provider="submail", reference="rTAG", recipient=log.recipient, provider_message_id="S1"
+        )
+        == 1
+    )
+    log.refresh_from_db()
+    assert (log.status, log.provider_message_id) == ("sent", "S1")
+    # The worker's own answer comes late (or times out): neither changes the settled log.
+    from communication.services.dispatch import DispatchReport
+
+    _record_results(
+        provider_by_name("submail"), [log], [SendResult.unknown("read timeout")], DispatchReport()
+    )
+    log.refresh_from_db()
+    assert (log.status, log.status_detail, log.provider_message_id) == ("sent", "", "S1")
+    assert (
+        reconcile_push(
+            provider="submail", reference="rTAG", recipient=log.recipient, provider_message_id="S1"
+        )
+        == 0
+    )
+
+
+def test_a_push_for_another_reference_or_number_settles_nothing(alice, fake_submail):
+    from communication.services.reconcile import reconcile_push
+
+    log = LogFactory(user=alice, provider="submail", claimed_at=timezone.now(), provider_ref="rTAG")
+    assert (
+        reconcile_push(
+            provider="submail", reference="rOTHER", recipient=log.recipient, provider_message_id="S"
+        )
+        == 0
+    )
+    assert (
+        reconcile_push(
+            provider="submail", reference="rTAG", recipient="+8613000000000", provider_message_id="S"
+        )
+        == 0
+    )
+    log.refresh_from_db()
+    assert log.status == "pending"
