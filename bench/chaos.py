@@ -55,8 +55,10 @@ class Cluster:
             "SUBMAIL_BASE_URL": self.fake.url,
             "SUBMAIL_SIGN_TYPE": "md5",
             "SUBMAIL_SIGNATURE": "【Chaos】",
+            "SUBMAIL_SUBHOOK_KEY": "chaos-subhook-key",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         }
-        self.worker = self.beat = None
+        self.worker = self.beat = self.web = None
 
     def _spawn(self, *args):
         return subprocess.Popen(
@@ -70,6 +72,28 @@ class Cluster:
             "worker", "-c", "4", "--without-gossip", "--without-mingle", "--without-heartbeat"
         )
         time.sleep(3)
+
+    def start_web(self):
+        """The service itself, for SUBHOOK pushes: gunicorn as the README runs it."""
+        import socket
+        import urllib.request
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "authms.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
+            cwd=ROOT, env=self.env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)  # noqa: S310 - loopback
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.fake.subhook_url = f"http://127.0.0.1:{port}/api/v1/providers/submail/subhook"
+        self.fake.subhook_key = self.env["SUBMAIL_SUBHOOK_KEY"]
 
     def start_beat(self):
         self.beat = self._spawn("beat", "-s", f"/tmp/authms-chaos-beat-{os.getpid()}")
@@ -85,7 +109,7 @@ class Cluster:
         self.fake.start(self.port)
 
     def stop(self):
-        for process in (self.worker, self.beat):
+        for process in (self.worker, self.beat, self.web):
             if process and process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
@@ -133,10 +157,9 @@ def _row(name, cluster, batch_id, terminal_after, note=""):
     ]  # fmt: skip
 
 
-def scenario_kill_9(cluster, user, count):
-    """A. kill -9 of the worker mid-batch, restarted 9 s later."""
+def _kill_9(cluster, user, count, label):
     cluster.fake.faults.slow, cluster.fake.faults.slow_seconds = 1.0, 0.3
-    batch_id = _send(user, count, "A")
+    batch_id = _send(user, count, label)
     _wait_sent(batch_id, count // 3)
     cluster.signal_worker(signal.SIGKILL)
     cluster.worker.wait()
@@ -144,7 +167,25 @@ def scenario_kill_9(cluster, user, count):
     cluster.start_worker()
     terminal = _wait_terminal(batch_id)  # counted from the restart
     cluster.fake.faults.slow = 0.0
+    return batch_id, terminal
+
+
+def scenario_kill_9(cluster, user, count):
+    """A. kill -9 of the worker mid-batch, restarted 9 s later."""
+    batch_id, terminal = _kill_9(cluster, user, count, "A")
     return _row("A kill -9, restart 9 s later", cluster, batch_id, terminal, "time counted from the restart")
+
+
+def scenario_kill_9_with_subhook(cluster, user, count):
+    """A-hook. As A, with SUBHOOK `request` pushes configured (the README's advice)."""
+    cluster.fake.push_requests = True
+    try:
+        batch_id, terminal = _kill_9(cluster, user, count, "A-hook")
+    finally:
+        cluster.fake.push_requests = False
+    return _row(
+        "A-hook as A, SUBHOOK request pushes", cluster, batch_id, terminal, "time counted from the restart"
+    )
 
 
 def scenario_sigterm(cluster, user, count):
@@ -229,6 +270,7 @@ def scenario_hung_broker(cluster, user, count):
 
 SCENARIOS = {
     "A": scenario_kill_9,
+    "A-hook": scenario_kill_9_with_subhook,
     "A-term": scenario_sigterm,
     "C": scenario_gateway_faults,
     "C-ts": scenario_clock_lookup,
@@ -253,6 +295,7 @@ def main():
     rows = []
     with celery_config(task_always_eager=False, broker_url=os.environ["CELERY_BROKER_URL"]) as app:
         app.control.purge()
+        cluster.start_web()
         cluster.start_worker()
         cluster.start_beat()
         try:

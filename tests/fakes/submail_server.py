@@ -15,6 +15,7 @@ Run it by hand for local experiments:
 import argparse
 import hashlib
 import json
+import queue
 import random
 import threading
 import time
@@ -87,6 +88,11 @@ class FakeSubmail:
         self.requests: list[tuple[str, dict]] = []  # (path, params) of every call
         self.faults = Faults()
         self.subhook_url, self.subhook_key = subhook_url, subhook_key
+        # When set, every accepted message is announced with a `request` push (as a SUBHOOK
+        # subscribed to that event does), from a background thread, in acceptance order.
+        self.push_requests = False
+        self._pushes: queue.Queue = queue.Queue()
+        threading.Thread(target=self._push_forever, daemon=True).start()
         self.clock_skew = 0  # seconds added to the server clock
         self._log_cache: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
@@ -151,6 +157,14 @@ class FakeSubmail:
                     report=message.report_state,
                     **({"tag": message.tag} if message.tag else {}),
                 )
+
+    def _push_forever(self):
+        while True:
+            fields = self._pushes.get()
+            try:
+                self.push_subhook("request", **fields)
+            except requests.RequestException:
+                pass  # SUBMAIL would retry; the status sync reconciles anyway
 
     def push_subhook(self, event: str, **fields) -> requests.Response:
         token = uuid.uuid4().hex
@@ -278,6 +292,10 @@ class FakeSubmail:
         with self._lock:
             self.messages[send_id] = StoredMessage(
                 send_id, appid, to, content, template_id, int(time.time()), tag=tag
+            )
+        if self.push_requests:
+            self._pushes.put(
+                {"address": to, "send_id": send_id, "app": appid, **({"tag": tag} if tag else {})}
             )
         return {"status": "success", "send_id": send_id, "fee": 1}
 
