@@ -150,6 +150,10 @@ class PerUserRateThrottle(AtomicRateThrottle):
 # --- Logins ---------------------------------------------------------------------------------
 
 
+def _username_ident(username: str) -> str:
+    return username.strip().lower()[:150]
+
+
 def login_attempt_wait(*, request, username: str) -> float | None:
     """Count a login attempt by address, then by username, then across the service.
 
@@ -159,7 +163,7 @@ def login_attempt_wait(*, request, username: str) -> float | None:
     """
     limits = (
         ("login-ip", client_ip(request), settings.LOGIN_THROTTLE_IP_RATE),
-        ("login-user", username.strip().lower()[:150], settings.LOGIN_THROTTLE_USERNAME_RATE),
+        ("login-user", _username_ident(username), settings.LOGIN_THROTTLE_USERNAME_RATE),
         ("login-all", "all", settings.LOGIN_THROTTLE_GLOBAL_RATE),
     )
     for scope, ident, rate in limits:
@@ -169,7 +173,7 @@ def login_attempt_wait(*, request, username: str) -> float | None:
 
 
 def login_succeeded(*, username: str) -> None:
-    forget("login-user", username.strip().lower()[:150], Rate.parse(settings.LOGIN_THROTTLE_USERNAME_RATE))
+    forget("login-user", _username_ident(username), Rate.parse(settings.LOGIN_THROTTLE_USERNAME_RATE))
 
 
 # --- Concurrency ----------------------------------------------------------------------------

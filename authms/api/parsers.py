@@ -38,6 +38,10 @@ def _child_path(path: str, key) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _unstorable(field: str, reason: str) -> ValidationError:
+    return ValidationError({field: [_("The value %(reason)s.") % {"reason": reason}]})
+
+
 def check_storable(value, *, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Walk parsed JSON without recursion: ParseError past `max_depth`, a ValidationError
     naming the field (`metadata.note`, `recipients[2]`) for unstorable text."""
@@ -53,8 +57,7 @@ def check_storable(value, *, max_depth: int = MAX_JSON_DEPTH) -> None:
                     stack.append((key, depth, _child_path(path, key)))
                 stack.append((child, depth + 1, _child_path(path, key)))
         elif isinstance(item, str) and (reason := unstorable_text_reason(item)):
-            message = _("The value %(reason)s.") % {"reason": reason}
-            raise ValidationError({path or "non_field_errors": [message]})
+            raise _unstorable(path or "non_field_errors", reason)
 
 
 class JSONParser(parsers.JSONParser):
@@ -73,9 +76,7 @@ def _check_query_dict(data) -> None:
     for key, values in data.lists():
         for text in (key, *values):
             if isinstance(text, str) and (reason := unstorable_text_reason(text)):
-                raise ValidationError(
-                    {_child_path("", key): [_("The value %(reason)s.") % {"reason": reason}]}
-                )
+                raise _unstorable(_child_path("", key), reason)
 
 
 class FormParser(parsers.FormParser):

@@ -182,22 +182,23 @@ def _send_through_provider(
     return results
 
 
+def _failed(log: CommunicationLog, result: SendResult, error: str, detail: str) -> StatusUpdate:
+    return StatusUpdate(
+        log.id,
+        Status.FAILED,
+        error=redact_recipient(error, log.channel, log.recipient),
+        response=redact_recipient(result.response, log.channel, log.recipient),
+        status_detail=detail,
+    )
+
+
 def _record_results(
     provider: Provider | None, logs: list[CommunicationLog], results: list[SendResult], report: DispatchReport
 ) -> None:
     now = timezone.now()
+    attempts_allowed = max_attempts()
     updates, released, held = [], defaultdict(list), []
     for log, result in zip(logs, results, strict=True):
-
-        def failed(error: str, detail: str, log=log, result=result):
-            return StatusUpdate(
-                log.id,
-                Status.FAILED,
-                error=redact_recipient(error, log.channel, log.recipient),
-                response=redact_recipient(result.response, log.channel, log.recipient),
-                status_detail=detail,
-            )
-
         if result.outcome == Outcome.SENT:
             updates.append(
                 StatusUpdate(
@@ -210,23 +211,27 @@ def _record_results(
                 )
             )
             report.sent += 1
-        elif result.outcome == Outcome.RETRY and log.attempts < max_attempts():
+        elif result.outcome == Outcome.RETRY and log.attempts < attempts_allowed:
             released[log.attempts].append(log.id)
             report.retry += 1
             report.retry_reasons.append(result.error or "")
         elif result.outcome == Outcome.RETRY:
             waited = sum(retry_delays()[: log.attempts - 1]) // 60
             error = f"Gave up after {log.attempts} attempts over about {waited} minutes: {result.error}"
-            updates.append(failed(error, StatusDetail.GAVE_UP))
+            updates.append(_failed(log, result, error, StatusDetail.GAVE_UP))
             report.failed += 1
         elif result.outcome == Outcome.UNKNOWN and provider is not None and provider.can_reconcile:
             held.append(log.id)
             report.reconciling += 1
         elif result.outcome == Outcome.UNKNOWN:
-            updates.append(failed(result.error, StatusDetail.UNKNOWN))
+            updates.append(_failed(log, result, result.error, StatusDetail.UNKNOWN))
             report.failed += 1
         else:
-            updates.append(failed(result.error or "The provider refused the message.", StatusDetail.REJECTED))
+            updates.append(
+                _failed(
+                    log, result, result.error or "The provider refused the message.", StatusDetail.REJECTED
+                )
+            )
             report.failed += 1
     unknown_reason = next((r.error for r in results if r.outcome == Outcome.UNKNOWN), "")
 

@@ -129,23 +129,22 @@ def reconcile_window_complete(*, provider: str, window_start: datetime, window_e
     `window_end` (the window ends when its first page is asked for). A log held for
     reconciliation before then, handed over well inside the window and still unmatched was
     never accepted: queue it again."""
-    requeue = list(
+    requeued = (
         _reconciling(provider)
         .filter(
             updated_at__lte=window_end,
             claimed_at__gte=window_start + MATCH_BEFORE,
             claimed_at__lte=window_end - timedelta(seconds=settings.RECONCILE_SETTLE_SECONDS),
         )
-        .values_list("id", flat=True)
+        .update(
+            status_detail=StatusDetail.RETRYING, claimed_at=None, next_attempt_at=timezone.now(), error=None
+        )
     )
-    if not requeue:
-        return 0
-    logger.info(
-        "%d messages of unknown outcome were never accepted by %s; queued again", len(requeue), provider
-    )
-    return CommunicationLog.objects.filter(id__in=requeue, status_detail=StatusDetail.RECONCILING).update(
-        status_detail=StatusDetail.RETRYING, claimed_at=None, next_attempt_at=timezone.now(), error=None
-    )
+    if requeued:
+        logger.info(
+            "%d messages of unknown outcome were never accepted by %s; queued again", requeued, provider
+        )
+    return requeued
 
 
 def reconciliations_expire() -> int:
