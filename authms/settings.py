@@ -242,10 +242,13 @@ RECONCILE_DEADLINE_SECONDS = env_seconds("RECONCILE_DEADLINE", "6h")
 # "No record" means "never accepted" only for a window read whole that reaches this far past
 # the hand-over (the gateway may list what it accepted a little late).
 RECONCILE_SETTLE_SECONDS = env_seconds("RECONCILE_SETTLE", "10m")
-# A claim not renewed for this long belongs to a worker that died (live workers renew it
-# before every provider call, so it must exceed the longest call: SUBMAIL's clock lookup and
-# send are at most 2 × (3 + 15) s; an SMTP connection sends at most 10 messages).
-STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 90)
+# A worker renews the claims of the messages in its hands this often, whatever the provider
+# call is doing (services/heartbeat.py); 0 turns the heartbeat off.
+CLAIM_HEARTBEAT_SECONDS = env_int("CLAIM_HEARTBEAT_SECONDS", 10)
+# A claim not renewed for this long belongs to a worker that died: its messages are reconciled
+# (or fail as unknown where the provider cannot be asked). Keep it a few heartbeats long; with
+# the heartbeat off it must exceed the longest provider call (SUBMAIL: 2 x (3 + 15) s).
+STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 30)
 
 SUBMAIL_APPID = env_str("SUBMAIL_APPID")
 SUBMAIL_APPKEY = env_str("SUBMAIL_APPKEY")
@@ -300,7 +303,7 @@ CELERY_TIMEZONE = "UTC"
 # below; the sweeper publishes from the database what could not be published now.
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
-    "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 30.0},
+    "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 15.0},
     "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "purge-receipt-tokens": {"task": "communication.tasks.purge_receipt_tokens", "schedule": 3600.0},
     "purge-revoked-tokens": {"task": "authms.tasks.purge_revoked_tokens", "schedule": 3600.0},

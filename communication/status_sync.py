@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from communication.models import SyncCursor, SyncRun
 from communication.services import reports_apply
-from communication.services.reconcile import reconcile_records, reconcile_window_complete
+from communication.services.reconcile import (
+    MATCH_BEFORE,
+    reconcile_records,
+    reconcile_window_complete,
+    reconciling_hand_overs,
+)
 from providers.base import ProviderError
 from providers.registry import provider_by_name
 
@@ -29,6 +34,12 @@ logger = logging.getLogger(__name__)
 # then the cached answer is the answer to that very query.)
 LOCK_MARGIN_SECONDS = 2
 
+# The focused pass's cursor is kept beside the general one, under the account name plus this.
+FOCUSED_SUFFIX = "/reconcile"
+# A request reaches the gateway at most this long after its hand-over (SUBMAIL's clock lookup
+# and send, 2 x (3 + 15) s, plus clock skew): the focused window ends this long after the last.
+FOCUSED_WINDOW_AFTER = timedelta(seconds=60)
+
 
 def _lock_key(provider: str, account: str) -> str:
     return f"status-sync:{provider}:{account}"
@@ -39,16 +50,27 @@ def status_sync_enabled() -> bool:
     return settings.CHANNEL_PROVIDERS.get("sms") == "submail"
 
 
-def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
-    """One polling step; None when another call for this account happened within the interval."""
-    provider = provider_by_name(provider_name)
-    account = provider.account
-    if not cache.add(
-        _lock_key(provider_name, account), "1", timeout=provider.status_poll_interval - LOCK_MARGIN_SECONDS
-    ):
+def _focused_window(provider_name: str, account: str, now) -> SyncCursor | None:
+    """The cursor of a pass over just the stretch of time in which messages now held for
+    reconciliation were handed over (their records are what settles them), or None when no
+    message was held since the last such pass began. Messages held while one is under way
+    wait for the next."""
+    key = {"provider": provider_name, "account": f"{account}{FOCUSED_SUFFIX}"}
+    cursor = SyncCursor.objects.filter(**key).first()
+    if cursor is not None and not cursor.window_done:
+        return cursor
+    held = reconciling_hand_overs(provider=provider_name, held_after=cursor and cursor.last_run_at)
+    if held is None:
         return None
+    cursor = cursor or SyncCursor(**key)
+    first, last = held
+    cursor.window_start = first - MATCH_BEFORE
+    cursor.window_end = min(now, last + FOCUSED_WINDOW_AFTER)
+    cursor.offset, cursor.total = 0, None
+    return cursor
 
-    now = timezone.now()
+
+def _general_window(provider_name: str, account: str, now) -> SyncCursor:
     cursor, _ = SyncCursor.objects.get_or_create(provider=provider_name, account=account)
     if cursor.window_done:
         lookback_start = now - timedelta(seconds=settings.STATUS_SYNC_LOOKBACK_SECONDS)
@@ -59,6 +81,25 @@ def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
         )
         cursor.window_start, cursor.window_end = max(lookback_start, overlap_start), now
         cursor.offset, cursor.total = 0, None
+    return cursor
+
+
+def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
+    """One polling step; None when another call for this account happened within the interval.
+
+    Messages held for reconciliation are asked about first, in a focused pass over the
+    seconds around their hand-over; otherwise the general pass walks its overlapping windows.
+    Only a general window read whole may conclude that a held message was never accepted."""
+    provider = provider_by_name(provider_name)
+    account = provider.account
+    if not cache.add(
+        _lock_key(provider_name, account), "1", timeout=provider.status_poll_interval - LOCK_MARGIN_SECONDS
+    ):
+        return None
+
+    now = timezone.now()
+    focused = _focused_window(provider_name, account, now)
+    cursor = focused or _general_window(provider_name, account, now)
 
     run = SyncRun(
         provider=provider_name,
@@ -91,7 +132,7 @@ def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
         run.received, run.applied, run.unknown = page.returned, applied.applied + settled, applied.unknown
         cursor.offset += page.returned
         cursor.total = page.total if page.returned else cursor.offset  # an empty page ends the window
-        if cursor.window_done:
+        if cursor.window_done and focused is None:
             reconcile_window_complete(
                 provider=provider_name, window_start=cursor.window_start, window_end=cursor.window_end
             )

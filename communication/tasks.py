@@ -15,7 +15,7 @@ def dispatch_batch(self, batch_id: str):
     retry is due. Inline runs finish the batch and leave retries to the sweeper."""
     eager = self.request.is_eager
     report = services.dispatch_pending(
-        batch_id=batch_id, time_budget=None if eager else settings.DISPATCH_TASK_SECONDS
+        batch_id=batch_id, time_budget=None if eager else settings.DISPATCH_TASK_SECONDS, heartbeat=not eager
     )
     if not eager:
         if report.out_of_time:
@@ -27,7 +27,11 @@ def dispatch_batch(self, batch_id: str):
 
 @shared_task(ignore_result=True)
 def sweep_pending():
+    """Beat, every 15 s. Messages a dead worker left with the gateway are asked about at once
+    (the status sync's per-minute lock still decides whether a call may go out now)."""
     report = services.sweep_pending()
+    if report.held and status_sync_enabled():
+        status_sync_tick(provider_name="submail")
     return vars(report)
 
 

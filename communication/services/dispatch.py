@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from authms.iterables import chunked
 from communication.masking import redact_recipient
 from communication.models import CommunicationLog, Status, StatusDetail
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
+from communication.services.heartbeat import claim_heartbeat
 from communication.services.reconcile import logs_hold_for_reconciliation, reconciliations_expire
 from communication.services.status import StatusUpdate, logs_apply_status
 from communication.unsubscribe import unsubscribe_url
@@ -96,31 +98,36 @@ def claimable(*, batch_id: str | None, now: datetime):
     return queryset.order_by("batch_id", "id")
 
 
-def _claim_chunk(*, batch_id: str | None, size: int) -> list[CommunicationLog]:
-    """Take up to `size` due, pending, unclaimed logs; concurrent workers skip each other's rows.
-
-    A claim is not an attempt: `attempts` grows only when a message is handed to its provider.
-    """
-    now = timezone.now()
+def _claim_chunk(*, batch_id: str | None, size: int) -> tuple[list[CommunicationLog], str]:
+    """Take up to `size` due, pending, unclaimed logs (concurrent workers skip each other's
+    rows) and hand them over in the same UPDATE: the attempt is counted and the reference the
+    first provider call carries is stored before the call, so an unknown outcome can be looked
+    up. Every claimed log goes to its provider within the chunk, so claims count requests."""
+    now, reference = timezone.now(), _new_reference()
     with transaction.atomic():
         logs = list(claimable(batch_id=batch_id, now=now)[:size])
         if logs:
-            CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(claimed_at=now)
+            CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
+                claimed_at=now, attempts=F("attempts") + 1, provider_ref=reference
+            )
             for log in logs:
-                log.claimed_at = now
-    return logs
+                log.claimed_at, log.attempts, log.provider_ref = now, log.attempts + 1, reference
+    return logs, reference
 
 
-def _hand_over(logs: list[CommunicationLog]) -> str:
-    """Just before the provider call: count the attempt, renew the claim (a heartbeat, so a
-    live worker's claim never looks abandoned however long its chunk takes), and store the
-    reference the call will carry, so an unknown outcome can be looked up. Returns it."""
-    now, reference = timezone.now(), f"r{new_ulid()}"
+def _new_reference() -> str:
+    return f"r{new_ulid()}"
+
+
+def _hand_over_again(logs: list[CommunicationLog]) -> str:
+    """A chunk's second and later provider calls each carry their own reference, and their
+    hand-over time is when they start."""
+    now, reference = timezone.now(), _new_reference()
     CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
-        claimed_at=now, attempts=F("attempts") + 1, provider_ref=reference
+        claimed_at=now, provider_ref=reference
     )
     for log in logs:
-        log.claimed_at, log.attempts, log.provider_ref = now, log.attempts + 1, reference
+        log.claimed_at, log.provider_ref = now, reference
     return reference
 
 
@@ -247,25 +254,36 @@ def _record_results(
     with_database_retry(write, what="recording provider answers")
 
 
-def dispatch_pending(*, batch_id: str | None = None, time_budget: float | None = None) -> DispatchReport:
+def _send_chunk(logs: list[CommunicationLog], claim_reference: str, report: DispatchReport) -> None:
+    by_provider: dict[str, list[CommunicationLog]] = defaultdict(list)
+    for log in logs:
+        by_provider[log.provider].append(log)
+    for provider_name, group in by_provider.items():
+        try:
+            provider = provider_by_name(provider_name)
+        except LookupError as exc:  # the provider was removed from settings since the log was made
+            _record_results(None, group, [SendResult.failed(str(exc))] * len(group), report)
+            continue
+        for part in chunked(group, provider.max_batch_size):
+            reference, claim_reference = claim_reference or _hand_over_again(part), ""
+            _record_results(provider, part, _send_through_provider(provider, part, reference), report)
+
+
+def dispatch_pending(
+    *, batch_id: str | None = None, time_budget: float | None = None, heartbeat: bool = False
+) -> DispatchReport:
     """Send due pending logs chunk by chunk until none are left, the provider needs a pause,
     or `time_budget` seconds have passed (checked between chunks, so a worker asked to stop
-    never waits for more than one chunk)."""
+    never waits for more than one chunk). With `heartbeat` (real workers), the claims are
+    renewed while the chunk is in hand (services/heartbeat.py)."""
     report = DispatchReport()
     started = time.monotonic()
-    while logs := _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE):
-        by_provider: dict[str, list[CommunicationLog]] = defaultdict(list)
-        for log in logs:
-            by_provider[log.provider].append(log)
-        for provider_name, group in by_provider.items():
-            try:
-                provider = provider_by_name(provider_name)
-            except LookupError as exc:  # the provider was removed from settings since the log was made
-                _record_results(None, group, [SendResult.failed(str(exc))] * len(group), report)
-                continue
-            for part in chunked(group, provider.max_batch_size):
-                reference = _hand_over(part)
-                _record_results(provider, part, _send_through_provider(provider, part, reference), report)
+    while True:
+        logs, reference = _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE)
+        if not logs:
+            break
+        with claim_heartbeat.beating([log.id for log in logs]) if heartbeat else nullcontext():
+            _send_chunk(logs, reference, report)
         if report.retry:
             break  # the provider could not be reached: the rest waits for its own turn
         if time_budget is not None and time.monotonic() - started > time_budget:
@@ -291,6 +309,7 @@ def dispatch_pending(*, batch_id: str | None = None, time_budget: float | None =
 class SweepReport:
     requeued_batches: int = 0
     abandoned: int = 0
+    held: int = 0  # of the abandoned, those held for reconciliation (the gateway can be asked)
     expired: int = 0  # reconciliations past their deadline, failed as unknown
     completed_batches: int = 0
 
@@ -305,9 +324,10 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
     """
     now = timezone.now()
     report = SweepReport()
+    stale_before = now - timedelta(seconds=settings.STALE_CLAIM_SECONDS)
     abandoned = list(
         CommunicationLog.objects.filter(
-            status=Status.PENDING, claimed_at__lt=now - timedelta(seconds=settings.STALE_CLAIM_SECONDS)
+            status=Status.PENDING, claimed_at__lt=stale_before, updated_at__lt=stale_before
         )
         .exclude(status_detail=StatusDetail.RECONCILING)
         .values_list("id", "batch_id", "provider", "provider_ref")[:limit]
@@ -321,7 +341,7 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
         for log_id in unknown
     )
     if askable:
-        logs_hold_for_reconciliation(log_ids=askable, reason=reason)
+        report.held = logs_hold_for_reconciliation(log_ids=askable, reason=reason)
     report.expired = reconciliations_expire()
 
     waiting = (

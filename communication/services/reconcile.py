@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from communication.models import CommunicationLog, Status, StatusDetail
@@ -70,6 +71,15 @@ def _as_sent(log: CommunicationLog, provider_message_id: str, at: datetime | Non
         error="",
         status_detail="",
     )
+
+
+def reconciling_hand_overs(*, provider: str, held_after: datetime | None) -> tuple[datetime, datetime] | None:
+    """The first and last hand-over of messages held for reconciliation after `held_after`."""
+    held = _reconciling(provider)
+    if held_after is not None:
+        held = held.filter(updated_at__gt=held_after)
+    span = held.aggregate(first=Min("claimed_at"), last=Max("claimed_at"))
+    return None if span["first"] is None else (span["first"], span["last"])
 
 
 def reconcile_records(*, provider: str, records: Iterable[SentRecord]) -> int:

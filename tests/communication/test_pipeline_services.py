@@ -150,13 +150,34 @@ def test_retries_follow_the_schedule_then_give_up_saying_for_how_long(
     assert log.error.startswith("Gave up after 3 attempts over about 31 minutes: Connection refused")
 
 
-def test_a_claim_is_not_an_attempt(pending_logs):
-    from communication.services.dispatch import _claim_chunk
+def test_each_provider_call_carries_its_own_reference_stored_before_the_call(
+    pending_logs, recording_provider, settings
+):
+    """A chunk of 120 goes out as calls of 50, 50 and 20: three references, each on its
+    messages before they were sent (so an unknown outcome can be looked up), one attempt each."""
+    settings.DISPATCH_CHUNK_SIZE = 120
+    pending_logs(120)
+    stored_before_call = []
+    recording_provider.behaviour = lambda m: (
+        stored_before_call.append(CommunicationLog.objects.get(id=m.log_id).provider_ref == m.reference)
+        or SendResult.sent(f"rec-{m.log_id}")
+    )
+    dispatch_pending(batch_id="bat_T")
+    assert all(stored_before_call) and len(stored_before_call) == 120
+    references = {m.reference for m in recording_provider.received}
+    assert len(references) == 3 and "" not in references
+    assert set(CommunicationLog.objects.values_list("attempts", flat=True)) == {1}
 
+
+def test_a_message_waiting_for_its_retry_is_not_claimed_so_no_attempt_is_counted(
+    pending_logs, recording_provider
+):
     (log,) = pending_logs(1)
-    _claim_chunk(batch_id="bat_T", size=10)
+    CommunicationLog.objects.update(attempts=1, next_attempt_at=timezone.now() + timedelta(minutes=1))
+    for _ in range(4):  # the batch's other tasks
+        assert dispatch_pending(batch_id="bat_T").sent == 0
     log.refresh_from_db()
-    assert log.attempts == 0 and log.claimed_at is not None
+    assert log.attempts == 1 and recording_provider.calls == []
 
 
 def test_the_default_schedule_spans_more_than_half_an_hour(settings):
@@ -254,9 +275,8 @@ def test_logs_claimed_by_another_worker_are_skipped(pending_logs, recording_prov
 
 def test_sweeper_fails_logs_whose_worker_vanished_mid_send(pending_logs, recording_provider, settings):
     stale, fresh = pending_logs(2)
-    CommunicationLog.objects.filter(id=stale.id).update(
-        claimed_at=timezone.now() - timedelta(seconds=settings.STALE_CLAIM_SECONDS + 1)
-    )
+    long_ago = timezone.now() - timedelta(seconds=settings.STALE_CLAIM_SECONDS + 1)
+    CommunicationLog.objects.filter(id=stale.id).update(claimed_at=long_ago, updated_at=long_ago)
     CommunicationLog.objects.filter(id=fresh.id).update(claimed_at=timezone.now())
     report = sweep_pending()
     assert report.abandoned == 1
@@ -332,10 +352,16 @@ def test_the_sweeper_requeues_only_batches_with_due_work(alice, monkeypatch):
     assert enqueued == ["bat_DUE"]
 
 
-def test_a_claim_older_than_90_seconds_is_abandoned_but_a_renewed_one_is_not(alice, settings):
-    assert settings.STALE_CLAIM_SECONDS == 90
+def test_a_claim_not_renewed_for_30_seconds_is_abandoned_but_one_with_a_heartbeat_is_not(alice, settings):
+    """Default: 30 s without hand-over or heartbeat (a worker beats every 10 s while it holds
+    a claim, however long the provider call takes)."""
+    assert (settings.STALE_CLAIM_SECONDS, settings.CLAIM_HEARTBEAT_SECONDS) == (30, 10)
     now = timezone.now()
-    dead = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=91))
-    alive = LogFactory(user=alice, batch_id="bat_X", claimed_at=now - timedelta(seconds=60))
+    long_ago, lately = now - timedelta(seconds=31), now - timedelta(seconds=20)
+    dead = LogFactory(user=alice, batch_id="bat_X", claimed_at=long_ago)
+    beating = LogFactory(user=alice, batch_id="bat_X", claimed_at=long_ago)
+    handed_over = LogFactory(user=alice, batch_id="bat_X", claimed_at=lately)
+    CommunicationLog.objects.filter(id__in=[dead.id, handed_over.id]).update(updated_at=long_ago)
+    CommunicationLog.objects.filter(id=beating.id).update(updated_at=lately)
     assert sweep_pending().abandoned == 1
-    assert (_status(dead), _status(alive)) == ("failed", "pending")
+    assert (_status(dead), _status(beating), _status(handed_over)) == ("failed", "pending", "pending")

@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from communication.models import CommunicationLog
@@ -23,6 +24,12 @@ def submail_logs(alice, fake_submail):
         return list(CommunicationLog.objects.filter(batch_id=batch).order_by("id"))
 
     return make
+
+
+def _a_minute_later(fake_submail):
+    """The status sync's lock and SUBMAIL's per-minute cache both expire."""
+    cache.clear()
+    fake_submail.forget_log_cache()
 
 
 def _held(logs):
@@ -64,7 +71,10 @@ def test_a_message_submail_never_stored_is_queued_again_once_its_window_was_read
     CommunicationLog.objects.update(claimed_at=earlier, updated_at=earlier)
 
     fake_submail.faults.reset = 0.0
-    status_sync_tick()
+    assert status_sync_tick().window_end < timezone.now() - timedelta(minutes=13)  # the focused pass
+    assert len(_held(logs)) == 1  # a focused pass never concludes "not sent"
+    _a_minute_later(fake_submail)
+    status_sync_tick()  # the general pass reads its whole window
     (log,) = logs
     log.refresh_from_db()
     assert (log.status, log.status_detail, log.claimed_at) == ("pending", "retrying", None)
@@ -86,7 +96,9 @@ def test_a_window_read_before_the_log_was_held_does_not_requeue_it(submail_logs,
         provider="submail", account="10001", window_start=timezone.now() - timedelta(hours=1),
         window_end=timezone.now() - timedelta(minutes=1), offset=0, total=None,
     )  # fmt: skip
-    status_sync_tick()
+    status_sync_tick()  # focused
+    _a_minute_later(fake_submail)
+    assert status_sync_tick().window_end < timezone.now() - timedelta(seconds=50)  # the general window
     assert len(_held(logs)) == 1
 
 
@@ -147,6 +159,7 @@ def test_a_dead_workers_claim_is_reconciled_where_the_gateway_can_be_asked(alice
     not_askable = LogFactory(
         user=alice, provider="console", batch_id="bat_D", claimed_at=old, provider_ref="r9"
     )
+    CommunicationLog.objects.update(updated_at=old)  # and no heartbeat since
     report = sweep_pending()
     assert report.abandoned == 2
     askable.refresh_from_db()
@@ -212,7 +225,9 @@ def test_no_record_yet_is_not_taken_as_never_sent_before_the_settle_time(
     earlier = timezone.now() - timedelta(minutes=5)
     CommunicationLog.objects.update(claimed_at=earlier, updated_at=earlier)
     fake_submail.faults.reset = 0.0
-    status_sync_tick()
+    status_sync_tick()  # focused
+    _a_minute_later(fake_submail)
+    status_sync_tick()  # general, read whole, but only 5 minutes past the hand-over
     assert len(_held(logs)) == 1
 
 
@@ -270,3 +285,82 @@ def test_a_push_for_another_reference_or_number_settles_nothing(alice, fake_subm
     )
     log.refresh_from_db()
     assert log.status == "pending"
+
+
+def test_held_messages_are_asked_about_first_in_a_window_around_their_hand_over(
+    submail_logs, fake_submail, settings
+):
+    """The general pass would page through hours of records at one page a minute; the focused
+    pass reads the seconds around the hand-over, once per group of held messages."""
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.4
+    logs = submail_logs(3)
+    dispatch_pending(batch_id="bat_R")
+    fake_submail.faults.slow = 0.0
+    handed = min(log.claimed_at for log in _held(logs))
+    # Hours of other traffic the general pass would read first, page after page.
+    from communication.models import SyncCursor
+
+    SyncCursor.objects.create(
+        provider="submail", account="10001", window_start=timezone.now() - timedelta(hours=6),
+        window_end=timezone.now(), offset=0, total=10_000,
+    )  # fmt: skip
+    settings.STATUS_SYNC_ROWS = 2
+    run = status_sync_tick()
+    assert run.window_start == handed - timedelta(seconds=10)
+    assert run.window_end <= timezone.now()
+    _a_minute_later(fake_submail)
+    status_sync_tick()  # the focused pass's second page
+    assert _held(logs) == [] and {log.status for log in logs} == {"sent"}
+    _a_minute_later(fake_submail)
+    assert (
+        status_sync_tick().offset == 0 and SyncCursor.objects.get(account="10001").offset == 2
+    )  # general again
+
+
+def test_a_dead_workers_messages_are_asked_about_by_the_sweep_that_finds_them(alice, fake_submail, settings):
+    from communication.tasks import sweep_pending as sweep_task
+
+    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "submail"}
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.4
+    LogFactory(user=alice, provider="submail", batch_id="bat_K", recipient="+8613900000001", content="Hi")
+    dispatch_pending(batch_id="bat_K")  # the answer never came: make it a dead worker's claim
+    CommunicationLog.objects.update(status_detail="")
+    settings.STALE_CLAIM_SECONDS = 0
+    fake_submail.faults.slow = 0.0
+    sweep_task()
+    log = CommunicationLog.objects.get()
+    assert (log.status, log.provider_message_id in fake_submail.messages) == ("sent", True)
+
+
+def test_a_live_workers_heartbeat_keeps_its_claims_from_looking_abandoned(alice, settings):
+    from communication.services.heartbeat import ClaimHeartbeat
+
+    old = timezone.now() - timedelta(minutes=2)
+    log = LogFactory(user=alice, provider="submail", batch_id="bat_H", claimed_at=old, provider_ref="r1")
+    CommunicationLog.objects.update(updated_at=old)
+    assert ClaimHeartbeat.renew([log.id]) == 1
+    assert sweep_pending().abandoned == 0
+    CommunicationLog.objects.update(updated_at=old)
+    assert sweep_pending().abandoned == 1  # no beat: its worker is gone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_thread_renews_claims_while_the_block_runs_and_stops_after(alice, settings):
+    import time
+
+    from communication.services.heartbeat import ClaimHeartbeat
+
+    settings.CLAIM_HEARTBEAT_SECONDS = 0.1
+    old = timezone.now() - timedelta(minutes=2)
+    log = LogFactory(user=alice, provider="submail", claimed_at=old)
+    CommunicationLog.objects.update(updated_at=old)
+    with ClaimHeartbeat().beating([log.id]):
+        time.sleep(0.5)  # a long provider call
+    log.refresh_from_db()
+    assert log.updated_at > timezone.now() - timedelta(seconds=1) and log.claimed_at == old
+    CommunicationLog.objects.update(updated_at=old)
+    time.sleep(0.3)
+    log.refresh_from_db()
+    assert log.updated_at == old  # out of the block: no longer renewed
