@@ -26,7 +26,7 @@ from bench.common import migrate, print_table, setup_django
 setup_django()
 
 from django.conf import settings  # noqa: E402
-from django.db import close_old_connections  # noqa: E402
+from django.db import close_old_connections, connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from authms.models import Tenant, User  # noqa: E402
@@ -81,8 +81,9 @@ class Cluster:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "authms.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
+        self.web_url = f"http://127.0.0.1:{port}"
+        self.web = subprocess.Popen(  # the README's production command
+            [sys.executable, "-m", "gunicorn", "authms.wsgi", "-b", f"127.0.0.1:{port}", "-w", "4", "--timeout", "60"],
             cwd=ROOT, env=self.env, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -107,6 +108,37 @@ class Cluster:
 
     def gateway_up(self):
         self.fake.start(self.port)
+
+    def redis_down(self):
+        subprocess.run(
+            ["redis-cli", "-p", os.environ["SERVICES_REDIS_PORT"], "shutdown", "nosave"], check=False
+        )
+
+    def redis_up(self):
+        port = os.environ["SERVICES_REDIS_PORT"]
+        subprocess.run(
+            ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--daemonize", "yes", "--dir", os.environ["SERVICES_DIR"]],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        while subprocess.run(["redis-cli", "-p", port, "ping"], capture_output=True).returncode:
+            time.sleep(0.1)
+
+    @staticmethod
+    def _pg_ctl(*args):
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", os.environ["SERVICES_PG_CTL"], "-D", os.environ["SERVICES_PG_DATA"],
+             "-w", *args],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def database_down(self):
+        self._pg_ctl("-m", "fast", "stop")
+
+    def database_up(self):
+        data = os.environ["SERVICES_PG_DATA"]
+        self._pg_ctl("-l", f"{data}/server.log", "-o", os.environ["SERVICES_PG_OPTIONS"], "start")
+        connection.close()  # this process's connection died with the server
 
     def stop(self):
         for process in (self.worker, self.beat, self.web):
@@ -268,6 +300,146 @@ def scenario_hung_broker(cluster, user, count):
     return _row("B3 broker hung (SIGSTOP)", cluster, batch_id, _wait_terminal(batch_id), note)
 
 
+def _bulk_body(count: int, label: str) -> dict:
+    return {
+        "channel": "sms",
+        "content": f"Chaos {label}.",
+        "recipients": [f"+8613{hash(label) % 10}{index:08d}" for index in range(count)],
+    }
+
+
+def scenario_redis_down(cluster, user, count):
+    """B2. The one Redis (cache and broker) down 20 s while a bulk request arrives."""
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    cluster.redis_down()
+    down_at = time.monotonic()
+    started = time.monotonic()
+    response = client.post(
+        "/api/v1/communication/bulk", _bulk_body(count, "B2"), content_type="application/json"
+    )
+    post_seconds = time.monotonic() - started
+    time.sleep(max(0.0, 20 - (time.monotonic() - down_at)))
+    cluster.redis_up()
+    batch_id = response.json()["batch_id"]
+    note = f"POST {response.status_code} in {post_seconds:.2f} s; time counted from Redis's return"
+    return _row("B2 Redis down 20 s during POST", cluster, batch_id, _wait_terminal(batch_id), note)
+
+
+def scenario_database_restart(cluster, user, count):
+    """E. PostgreSQL restarted mid-batch (down 10 s)."""
+    cluster.fake.faults.slow, cluster.fake.faults.slow_seconds = 1.0, 0.3
+    batch_id = _send(user, count, "E")
+    _wait_sent(batch_id, count // 3)
+    cluster.database_down()
+    time.sleep(10)
+    cluster.database_up()
+    terminal = _wait_terminal(batch_id)
+    cluster.fake.faults.slow = 0.0
+    return _row(
+        "E PostgreSQL down 10 s mid-batch", cluster, batch_id, terminal, "time counted from its return"
+    )
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def scenario_spike(cluster, user, count):
+    """S. 50 concurrent bulks of 10,000 while 50 users read their logs and inbox (gunicorn -w 4)."""
+    import json
+    import threading
+    import urllib.error
+    import urllib.request
+
+    bulks, recipients = 50, 10 * count
+    readers, senders = (
+        [
+            User.objects.create(tenant=user.tenant, username=f"{role}-{i}-{time.time_ns()}", password="!")
+            for i in range(50)
+        ]
+        for role in ("reader", "sender")
+    )
+    paths = [
+        "/api/v1/communication/logs?page_size=20",
+        "/api/v1/notifications",
+        "/api/v1/notifications/unread-count",
+    ]
+
+    def call(method, path, token, body=None, headers=()):
+        request = urllib.request.Request(
+            cluster.web_url + path, method=method, data=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **dict(headers)},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 - loopback
+                return answer.status, answer.read(), answer.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), error.headers
+
+    latencies, statuses, batch_ids, waits = [], Counter(), [], Counter()
+    spike_over = threading.Event()
+
+    def read(reader):
+        token = access_token_for(reader)
+        while not spike_over.is_set():
+            for path in paths:
+                started = time.monotonic()
+                status, _body, _headers = call("GET", path, token)
+                latencies.append(time.monotonic() - started)
+                statuses[status] += 1
+
+    def send(index):
+        token = access_token_for(senders[index])
+        body = json.dumps(_bulk_body(recipients, f"S{index}")).encode()
+        while True:  # a well-behaved client: wait as told, then try again
+            status, answer, headers = call(
+                "POST", "/api/v1/communication/bulk", token, body,
+                {"Prefer": "return=minimal", "Idempotency-Key": f"spike-{index}-{cluster.port}"},
+            )  # fmt: skip
+            if status in (429, 503):
+                waits[status] += 1
+                time.sleep(float(headers.get("Retry-After", 1)))
+                continue
+            assert status == 200, (status, answer[:200])
+            batch_ids.append(json.loads(answer)["batch_id"])
+            return
+
+    reading = [threading.Thread(target=read, args=(reader,)) for reader in readers]
+    for thread in reading:
+        thread.start()
+    time.sleep(5)
+    baseline = _percentile(latencies, 0.95)
+    latencies.clear()
+    started = time.monotonic()
+    sending = [threading.Thread(target=send, args=(index,)) for index in range(bulks)]
+    for thread in sending:
+        thread.start()
+    for thread in sending:
+        thread.join()
+    accepted_after = time.monotonic() - started
+    spike_over.set()
+    for thread in reading:
+        thread.join()
+    for batch_id in batch_ids:
+        _wait_terminal(batch_id)
+    terminal = time.monotonic() - started  # from the first bulk request to the last message terminal
+    rows = [
+        _row(f"S bulk {index + 1}", cluster, batch_id, terminal) for index, batch_id in enumerate(batch_ids)
+    ]
+    total = [
+        sum(row[i] for row in rows) if isinstance(rows[0][i], int) else rows[0][i]
+        for i in range(len(rows[0]))
+    ]
+    total[0] = f"S {bulks} bulks × {recipients:,}, 50 readers"
+    total[-1] = (
+        f"{len(batch_ids)} bulks 200 within {accepted_after:.0f} s ({waits[503]} waits on 503); readers "
+        f"p95 {_percentile(latencies, 0.95) * 1000:.0f} ms during the spike ({baseline * 1000:.0f} ms before), "
+        f"{sum(v for k, v in statuses.items() if k != 200)} non-200 of {sum(statuses.values())}"
+    )
+    return total
+
+
 SCENARIOS = {
     "A": scenario_kill_9,
     "A-hook": scenario_kill_9_with_subhook,
@@ -276,6 +448,9 @@ SCENARIOS = {
     "C-ts": scenario_clock_lookup,
     "C-down": scenario_gateway_down,
     "B3": scenario_hung_broker,
+    "B2": scenario_redis_down,
+    "E": scenario_database_restart,
+    "S": scenario_spike,
 }
 
 
