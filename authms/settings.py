@@ -219,6 +219,7 @@ COMMUNICATION_PROVIDERS = {
     "console": "providers.console.ConsoleProvider",
     "smtp": "providers.email.DjangoEmailProvider",
     "submail": "providers.submail.SubmailSmsProvider",
+    "aliyun": "providers.aliyun.AliyunSmsProvider",
 }
 # SUBMAIL credentials alone switch SMS to SUBMAIL; SMS_PROVIDER overrides.
 CHANNEL_PROVIDERS = {
@@ -249,6 +250,17 @@ CLAIM_HEARTBEAT_SECONDS = env_int("CLAIM_HEARTBEAT_SECONDS", 10)
 # (or fail as unknown where the provider cannot be asked). Keep it a few heartbeats long; with
 # the heartbeat off it must exceed the longest provider call (SUBMAIL: 2 x (3 + 15) s).
 STALE_CLAIM_SECONDS = env_int("STALE_CLAIM_SECONDS", 30)
+
+# Aliyun SMS (dysmsapi 2017-05-25): approved templates only (docs/ALIYUN.md).
+ALIYUN_ACCESS_KEY_ID = env_str("ALIYUN_ACCESS_KEY_ID")
+ALIYUN_ACCESS_KEY_SECRET = env_str("ALIYUN_ACCESS_KEY_SECRET")
+ALIYUN_SMS_SIGN_NAME = env_str("ALIYUN_SMS_SIGN_NAME")  # an approved signature, without 【】
+ALIYUN_SMS_BASE_URL = env_str("ALIYUN_SMS_BASE_URL", "https://dysmsapi.aliyuncs.com")
+ALIYUN_SIGNATURE_VERSION = env_str("ALIYUN_SIGNATURE_VERSION", "v3")  # v3 | v2
+ALIYUN_CONNECT_TIMEOUT = float(env_str("ALIYUN_CONNECT_TIMEOUT", "3"))
+ALIYUN_READ_TIMEOUT = float(env_str("ALIYUN_READ_TIMEOUT", "10"))
+# The secret path segment of the receipts URL Aliyun pushes to (its receipts are unsigned).
+ALIYUN_RECEIPT_TOKEN = env_str("ALIYUN_RECEIPT_TOKEN")
 
 SUBMAIL_APPID = env_str("SUBMAIL_APPID")
 SUBMAIL_APPKEY = env_str("SUBMAIL_APPKEY")

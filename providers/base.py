@@ -40,14 +40,17 @@ class SendResult:
     error: str | None = None
     response: str | None = None
     fee: int | None = None  # billed units, when the provider says
+    # FAILED because of our account or configuration at this provider (credentials, an
+    # unapproved template, no balance), not the message: another provider may send it.
+    provider_fault: bool = False
 
     @classmethod
     def sent(cls, provider_message_id: str | None, response: str | None = None, fee: int | None = None):
         return cls(Outcome.SENT, provider_message_id=provider_message_id, response=response, fee=fee)
 
     @classmethod
-    def failed(cls, error: str, response: str | None = None):
-        return cls(Outcome.FAILED, error=error, response=response)
+    def failed(cls, error: str, response: str | None = None, *, provider_fault: bool = False):
+        return cls(Outcome.FAILED, error=error, response=response, provider_fault=provider_fault)
 
     @classmethod
     def retry(cls, error: str, response: str | None = None):
@@ -65,23 +68,31 @@ class ProviderError(Exception):
     rejected content), so fail them. Otherwise the provider surely did not receive the
     request (connection refused, DNS) and the task may retry. `outcome_unknown`: the
     request may have gone through (read timeout), so the messages are failed and never
-    resent automatically.
+    resent automatically. `provider_fault`: permanent here because of our account or
+    configuration at this provider; another provider may take the messages.
     """
 
     def __init__(
-        self, message: str, *, permanent: bool, outcome_unknown: bool = False, response: str | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        outcome_unknown: bool = False,
+        provider_fault: bool = False,
+        response: str | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.permanent = permanent or outcome_unknown
         self.outcome_unknown = outcome_unknown
+        self.provider_fault = provider_fault
         self.response = response
 
     def as_result(self) -> SendResult:
         if self.outcome_unknown:
             return SendResult(Outcome.UNKNOWN, error=self.message, response=self.response)
         if self.permanent:
-            return SendResult.failed(self.message, self.response)
+            return SendResult.failed(self.message, self.response, provider_fault=self.provider_fault)
         return SendResult.retry(self.message, self.response)
 
 

@@ -16,15 +16,16 @@ import argparse
 import hashlib
 import json
 import queue
-import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl
 
 import requests
+
+from tests.fakes.gateway import FakeGateway
 
 TIMESTAMP_WINDOW_SECONDS = 6
 
@@ -63,30 +64,12 @@ class StoredMessage:
     tag: str = ""  # echoed in SUBHOOK pushes, as SUBMAIL does
 
 
-@dataclass
-class Faults:
-    """Probabilities per request, and where a fault strikes relative to storing messages."""
-
-    http_500: float = 0.0
-    http_503: float = 0.0  # always before processing: "not processed, try later"
-    timestamp_503: bool = False  # service/timestamp answers 503
-    slow: float = 0.0
-    reset: float = 0.0
-    slow_seconds: float = 2.0
-    after_processing: bool = True  # the worst case: SUBMAIL sent it, we never hear so
-    error_numbers: dict[str, int] = field(default_factory=dict)  # to → per-recipient error code
-
-
-class _Reset(Exception):
-    pass
-
-
-class FakeSubmail:
+class FakeSubmail(FakeGateway):
     def __init__(self, apps: dict[str, str], *, seed: int = 7, subhook_url: str = "", subhook_key: str = ""):
+        super().__init__(seed=seed)
         self.apps = dict(apps)  # appid → appkey
         self.messages: dict[str, StoredMessage] = {}
         self.requests: list[tuple[str, dict]] = []  # (path, params) of every call
-        self.faults = Faults()
         self.subhook_url, self.subhook_key = subhook_url, subhook_key
         # When set, every accepted message is announced with a `request` push (as a SUBHOOK
         # subscribed to that event does), from a background thread, in acceptance order.
@@ -95,41 +78,6 @@ class FakeSubmail:
         threading.Thread(target=self._push_forever, daemon=True).start()
         self.clock_skew = 0  # seconds added to the server clock
         self._log_cache: dict[str, tuple[float, dict]] = {}
-        self._lock = threading.Lock()
-        self._random = random.Random(seed)
-        self._server: ThreadingHTTPServer | None = None
-
-    # --- lifecycle ---
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self, port: int = 0) -> "FakeSubmail":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                fake._handle(self)
-
-            def do_POST(self):
-                fake._handle(self)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
 
     # --- what tests look at and change ---
 
@@ -180,20 +128,18 @@ class FakeSubmail:
 
     # --- HTTP ---
 
-    def _handle(self, handler: BaseHTTPRequestHandler):
+    def handle(self, handler: BaseHTTPRequestHandler, raw: bytes):
         path = handler.path.split("?")[0].strip("/").removesuffix(".json")
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
         try:
             params = self._parse(raw, handler.headers.get("Content-Type", ""))
         except ValueError:
-            return self._reply(handler, 400, {"status": "error", "code": 307, "msg": "Incorrect json format"})
+            return 400, {"status": "error", "code": 307, "msg": "Incorrect json format"}
         with self._lock:
             self.requests.append((path, params))
         if path == "service/timestamp":
             if self.faults.timestamp_503:
-                return self._reply(handler, 503, {"status": "error", "msg": "unavailable"})
-            return self._reply(handler, 200, {"timestamp": int(time.time()) + self.clock_skew})
+                return 503, {"status": "error", "msg": "unavailable"}
+            return 200, {"timestamp": int(time.time()) + self.clock_skew}
         routes = {
             "sms/send": self._send,
             "sms/xsend": self._xsend,
@@ -202,26 +148,14 @@ class FakeSubmail:
             "sms/log": self._log,
         }
         if path not in routes:
-            return self._reply(handler, 404, {"status": "error", "code": 404, "msg": "not found"})
+            return 404, {"status": "error", "code": 404, "msg": "not found"}
         error = self._authenticate(params)
         if error:
-            return self._reply(handler, 400, error)
-
-        if self._random.random() < self.faults.http_503:
-            return self._reply(handler, 503, {"status": "error", "msg": "service unavailable"})
-        fault = self._pick_fault()
-        try:
-            if fault and not self.faults.after_processing:
-                self._strike(handler, fault)
-            answer = routes[path](params)
-            if fault:
-                self._strike(handler, fault)
-        except _Reset:
-            handler.close_connection = True
-            handler.connection.shutdown(2)
-            return None
-        status = 400 if isinstance(answer, dict) and answer.get("status") == "error" else 200
-        return self._reply(handler, status, answer)
+            return 400, error
+        if self.unavailable():
+            return 503, {"status": "error", "msg": "service unavailable"}
+        answer = self.faulty(handler, lambda: routes[path](params))
+        return (400 if isinstance(answer, dict) and answer.get("status") == "error" else 200), answer
 
     @staticmethod
     def _parse(raw: bytes, content_type: str) -> dict:
@@ -233,33 +167,6 @@ class FakeSubmail:
                 raise ValueError("body must be an object")
             return {key: value if isinstance(value, str) else str(value) for key, value in data.items()}
         return dict(parse_qsl(raw.decode()))
-
-    @staticmethod
-    def _reply(handler, status: int, body):
-        payload = json.dumps(body, ensure_ascii=False).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
-
-    def _pick_fault(self) -> str | None:
-        roll = self._random.random()
-        for name in ("http_500", "slow", "reset"):
-            chance = getattr(self.faults, name)
-            if roll < chance:
-                return name
-            roll -= chance
-        return None
-
-    def _strike(self, handler, fault: str):
-        if fault == "http_500":
-            self._reply(handler, 500, {"status": "error", "code": 500, "msg": "internal error"})
-            raise _Reset  # the answer is sent; stop here
-        if fault == "slow":
-            time.sleep(self.faults.slow_seconds)
-        if fault == "reset":
-            raise _Reset
 
     def _authenticate(self, params: dict) -> dict | None:
         appid = params.get("appid", "")
