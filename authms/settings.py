@@ -203,8 +203,9 @@ BULK_MAX_RECIPIENTS = env_int("BULK_MAX_RECIPIENTS", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
 BULK_THROTTLE_RATE = env_str("BULK_THROTTLE_RATE", "60/min")  # per user; N/period
 # Bulk requests being expanded at once, across the deployment and per web process: the
-# rest wait (503 + Retry-After) so readers keep their threads during a spike.
-BULK_CONCURRENCY = env_int("BULK_CONCURRENCY", 2)
+# rest wait (503 + Retry-After) so readers keep their threads and the CPU during a spike.
+# Expanding 10,000 recipients is ~2 s of CPU: one at a time on 2 web cores (make chaos S).
+BULK_CONCURRENCY = env_int("BULK_CONCURRENCY", 1)
 BULK_CONCURRENCY_PER_PROCESS = env_int("BULK_CONCURRENCY_PER_PROCESS", 1)
 # Text is stored once per recipient: recipients × text length is capped per request.
 BULK_MAX_TOTAL_CHARS = env_int("BULK_MAX_TOTAL_CHARS", 20_000_000)
@@ -221,11 +222,14 @@ COMMUNICATION_PROVIDERS = {
     "submail": "providers.submail.SubmailSmsProvider",
     "aliyun": "providers.aliyun.AliyunSmsProvider",
 }
-# SUBMAIL credentials alone switch SMS to SUBMAIL; SMS_PROVIDER overrides.
-CHANNEL_PROVIDERS = {
-    "sms": env_str("SMS_PROVIDER", "submail" if env_str("SUBMAIL_APPID") else "console"),
-    "email": env_str("EMAIL_PROVIDER", "smtp"),
-}
+# SMS routing: SMS_PROVIDERS=submail,aliyun tries them in that order (a message moves on only
+# when a provider provably did not accept it). SMS_PROVIDER names a single one; SUBMAIL
+# credentials alone switch SMS to SUBMAIL.
+_SMS_ROUTE = env_list("SMS_PROVIDERS") or [
+    env_str("SMS_PROVIDER", "submail" if env_str("SUBMAIL_APPID") else "console")
+]
+CHANNEL_PROVIDERS = {"sms": _SMS_ROUTE[0], "email": env_str("EMAIL_PROVIDER", "smtp")}  # the primaries
+FAILOVER_PROVIDERS = {"sms": _SMS_ROUTE[1:]}  # then these, in order
 DISPATCH_CHUNK_SIZE = env_int("DISPATCH_CHUNK_SIZE", 100)
 DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per batch
 # Waits between attempts of a message whose provider surely never got it (connection

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from authms.admin_paginator import EstimatedCountPaginator
 from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 from communication.masking import mask_recipient, redact_recipient
-from communication.models import Batch, CommunicationLog, Status, Suppression, SyncRun
+from communication.models import Batch, CommunicationLog, DeliveryAttempt, Status, Suppression, SyncRun
 from communication.recipients import normalise, suppression_key
 from communication.services import logs_retry
 from communication.status_sync import status_sync_enabled, status_sync_tick
@@ -98,8 +98,28 @@ def status_badge(status: str):
     )
 
 
+class DeliveryAttemptInline(admin.TabularInline):
+    """The message's path: provider attempts that did not settle it (read-only)."""
+
+    model = DeliveryAttempt
+    fields = readonly_fields = ["at", "provider", "error", "next_provider"]
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("provider attempts that did not settle it")
+
+    def has_view_permission(self, request, obj=None):
+        return True  # whoever may see the log (tenant-scoped by its admin) sees its path
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(CommunicationLog)
 class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    inlines = [DeliveryAttemptInline]
     list_display = ["id", "created_at", "status_badge", "channel", "masked_recipient", "user", "provider"]
     list_filter = ["channel", "status", "status_detail", ProviderFilter, "created_at"]
     list_select_related = ["user"]

@@ -305,3 +305,29 @@ class ReceiptToken(models.Model):
 
     def __str__(self):
         return f"{self.provider}:{self.token}"
+
+
+class DeliveryAttempt(models.Model):
+    """A provider attempt that did not settle its message: the provider refused to take it
+    (down, throttled, misconfigured) and the message waited for a retry or moved on to the
+    next provider of its route. With the log itself (its provider, status and times: the
+    attempt that settled it) these rows are the message's path, shown to staff."""
+
+    log = models.ForeignKey(
+        CommunicationLog, on_delete=models.CASCADE, related_name="delivery_attempts", verbose_name=_("log")
+    )
+    provider = models.CharField(_("provider"), max_length=32)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    error = models.TextField(_("error"), blank=True)
+    next_provider = models.CharField(
+        _("moved to"), max_length=32, blank=True, help_text=_("Empty: retried later on the route.")
+    )
+
+    class Meta:
+        db_table = "communication_delivery_attempt"
+        verbose_name = _("provider attempt")
+        verbose_name_plural = _("provider attempts")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.provider} {self.at:%Y-%m-%d %H:%M:%S}"

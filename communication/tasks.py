@@ -52,3 +52,9 @@ def sync_sms_status():
         return None
     run = status_sync_tick(provider_name="submail")
     return None if run is None else {"received": run.received, "applied": run.applied, "error": run.error}
+
+
+@shared_task(ignore_result=True)
+def apply_pushed_reports(reports: list[dict]):
+    """Receipts a provider pushed, applied off the request (the provider wants its answer fast)."""
+    return services.reports_apply([services.report_from_dict(report) for report in reports]).applied

@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from providers.base import (
     OutgoingMessage,
     Provider,
     ProviderError,
+    Reply,
     SendResult,
     StatusReport,
 )
@@ -242,46 +244,36 @@ class AliyunSmsProvider(Provider):
     channels = frozenset({"sms"})
     max_batch_size = 100  # SendBatchSms
     templates_only = True
-    receipts = "token"  # HTTP batch receipts, unsigned: a secret path token guards the URL
+    push_ack = {"code": 0, "msg": "接收成功"}  # anything else makes Aliyun push again (1, 5, 10 min)
 
-    def __init__(self):
-        self._client: AliyunClient | None = None
-
-    @property
+    @cached_property
     def client(self) -> AliyunClient:
-        if self._client is None:
-            self._client = AliyunClient(AliyunConfig.from_settings())
-        return self._client
+        return AliyunClient(AliyunConfig.from_settings())
 
     @property
     def account(self) -> str:
         return settings.ALIYUN_ACCESS_KEY_ID
 
-    def text_as_sent(self, body: str) -> str:
-        prefix = f"【{settings.ALIYUN_SMS_SIGN_NAME}】" if settings.ALIYUN_SMS_SIGN_NAME else ""
-        return body if body.startswith("【") else f"{prefix}{body}"
+    @property
+    def push_token(self) -> str:
+        """Aliyun's HTTP pushes are unsigned: the URL's secret segment is what guards them."""
+        return settings.ALIYUN_RECEIPT_TOKEN
+
+    @property
+    def sms_signature(self) -> str:
+        return f"【{settings.ALIYUN_SMS_SIGN_NAME}】" if settings.ALIYUN_SMS_SIGN_NAME else ""
 
     def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult]:
-        results: dict[int, SendResult] = {}
-        groups: dict[str, list[int]] = {}
-        for index, message in enumerate(messages):
-            if not message.provider_template_id:
-                results[index] = SendResult.failed(
-                    "Aliyun sends approved templates only; this message has no Aliyun template code.",
-                    provider_fault=True,
-                )
-                continue
-            groups.setdefault(message.provider_template_id, []).append(index)
-        for template_code, indexes in groups.items():
-            group = [messages[index] for index in indexes]
-            try:
-                answers = self._send_group(template_code, group)
-            except ProviderError as exc:
-                answers = [exc.as_result()] * len(group)
-            results.update(zip(indexes, answers, strict=True))
-        return [results[index] for index in range(len(messages))]
+        def call_for(message: OutgoingMessage):
+            return message.provider_template_id or SendResult.failed(
+                "Aliyun sends approved templates only; this message has no Aliyun template code.",
+                provider_fault=True,
+            )
 
-    def _send_group(self, template_code: str, group: list[OutgoingMessage]) -> list[SendResult]:
+        return self.send_grouped(messages, call_for, self._send_group)
+
+    def _send_group(self, group: list[OutgoingMessage]) -> list[SendResult]:
+        template_code = group[0].provider_template_id
         phones = [aliyun_number(message.recipient) for message in group]
         variables = [{name: str(value) for name, value in message.variables.items()} for message in group]
         sign_name = self.client.config.sign_name
@@ -339,6 +331,20 @@ class AliyunSmsProvider(Provider):
                 )
             )
         return reports
+
+    def parse_replies(self, body) -> list[Reply]:
+        """SmsUp pushes: a JSON array of {phone_number, content, send_time, sign_name, …}."""
+        if not isinstance(body, list):
+            raise InvalidReceipt("Aliyun replies are a JSON array.")
+        replies = []
+        for item in body:
+            phone, content = (
+                (item.get("phone_number"), item.get("content")) if isinstance(item, dict) else (0, 0)
+            )
+            if not (isinstance(phone, str) and phone and isinstance(content, str)):
+                raise InvalidReceipt("A reply needs phone_number and content.")
+            replies.append(Reply(address=phone, content=content))
+        return replies
 
 
 def _china_time(value) -> datetime | None:

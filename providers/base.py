@@ -117,6 +117,14 @@ class StatusReport:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """A message a recipient sent back."""
+
+    address: str
+    content: str
+
+
+@dataclass(frozen=True)
 class SentRecord:
     """The gateway's own record of one message it accepted (for reconciliation)."""
 
@@ -155,11 +163,58 @@ class Provider:
     # True when the provider keeps records we can search (reports pages carrying `records`,
     # pushes carrying the reference): an unknown outcome is then reconciled, not given up.
     can_reconcile: bool = False
+    # True for gateways that send approved templates only (Aliyun): a message needs the
+    # template's code at this provider (`Template.provider_codes[name]`).
+    templates_only: bool = False
+
+    # Unsigned pushes (receipts, replies) are accepted at a URL carrying this secret path
+    # token; "" means the provider pushes nothing there. `push_ack` is the body it expects.
+    push_token: str = ""
+    push_ack: dict = {}
+
+    def parse_receipts(self, body) -> list["StatusReport"]:
+        """A pushed batch of delivery receipts; raises InvalidReceipt for a malformed one."""
+        raise InvalidReceipt(f"{self.name} pushes no receipts here.")
+
+    def parse_replies(self, body) -> list["Reply"]:
+        """A pushed batch of replies from recipients (e.g. "TD" to unsubscribe)."""
+        raise InvalidReceipt(f"{self.name} pushes no replies here.")
+
+    def can_send(self, provider_codes: dict[str, str]) -> bool:
+        return not self.templates_only or bool(provider_codes.get(self.name))
+
+    @property
+    def sms_signature(self) -> str:
+        """The 【signature】 an SMS gateway requires first in every text ("" for none)."""
+        return ""
 
     def text_as_sent(self, body: str) -> str:
-        """The text the recipient gets, with anything the provider adds (an SMS signature);
-        length limits are checked on this, before anything is queued."""
-        return body
+        """The text the recipient gets, with anything the provider adds (the SMS signature,
+        unless the text starts with one); length limits are checked on this, before anything
+        is queued."""
+        prefix = self.sms_signature
+        return body if not prefix or body.startswith("【") else f"{prefix}{body}"
 
     def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult]:
         raise NotImplementedError
+
+    def send_grouped(self, messages: list[OutgoingMessage], group_key, send_group) -> list[SendResult]:
+        """For gateways whose one call sends one text or template to many: `group_key(message)`
+        is the key of the call a message joins, or a SendResult that answers it without a call;
+        `send_group(messages)` makes one call (a ProviderError answers all of its messages)."""
+        results: dict[int, SendResult] = {}
+        groups: dict = {}
+        for index, message in enumerate(messages):
+            key = group_key(message)
+            if isinstance(key, SendResult):
+                results[index] = key
+            else:
+                groups.setdefault(key, []).append(index)
+        for indexes in groups.values():
+            group = [messages[index] for index in indexes]
+            try:
+                answers = send_group(group)
+            except ProviderError as exc:
+                answers = [exc.as_result()] * len(group)
+            results.update(zip(indexes, answers, strict=True))
+        return [results[index] for index in range(len(messages))]

@@ -1,8 +1,8 @@
 """Which provider serves which channel, from settings.
 
-`COMMUNICATION_PROVIDERS` maps a provider name to its class (dotted path) and
-`CHANNEL_PROVIDERS` maps a channel to a provider name. Adding a provider is one module
-plus one entry in each.
+`COMMUNICATION_PROVIDERS` maps a provider name to its class (dotted path),
+`CHANNEL_PROVIDERS` maps a channel to its primary provider and `FAILOVER_PROVIDERS` to the
+ones tried after it. Adding a provider is one module plus one entry in each.
 """
 
 from functools import cache
@@ -32,6 +32,26 @@ def provider_for_channel(channel: str) -> Provider:
     except KeyError:
         raise LookupError(f"No provider is configured for channel {channel!r}.") from None
     return provider_by_name(name)
+
+
+def channel_route(channel: str) -> list[str]:
+    """The providers of a channel in the order they are tried."""
+    primary = provider_for_channel(channel).name
+    return [primary, *(name for name in settings.FAILOVER_PROVIDERS.get(channel, []) if name != primary)]
+
+
+def route_message(
+    channel: str, provider_codes: dict[str, str], *, after: str | None = None
+) -> Provider | None:
+    """The first provider of the channel's route (after `after`, for a failover) that can send
+    a message with these template codes; None when none is left."""
+    route = channel_route(channel)
+    start = route.index(after) + 1 if after in route else 0
+    for name in route[start:]:
+        provider = provider_by_name(name)
+        if provider.can_send(provider_codes):
+            return provider
+    return None
 
 
 def reset_cache():

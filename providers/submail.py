@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import requests
 from django.conf import settings
@@ -130,6 +131,7 @@ def request_error(answer: dict, raw: str) -> ProviderError:
         return ProviderError(message, permanent=False, response=raw)
     if code in CREDENTIAL_CODES:
         logger.error("SUBMAIL refused our credentials or account: %s", message)
+        return ProviderError(message, permanent=True, provider_fault=True, response=raw)
     return ProviderError(message, permanent=True, response=raw)
 
 
@@ -302,42 +304,29 @@ class SubmailSmsProvider(Provider):
 
     def __init__(self):
         self.max_batch_size = settings.SUBMAIL_CHUNK_SIZE
-        self._client: SubmailClient | None = None
 
-    @property
+    @cached_property
     def client(self) -> SubmailClient:
-        if self._client is None:
-            self._client = SubmailClient(SubmailConfig.from_settings())
-        return self._client
+        return SubmailClient(SubmailConfig.from_settings())
 
     @property
     def account(self) -> str:
         return settings.SUBMAIL_APPID
 
-    def text_as_sent(self, body: str) -> str:
-        """SUBMAIL requires the 【signature】 first: SUBMAIL_SIGNATURE is prefixed unless the text has one."""
-        prefix = settings.SUBMAIL_SIGNATURE
-        return body if not prefix or body.startswith("【") else f"{prefix}{body}"
+    @property
+    def sms_signature(self) -> str:
+        """SUBMAIL requires the 【signature】 first."""
+        return settings.SUBMAIL_SIGNATURE
 
     def send_many(self, messages: list[OutgoingMessage]) -> list[SendResult]:
-        results: dict[int, SendResult] = {}
-        groups: dict[tuple[str, str], list[int]] = {}
-        for index, message in enumerate(messages):
+        def call_for(message: OutgoingMessage):
             if national_number(message.recipient) is None:
-                results[index] = SendResult.failed(
+                return SendResult.failed(
                     "SUBMAIL's domestic SMS API only sends to mainland China (+86) numbers."
                 )
-                continue
-            key = (message.provider_template_id, "" if message.provider_template_id else message.body)
-            groups.setdefault(key, []).append(index)
-        for indexes in groups.values():
-            group = [messages[index] for index in indexes]
-            try:
-                answers = self._send_group(group)
-            except ProviderError as exc:
-                answers = [exc.as_result()] * len(group)
-            results.update(zip(indexes, answers, strict=True))
-        return [results[index] for index in range(len(messages))]
+            return (message.provider_template_id, "" if message.provider_template_id else message.body)
+
+        return self.send_grouped(messages, call_for, self._send_group)
 
     def _send_group(self, group: list[OutgoingMessage]) -> list[SendResult]:
         first = group[0]

@@ -1,6 +1,7 @@
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +32,7 @@ class TemplateForm(forms.ModelForm):
             "subject",
             "body",
             "sensitive",
-            "provider_template_id",
+            "provider_codes",
         ]
 
     def clean_sample_variables(self):
@@ -46,6 +47,19 @@ class TemplateForm(forms.ModelForm):
             raise forms.ValidationError(_("Must be a JSON object of strings."))
         return value
 
+    def clean_provider_codes(self):
+        codes = self.cleaned_data["provider_codes"] or {}
+        if not isinstance(codes, dict) or not all(
+            isinstance(name, str) and isinstance(code, str) and code.strip() for name, code in codes.items()
+        ):
+            raise forms.ValidationError(
+                _('Must be a JSON object of provider name to code, e.g. {"aliyun": "SMS_123"}.')
+            )
+        unknown = sorted(set(codes) - set(settings.COMMUNICATION_PROVIDERS))
+        if unknown:
+            raise forms.ValidationError(_("Unknown provider: %(names)s.") % {"names": ", ".join(unknown)})
+        return {name: code.strip() for name, code in codes.items()}
+
     def clean_body(self):
         body = self.cleaned_data["body"]
         if "{{" in PLACEHOLDER.sub("", body):
@@ -59,12 +73,12 @@ class TemplateForm(forms.ModelForm):
 class TemplateAdmin(TenantScopedAdmin):
     form = TemplateForm
     actions = ["send_test_message"]
-    list_display = ["code", "channel", "name", "is_active", "sensitive", "provider_template_id", "updated_at"]
+    list_display = ["code", "channel", "name", "is_active", "sensitive", "provider_codes", "updated_at"]
     list_filter = ["channel", "is_active", "sensitive"]
     search_fields = ["code", "name", "=id"]
     fieldsets = [
         (None, {"fields": ["tenant", "code", "channel", "name", "is_active"]}),
-        (_("Content"), {"fields": ["subject", "body", "sensitive", "provider_template_id"]}),
+        (_("Content"), {"fields": ["subject", "body", "sensitive", "provider_codes"]}),
         (_("Preview"), {"fields": ["sample_variables"], "description": _("Updates as you type.")}),
     ]
 

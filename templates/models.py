@@ -24,11 +24,14 @@ class Template(models.Model):
         _("subject"), max_length=255, blank=True, help_text=_("Email only; may use placeholders.")
     )
     body = models.TextField(_("body"), help_text=_("Text with {{name}} placeholders."))
-    provider_template_id = models.CharField(
-        _("provider template id"),
-        max_length=64,
+    provider_codes = models.JSONField(
+        _("provider template codes"),
+        default=dict,
         blank=True,
-        help_text=_("Template id at the provider (e.g. a SUBMAIL project id); sent instead of the text."),
+        help_text=_(
+            'The approved template at each provider, sent instead of the text: e.g. {"submail": "abc12", '
+            '"aliyun": "SMS_123"}. Providers that send templates only (Aliyun) need one.'
+        ),
     )
     sensitive = models.BooleanField(
         _("sensitive"),

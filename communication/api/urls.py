@@ -14,4 +14,14 @@ urlpatterns = [
         "communication/unsubscribe/{token}", views.UnsubscribeView.as_view(), name="communication-unsubscribe"
     ),
     api_path("providers/submail/subhook", views.SubmailSubhookView.as_view(), name="submail-subhook"),
+    api_path(
+        "providers/{provider}/receipts/{token}",
+        views.ProviderReceiptsView.as_view(),
+        name="provider-receipts",
+    ),
+    api_path(
+        "providers/{provider}/replies/{token}",
+        views.ProviderRepliesView.as_view(),
+        name="provider-replies",
+    ),
 ]

@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.db import transaction
 from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import AllowAny
@@ -14,13 +16,13 @@ from rest_framework.views import APIView
 
 from authms.api.envelope import data_response, list_envelope
 from authms.api.pagination import list_envelope_schema
-from authms.api.parsers import FORM_AND_JSON_PARSERS
+from authms.api.parsers import FORM_AND_JSON_PARSERS, JSONParser
 from authms.api.schema import data_envelope, error_responses
 from authms.api.views import PaginatedListView
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.idempotency import request_fingerprint, run_idempotent
 from authms.throttling import PerUserRateThrottle, acquire_slot
-from communication import selectors, services
+from communication import selectors, services, tasks
 from communication.api.serializers import (
     BatchSerializer,
     BulkSendRequestSerializer,
@@ -31,6 +33,7 @@ from communication.services.reconcile import reconcile_push
 from communication.unsubscribe import read_unsubscribe_token
 from providers import submail
 from providers.base import InvalidReceipt
+from providers.registry import provider_by_name
 
 _FILTER_PARAMETERS = [
     OpenApiParameter("channel", str, enum=Channel.values, description="Channel filter."),
@@ -293,3 +296,71 @@ class SubmailSubhookView(APIView):
                     provider="submail", address=event.address, content=event.content
                 )
         return data_response(result)
+
+
+class ProviderPushView(APIView):
+    """Unsigned provider pushes (Aliyun's HTTP batch receipts and replies), guarded by a
+    secret path token (a wrong token or provider is a 404, a malformed body a 400). Answered
+    at once with the body the provider expects."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+    def pushing_provider(self, name: str, token: str):
+        try:
+            sender = provider_by_name(name)
+        except LookupError:
+            raise NotFoundError() from None
+        if not sender.push_token or not constant_time_compare(token, sender.push_token):
+            raise NotFoundError()
+        return sender
+
+
+class ProviderReceiptsView(ProviderPushView):
+    @extend_schema(
+        operation_id="provider_receipts",
+        summary="Provider delivery receipts (push)",
+        description="Aliyun: set the SmsReport HTTP push URL to `…/providers/aliyun/receipts/"
+        "<ALIYUN_RECEIPT_TOKEN>`. Receipts are applied on a worker (inline when the broker is "
+        "away), forward-only, so a repeated or out-of-order push changes nothing it should not.",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **error_responses(None, 400, 404)},
+        tags=["providers"],
+    )
+    def post(self, request, provider, token):
+        sender = self.pushing_provider(provider, token)
+        try:
+            reports = [services.report_as_dict(report) for report in sender.parse_receipts(request.data)]
+        except InvalidReceipt as exc:
+            raise ValidationError(str(exc)) from None
+        _apply_soon(reports)
+        return Response(sender.push_ack or {"received": len(reports)})
+
+
+class ProviderRepliesView(ProviderPushView):
+    @extend_schema(
+        operation_id="provider_replies",
+        summary="Replies from recipients (push)",
+        description="Aliyun: set the SmsUp HTTP push URL to `…/providers/aliyun/replies/<ALIYUN_RECEIPT_TOKEN>`. "
+        "A reply of TD, 退订 or unsubscribe suppresses the number for every tenant that texted it.",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, **error_responses(None, 400, 404)},
+        tags=["providers"],
+    )
+    def post(self, request, provider, token):
+        sender = self.pushing_provider(provider, token)
+        try:
+            replies = sender.parse_replies(request.data)
+        except InvalidReceipt as exc:
+            raise ValidationError(str(exc)) from None
+        for reply in replies:
+            services.suppress_sms_reply(provider=sender.name, address=reply.address, content=reply.content)
+        return Response(sender.push_ack or {"received": len(replies)})
+
+
+def _apply_soon(reports: list[dict]) -> None:
+    try:
+        tasks.apply_pushed_reports.delay(reports)
+    except (OSError, BrokerError):
+        tasks.apply_pushed_reports(reports)

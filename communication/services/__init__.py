@@ -30,6 +30,8 @@ from communication.services.status import (
     receipt_fingerprint,
     receipt_token_claim,
     receipt_tokens_purge,
+    report_as_dict,
+    report_from_dict,
     reports_apply,
     truncate_response,
 )
@@ -54,6 +56,8 @@ __all__ = [
     "receipt_fingerprint",
     "receipt_token_claim",
     "receipt_tokens_purge",
+    "report_as_dict",
+    "report_from_dict",
     "reports_apply",
     "suppress_sms_reply",
     "suppressed_keys",

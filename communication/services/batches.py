@@ -30,7 +30,7 @@ from notifications.services import notify
 from providers.base import (
     Provider,
 )
-from providers.registry import provider_for_channel
+from providers.registry import channel_route, route_message
 from templates.rendering import render
 from templates.selectors import template_get_active
 
@@ -118,7 +118,16 @@ def bulk_send(
         raise ValidationError.for_field(
             "subject", _("The subject must be one line: it contains a line break (CR or LF).")
         )
-    provider = provider_for_channel(channel)
+    codes = tmpl.provider_codes if tmpl else {}
+    provider = route_message(channel, codes)
+    if provider is None:
+        raise ValidationError.for_field(
+            "template" if tmpl else "content",
+            _(
+                "No provider configured for %(channel)s can send this: %(providers)s send approved templates only. Use a template that has a code for them."
+            )
+            % {"channel": channel, "providers": ", ".join(channel_route(channel))},
+        )
     _check_length(channel, provider, rendered.outbound_content)
 
     normalised = normalise_all(channel, list(recipients))
@@ -139,8 +148,8 @@ def bulk_send(
         payload["body"] = rendered.outbound_content
     if rendered.outbound_subject != rendered.subject:
         payload["subject"] = rendered.outbound_subject
-    if tmpl and tmpl.provider_template_id:
-        payload.update(provider_template_id=tmpl.provider_template_id, variables=variables)
+    if codes:
+        payload.update(provider_codes=codes, variables=variables)
 
     def log_for(recipient, log_id, batch_id, now):
         is_suppressed = recipient.is_valid and suppression_key(channel, recipient.value) in suppressed
@@ -301,10 +310,12 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
     }
     by_batch: dict[tuple[str, str, str], list[CommunicationLog]] = defaultdict(list)
     for original in originals:
-        if original.template and (original.template.sensitive or original.template.provider_template_id):
+        if original.template and (original.template.sensitive or original.template.provider_codes):
             skipped["its real text or variables were erased after sending"] += 1
         elif not normalise(original.channel, original.recipient).is_valid:
             skipped["invalid recipient"] += 1
+        elif route_message(original.channel, {}) is None:
+            skipped["no configured provider sends free text"] += 1
         elif (
             suppression_key(original.channel, original.recipient)
             in suppressed[(original.tenant_id, original.channel)]
@@ -322,7 +333,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             tenant_id=original.tenant_id,
             user_id=original.user_id,
             channel=original.channel,
-            provider=provider_for_channel(original.channel).name,
+            provider=route_message(original.channel, {}).name,
             template_id=original.template_id,
             recipient=original.recipient,
             subject=original.subject,

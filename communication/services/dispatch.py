@@ -24,21 +24,20 @@ from authms.env import parse_duration_seconds
 from authms.ids import new_ulid
 from authms.iterables import chunked
 from communication.masking import redact_recipient
-from communication.models import CommunicationLog, Status, StatusDetail
+from communication.models import CommunicationLog, DeliveryAttempt, Status, StatusDetail
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
 from communication.services.heartbeat import claim_heartbeat
+from communication.services.outgoing import outgoing_message
 from communication.services.reconcile import logs_hold_for_reconciliation, reconciliations_expire
 from communication.services.status import StatusUpdate, logs_apply_status
-from communication.unsubscribe import unsubscribe_url
 from providers.base import (
     OUTCOME_UNKNOWN,
     Outcome,
-    OutgoingMessage,
     Provider,
     ProviderError,
     SendResult,
 )
-from providers.registry import provider_by_name
+from providers.registry import provider_by_name, route_message
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +51,7 @@ class DispatchReport:
     retry: int = 0
     retry_reasons: list[str] = field(default_factory=list)
     reconciling: int = 0  # outcome unknown, held while the gateway is asked
+    failed_over: int = 0  # not taken by their provider, handed to the next one of the route
     out_of_time: bool = False  # stopped between chunks with due work left: continue in a new task
     next_due_at: datetime | None = None  # the earliest retry still waiting in this batch
 
@@ -148,32 +148,12 @@ def with_database_retry(write, *, what: str):
     raise AssertionError("unreachable")
 
 
-def _outgoing(log: CommunicationLog, reference: str = "") -> OutgoingMessage:
-    payload = log.send_payload or {}
-    return OutgoingMessage(
-        log_id=log.id,
-        tenant_id=log.tenant_id,
-        channel=log.channel,
-        recipient=log.recipient,
-        subject=payload.get("subject", log.subject),
-        body=payload.get("body", log.content),
-        provider_template_id=payload.get("provider_template_id", ""),
-        variables=payload.get("variables", {}),
-        unsubscribe_url=(
-            unsubscribe_url(tenant_id=log.tenant_id, channel=log.channel, recipient=log.recipient)
-            if log.channel == "email"
-            else ""
-        ),
-        reference=reference,
-    )
-
-
 def _send_through_provider(
     provider: Provider, logs: list[CommunicationLog], reference: str
 ) -> list[SendResult]:
     provider_name = provider.name
     try:
-        results = provider.send_many([_outgoing(log, reference) for log in logs])
+        results = provider.send_many([outgoing_message(log, reference) for log in logs])
     except ProviderError as exc:
         log_call = logger.error if exc.permanent else logger.warning
         log_call("Provider %s failed a call of %d messages: %s", provider_name, len(logs), exc.message)
@@ -204,9 +184,20 @@ def _record_results(
 ) -> None:
     now = timezone.now()
     attempts_allowed = max_attempts()
-    updates, released, held = [], defaultdict(list), []
+    updates, released, held, moved, path = [], defaultdict(list), [], defaultdict(list), []
     for log, result in zip(logs, results, strict=True):
-        if result.outcome == Outcome.SENT:
+        not_taken = result.outcome == Outcome.RETRY or (
+            result.outcome == Outcome.FAILED and result.provider_fault
+        )
+        codes = (log.send_payload or {}).get("provider_codes") or {}
+        next_provider = route_message(log.channel, codes, after=log.provider) if not_taken else None
+        if next_provider is not None:
+            # Provably not accepted here: the next provider of the route tries it now.
+            moved[next_provider.name].append(log.id)
+            path.append(DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "",
+                                        next_provider=next_provider.name))  # fmt: skip
+            report.failed_over += 1
+        elif result.outcome == Outcome.SENT:
             updates.append(
                 StatusUpdate(
                     log.id,
@@ -219,7 +210,12 @@ def _record_results(
             )
             report.sent += 1
         elif result.outcome == Outcome.RETRY and log.attempts < attempts_allowed:
-            released[log.attempts].append(log.id)
+            # The next try starts again from the top of the route (the primary may be back).
+            first = route_message(log.channel, codes)
+            released[(log.attempts, first.name if first else log.provider)].append(log.id)
+            path.append(
+                DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "")
+            )
             report.retry += 1
             report.retry_reasons.append(result.error or "")
         elif result.outcome == Outcome.RETRY:
@@ -244,10 +240,21 @@ def _record_results(
 
     def write():
         logs_apply_status(updates)
-        for attempts, ids in released.items():
+        for (attempts, provider_name), ids in released.items():
             CommunicationLog.objects.filter(id__in=ids, status=Status.PENDING).update(
-                claimed_at=None, next_attempt_at=retry_at(attempts, now), status_detail=StatusDetail.RETRYING
+                claimed_at=None,
+                next_attempt_at=retry_at(attempts, now),
+                status_detail=StatusDetail.RETRYING,
+                provider=provider_name,
             )
+        for provider_name, ids in moved.items():
+            CommunicationLog.objects.filter(id__in=ids, status=Status.PENDING).update(
+                claimed_at=None,
+                next_attempt_at=None,
+                status_detail=StatusDetail.RETRYING,
+                provider=provider_name,
+            )
+        DeliveryAttempt.objects.bulk_create(path)
         if held:
             logs_hold_for_reconciliation(log_ids=held, reason=unknown_reason)
 
@@ -262,7 +269,9 @@ def _send_chunk(logs: list[CommunicationLog], claim_reference: str, report: Disp
         try:
             provider = provider_by_name(provider_name)
         except LookupError as exc:  # the provider was removed from settings since the log was made
-            _record_results(None, group, [SendResult.failed(str(exc))] * len(group), report)
+            _record_results(
+                None, group, [SendResult.failed(str(exc), provider_fault=True)] * len(group), report
+            )
             continue
         for part in chunked(group, provider.max_batch_size):
             reference, claim_reference = claim_reference or _hand_over_again(part), ""

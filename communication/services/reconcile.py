@@ -30,6 +30,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from communication.models import CommunicationLog, Status, StatusDetail
+from communication.services.outgoing import outgoing_message
 from communication.services.status import StatusUpdate, logs_apply_status
 from providers.base import OUTCOME_UNKNOWN, SentRecord
 from providers.registry import provider_by_name
@@ -98,9 +99,8 @@ def reconcile_records(*, provider: str, records: Iterable[SentRecord]) -> int:
     updates, taken = [], set()
     for log in candidates:
         handed_at = log.claimed_at
-        payload = log.send_payload or {}
-        text = sender.text_as_sent(payload.get("body", log.content))
-        template = payload.get("provider_template_id", "")
+        message = outgoing_message(log)
+        text, template = sender.text_as_sent(message.body), message.provider_template_id
         for record in records:
             if record.provider_message_id in known or record.provider_message_id in taken:
                 continue

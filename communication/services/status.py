@@ -178,6 +178,15 @@ class ReportsApplied:
     unknown: int
 
 
+def report_as_dict(report: StatusReport) -> dict:
+    """A report as a task argument (JSON)."""
+    return {**vars(report), "at": report.at.isoformat() if report.at else None}
+
+
+def report_from_dict(data: dict) -> StatusReport:
+    return StatusReport(**{**data, "at": datetime.fromisoformat(data["at"]) if data.get("at") else None})
+
+
 def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
     """Apply provider status reports (polling or push) through the forward-only rule.
 

@@ -89,3 +89,16 @@ def test_changelist_query_count_is_fixed(client, ada, make_logs, alice, django_a
     client.force_login(ada)
     with django_assert_max_num_queries(12):
         client.get(CHANGELIST)
+
+
+def test_the_detail_shows_the_messages_path_across_providers(client, ada, logs):
+    from communication.models import DeliveryAttempt
+
+    log = logs["alice"]
+    DeliveryAttempt.objects.create(
+        log=log, provider="submail", error="SUBMAIL could not be reached", next_provider="aliyun"
+    )
+    client.force_login(ada)
+    html = client.get(_detail(log)).content.decode()
+    assert "SUBMAIL could not be reached" in html and ">aliyun<" in html
+    assert 'name="delivery_attempts-0-error"' not in html  # read-only: shown, not editable

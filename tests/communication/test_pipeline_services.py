@@ -309,8 +309,19 @@ def test_chunks_larger_than_one_statement_are_all_applied(alice, executor, monke
         assert (log.status, log.delivered_at) == ("delivered", when - timedelta(seconds=i))
 
 
-def test_a_provider_removed_from_settings_fails_its_logs_at_once(alice, settings):
+def test_a_provider_removed_from_settings_hands_its_logs_to_the_channels_route(alice, settings):
     (log,) = [LogFactory(user=alice, provider="retired-provider", batch_id="bat_R")]
+    report = dispatch_pending(batch_id="bat_R")
+    assert (report.failed_over, report.sent) == (1, 1) and _status(log) == "sent"
+    assert log.provider == settings.CHANNEL_PROVIDERS["sms"]
+    (attempt,) = log.delivery_attempts.all()
+    assert (attempt.provider, attempt.next_provider) == ("retired-provider", log.provider)
+    assert "retired-provider" in attempt.error
+
+
+def test_with_no_provider_left_that_can_send_it_the_log_fails(alice, settings, fake_aliyun):
+    settings.CHANNEL_PROVIDERS, settings.FAILOVER_PROVIDERS = {"sms": "aliyun"}, {"sms": []}
+    (log,) = [LogFactory(user=alice, provider="retired-provider", batch_id="bat_R")]  # free text
     report = dispatch_pending(batch_id="bat_R")
     assert report.failed == 1 and _status(log) == "failed" and "retired-provider" in log.error
 

@@ -44,7 +44,7 @@ def test_submail_template_answers_echoing_the_number_are_masked_everywhere(
     client_for, client, ada, alice, tenant_a, fake_submail, django_capture_on_commit_callbacks
 ):
     Template.objects.create(tenant=tenant_a, code="otp", channel="sms", name="OTP", body="Code {{c}}",
-                            provider_template_id="H5OSN4")  # fmt: skip
+                            provider_codes={"submail": "H5OSN4"})  # fmt: skip
     body = {"channel": "sms", "template": "otp", "variables": {"c": "1"},
             "recipients": [PHONE, "+8613900000000"]}  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import requests
 
-from tests.fakes.gateway import FakeGateway
+from tests.fakes.gateway import FakeGateway, serve_until_interrupted
 
 CLOCK_WINDOW_SECONDS = 15 * 60
 
@@ -290,12 +290,10 @@ def main():
     parser.add_argument("--access-key-secret", default="fake-key-secret")
     args = parser.parse_args()
     fake = FakeAliyun({args.access_key_id: args.access_key_secret}).start(args.port)
-    print(f"Fake Aliyun SMS on {fake.url} ({args.access_key_id} / {args.access_key_secret}); Ctrl-C to stop.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        fake.stop()
+    serve_until_interrupted(
+        fake,
+        f"Fake Aliyun SMS on {fake.url} ({args.access_key_id} / {args.access_key_secret}); Ctrl-C to stop.",
+    )
 
 
 if __name__ == "__main__":

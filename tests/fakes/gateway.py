@@ -130,3 +130,13 @@ class FakeGateway:
             time.sleep(self.faults.slow_seconds)
         if fault == "reset":
             raise Reset
+
+
+def serve_until_interrupted(fake: FakeGateway, banner: str) -> None:
+    """For running a fake by hand (`python -m tests.fakes.<name>_server`)."""
+    print(banner)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()

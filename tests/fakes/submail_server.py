@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from tests.fakes.gateway import FakeGateway
+from tests.fakes.gateway import FakeGateway, serve_until_interrupted
 
 TIMESTAMP_WINDOW_SECONDS = 6
 
@@ -339,12 +339,9 @@ def main():
     args = parser.parse_args()
     fake = FakeSubmail({args.appid: args.appkey}, subhook_url=args.subhook_url, subhook_key=args.subhook_key)
     fake.start(args.port)
-    print(f"Fake SUBMAIL on {fake.url} (appid {args.appid}, appkey {args.appkey}); Ctrl-C to stop.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        fake.stop()
+    serve_until_interrupted(
+        fake, f"Fake SUBMAIL on {fake.url} (appid {args.appid}, appkey {args.appkey}); Ctrl-C to stop."
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Aliyun signers pinned to Aliyun's published vectors (docs/ALIYUN.md §2.1, §3), never to our own output."""
 
+import pytest
+
 from providers.aliyun_signing import EMPTY_BODY_SHA256, v2_signature, v2_string_to_sign, v3_authorization
 
 VECTOR_A = {  # the official SMS signing demo
@@ -28,34 +30,39 @@ def test_v2_sms_demo_vector():
     assert v2_signature("GET", VECTOR_A, "testSecret") == "zJDF+Lrzhj/ThnlvIToysFRq6t4="
 
 
-def test_v2_generic_rpc_vector():
-    params = {
-        "TimeStamp": "2016-02-23T12:46:24Z",
-        "Format": "XML",
-        "AccessKeyId": "testid",
-        "Action": "DescribeRegions",
-        "SignatureMethod": "HMAC-SHA1",
-        "SignatureNonce": "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf",
-        "Version": "2014-05-26",
-        "SignatureVersion": "1.0",
-    }
-    assert v2_signature("GET", params, "testsecret") == "CT9X0VtwR86fNWSnsc6v8YGOjuE="
+GENERIC_RPC_VECTOR = {  # ECS DescribeRegions, the RPC signing doc's example
+    "TimeStamp": "2016-02-23T12:46:24Z",
+    "Format": "XML",
+    "AccessKeyId": "testid",
+    "Action": "DescribeRegions",
+    "SignatureMethod": "HMAC-SHA1",
+    "SignatureNonce": "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf",
+    "Version": "2014-05-26",
+    "SignatureVersion": "1.0",
+}
+LEGACY_SDK_VECTOR = {  # the legacy Python SDK's own unit test (its nonce and timestamp swapped)
+    "Version": "version",
+    "Action": "action_name",
+    "Format": "None",  # the test's unset format, stringified by its py2 composer
+    "RegionId": "regionid",
+    "Timestamp": "7e1c7d12-7551-4856-8abb-1938ccac6bcc",
+    "SignatureMethod": "HMAC-SHA1",
+    "SignatureType": "",
+    "SignatureVersion": "1.0",
+    "SignatureNonce": "2018-12-04T04:03:12Z",
+    "AccessKeyId": "accesskeyid",
+}
 
 
-def test_v2_legacy_sdk_vector():
-    params = {
-        "Version": "version",
-        "Action": "action_name",
-        "Format": "None",  # the SDK test's unset format, stringified by its py2 composer
-        "RegionId": "regionid",
-        "Timestamp": "7e1c7d12-7551-4856-8abb-1938ccac6bcc",
-        "SignatureMethod": "HMAC-SHA1",
-        "SignatureType": "",
-        "SignatureVersion": "1.0",
-        "SignatureNonce": "2018-12-04T04:03:12Z",
-        "AccessKeyId": "accesskeyid",
-    }
-    assert v2_signature("GET", params, "secret") == "Ej4GsaOI7FJyN00E5OpDHHCx2vk="
+@pytest.mark.parametrize(
+    ("params", "secret", "signature"),
+    [
+        (GENERIC_RPC_VECTOR, "testsecret", "CT9X0VtwR86fNWSnsc6v8YGOjuE="),
+        (LEGACY_SDK_VECTOR, "secret", "Ej4GsaOI7FJyN00E5OpDHHCx2vk="),
+    ],
+)
+def test_v2_other_published_vectors(params, secret, signature):
+    assert v2_signature("GET", params, secret) == signature
 
 
 def test_v3_official_fixed_parameter_vector():

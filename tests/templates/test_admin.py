@@ -16,7 +16,7 @@ def _form(**overrides):
         "is_active": "on",
         "subject": "",
         "body": "Your code is {{code}}",
-        "provider_template_id": "",
+        "provider_codes": "{}",
         "sample_variables": '{"code": "123456"}',
         **overrides,
     }

@@ -1,0 +1,33 @@
+"""What a provider is handed for a log: its stored text, the template code at that provider."""
+
+from communication.models import CommunicationLog
+from communication.unsubscribe import unsubscribe_url
+from providers.base import OutgoingMessage
+
+
+def template_code(log: CommunicationLog) -> str:
+    """The template's code at the log's provider ("" for free text). Logs queued before
+    templates had a code per provider stored one `provider_template_id`."""
+    payload = log.send_payload or {}
+    codes = payload.get("provider_codes") or {}
+    return codes.get(log.provider, "") if codes else payload.get("provider_template_id", "")
+
+
+def outgoing_message(log: CommunicationLog, reference: str = "") -> OutgoingMessage:
+    payload = log.send_payload or {}
+    return OutgoingMessage(
+        log_id=log.id,
+        tenant_id=log.tenant_id,
+        channel=log.channel,
+        recipient=log.recipient,
+        subject=payload.get("subject", log.subject),
+        body=payload.get("body", log.content),
+        provider_template_id=template_code(log),
+        variables=payload.get("variables", {}),
+        unsubscribe_url=(
+            unsubscribe_url(tenant_id=log.tenant_id, channel=log.channel, recipient=log.recipient)
+            if log.channel == "email"
+            else ""
+        ),
+        reference=reference,
+    )

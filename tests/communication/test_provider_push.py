@@ -1,0 +1,114 @@
+"""Aliyun's unsigned HTTP pushes: receipts and replies at a secret URL, through the real URL stack."""
+
+import json
+
+import pytest
+from rest_framework.test import APIClient
+
+from communication.models import CommunicationLog, Suppression
+from tests.conftest import ALIYUN_RECEIPT_TOKEN
+from tests.factories import LogFactory
+
+RECEIPTS = f"/api/v1/providers/aliyun/receipts/{ALIYUN_RECEIPT_TOKEN}"
+REPLIES = f"/api/v1/providers/aliyun/replies/{ALIYUN_RECEIPT_TOKEN}"
+
+
+def _post(url, body):
+    return APIClient().post(url, json.dumps(body), content_type="application/json")
+
+
+def _receipt(log, *, success=True, code="DELIVERED", report_time="2026-11-30 08:00:05"):
+    biz_id, phone = log.provider_message_id.split("/")
+    return {"phone_number": phone, "send_time": "2026-11-30 08:00:00", "report_time": report_time,
+            "success": success, "err_code": code, "err_msg": "x", "sms_size": "1", "biz_id": biz_id, "out_id": "r1"}  # fmt: skip
+
+
+@pytest.fixture
+def sent_aliyun(alice, fake_aliyun):
+    def make(n):
+        return [
+            LogFactory(
+                user=alice, provider="aliyun", status="sent", provider_message_id=f"1700000^0/1390000000{i}"
+            )
+            for i in range(n)
+        ]
+
+    return make
+
+
+def test_a_batch_of_receipts_is_acknowledged_as_aliyun_requires_and_applied(sent_aliyun):
+    delivered, failed, other_tenant_noise = sent_aliyun(3)
+    response = _post(RECEIPTS, [_receipt(delivered), _receipt(failed, success=False, code="MK:0005")])
+    assert (response.status_code, response.json()) == (200, {"code": 0, "msg": "接收成功"})
+    statuses = dict(CommunicationLog.objects.values_list("id", "status"))
+    assert (statuses[delivered.id], statuses[failed.id], statuses[other_tenant_noise.id]) == (
+        "delivered", "failed", "sent",
+    )  # fmt: skip
+    failed.refresh_from_db()
+    assert "MK:0005" in failed.error
+
+
+def test_a_replayed_or_late_receipt_never_moves_a_status_backwards(sent_aliyun):
+    (log,) = sent_aliyun(1)
+    _post(RECEIPTS, [_receipt(log)])
+    assert _post(RECEIPTS, [_receipt(log, success=False, code="MK:0001")]).status_code == 200
+    log.refresh_from_db()
+    assert log.status == "delivered"
+
+
+def test_unknown_ids_change_nothing_and_are_acknowledged(sent_aliyun):
+    (log,) = sent_aliyun(1)
+    body = [{**_receipt(log), "biz_id": "999^0"}]
+    assert _post(RECEIPTS, body).status_code == 200
+    log.refresh_from_db()
+    assert log.status == "sent"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/providers/aliyun/receipts/wrong-token",
+        "/api/v1/providers/nope/receipts/x",
+        f"/api/v1/providers/submail/receipts/{ALIYUN_RECEIPT_TOKEN}",
+    ],
+)
+def test_a_wrong_token_or_provider_is_a_404(url, sent_aliyun):
+    (log,) = sent_aliyun(1)
+    response = _post(url, [_receipt(log)])
+    assert response.status_code == 404 and response.json()["code"] == 404
+    log.refresh_from_db()
+    assert log.status == "sent"
+
+
+def test_no_token_configured_means_no_receiver(sent_aliyun, settings):
+    settings.ALIYUN_RECEIPT_TOKEN = ""
+    assert _post("/api/v1/providers/aliyun/receipts/", []).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"biz_id": "1"},
+        [{"phone_number": "1"}],
+        ["x"],
+        [{"biz_id": "1", "phone_number": "2", "success": "yes"}],
+    ],
+)
+def test_malformed_receipts_are_a_400(body, sent_aliyun):
+    response = _post(RECEIPTS, body)
+    assert response.status_code == 400 and response.json()["code"] == 400
+
+
+def test_malformed_json_is_a_400(sent_aliyun):
+    response = APIClient().post(RECEIPTS, "[{", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_a_td_reply_suppresses_the_number_for_the_tenants_that_texted_it(sent_aliyun, alice):
+    (log,) = sent_aliyun(1)
+    CommunicationLog.objects.filter(id=log.id).update(recipient="+8613900000000")
+    body = [{"phone_number": "13900000000", "content": "TD", "send_time": "2026-11-30 08:00:00",
+             "sign_name": "x", "dest_code": "1", "sequence_id": 1}]  # fmt: skip
+    assert _post(REPLIES, body).json() == {"code": 0, "msg": "接收成功"}
+    assert Suppression.objects.filter(tenant_id=alice.tenant_id, recipient="+8613900000000").exists()
+    assert _post(REPLIES, [{"phone_number": 5}]).status_code == 400
