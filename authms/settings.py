@@ -323,7 +323,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "purge-receipt-tokens": {"task": "communication.tasks.purge_receipt_tokens", "schedule": 3600.0},
     "purge-revoked-tokens": {"task": "authms.tasks.purge_revoked_tokens", "schedule": 3600.0},
-    "sync-sms-status": {"task": "communication.tasks.sync_sms_status", "schedule": 60.0},
+    "sync-delivery-status": {"task": "communication.tasks.sync_delivery_status", "schedule": 60.0},
 }
 
 LOGGING = {

@@ -33,7 +33,17 @@ from authms.models import Tenant, User  # noqa: E402
 from communication.models import CommunicationLog  # noqa: E402
 from communication.services import bulk_send_now  # noqa: E402
 from providers.registry import reset_cache  # noqa: E402
-from tests.conftest import SUBMAIL_APPID, SUBMAIL_APPKEY, access_token_for, celery_config  # noqa: E402
+from templates.models import Template  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    ALIYUN_KEY_ID,
+    ALIYUN_KEY_SECRET,
+    ALIYUN_TEMPLATES,
+    SUBMAIL_APPID,
+    SUBMAIL_APPKEY,
+    access_token_for,
+    celery_config,
+)
+from tests.fakes.aliyun_server import FakeAliyun  # noqa: E402
 from tests.fakes.submail_server import FakeSubmail  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +56,7 @@ class Cluster:
     def __init__(self):
         self.fake = FakeSubmail({SUBMAIL_APPID: SUBMAIL_APPKEY}).start()
         self.port = self.fake._server.server_address[1]
+        self.aliyun = FakeAliyun({ALIYUN_KEY_ID: ALIYUN_KEY_SECRET}, templates=ALIYUN_TEMPLATES).start()
         self.env = {
             **os.environ,
             "CELERY_TASK_ALWAYS_EAGER": "false",
@@ -56,6 +67,12 @@ class Cluster:
             "SUBMAIL_SIGN_TYPE": "md5",
             "SUBMAIL_SIGNATURE": "【Chaos】",
             "SUBMAIL_SUBHOOK_KEY": "chaos-subhook-key",
+            # Templates with an Aliyun code fail over to it; free text (most scenarios) cannot.
+            "SMS_PROVIDERS": "submail,aliyun",
+            "ALIYUN_ACCESS_KEY_ID": ALIYUN_KEY_ID,
+            "ALIYUN_ACCESS_KEY_SECRET": ALIYUN_KEY_SECRET,
+            "ALIYUN_SMS_SIGN_NAME": "Chaos",
+            "ALIYUN_SMS_BASE_URL": self.aliyun.url,
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         }
         self.worker = self.beat = self.web = None
@@ -148,6 +165,7 @@ class Cluster:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.fake.stop()
+        self.aliyun.stop()
 
 
 def _send(user, count: int, label: str) -> str:
@@ -461,6 +479,63 @@ def scenario_spike(cluster, user, count):
     return total
 
 
+def _send_template(user, count: int, prefix: str) -> str:
+    Template.objects.get_or_create(
+        tenant=user.tenant, code="chaos-otp", channel="sms",
+        defaults={"name": "OTP", "body": "Code {{code}}", "provider_codes": {"submail": "CHAOS1", "aliyun": "SMS_100"}},
+    )  # fmt: skip
+    recipients = [f"{prefix}{index:07d}" for index in range(count)]
+    return bulk_send_now(
+        actor=user, channel="sms", recipients=recipients, template="chaos-otp", variables={"code": "2468"}
+    ).batch.id
+
+
+def _failover_row(name, cluster, batch_id, terminal, note=""):
+    """Like _row, with duplicates counted over both gateways: a number submitted to SUBMAIL
+    and to Aliyun is a duplicate too."""
+    logs = CommunicationLog.objects.filter(batch_id=batch_id)
+    numbers = {recipient.removeprefix("+86") for recipient in logs.values_list("recipient", flat=True)}
+    accepted = Counter(
+        to for to, _ in cluster.fake.deliveries() + cluster.aliyun.deliveries() if to in numbers
+    )
+    counts = Counter(logs.values_list("status", flat=True))
+    details = Counter(logs.values_list("status_detail", flat=True))
+    by_provider = Counter(logs.filter(status__in=["sent", "delivered"]).values_list("provider", flat=True))
+    return [
+        name, logs.count(), counts["sent"] + counts["delivered"], counts["failed"], "—",
+        details["unknown"] + details["reconciling"], sum(n - 1 for n in accepted.values()),
+        "not within 15 min" if terminal == float("inf") else f"{terminal:.0f} s",
+        f"{note}; sent via " + ", ".join(f"{provider} {n:,}" for provider, n in sorted(by_provider.items())),
+    ]  # fmt: skip
+
+
+def scenario_failover_down(cluster, user, count):
+    """F-down. SUBMAIL refuses every connection: a 10,000-recipient template bulk goes through Aliyun."""
+    cluster.gateway_down()
+    try:
+        batch_id = _send_template(user, 10 * count, "+861450")
+        terminal = _wait_terminal(batch_id, timeout=600)
+    finally:
+        cluster.gateway_up()
+    return _failover_row(
+        "F-down SUBMAIL refuses, Aliyun next", cluster, batch_id, terminal, "time from the request"
+    )
+
+
+def scenario_failover_hang(cluster, user, count):
+    """F-hang. SUBMAIL accepts then times out 10 % of calls (with request pushes): never sent twice."""
+    cluster.fake.push_requests = True
+    cluster.fake.faults.slow, cluster.fake.faults.slow_seconds = 0.10, settings.SUBMAIL_READ_TIMEOUT + 1
+    try:
+        batch_id = _send_template(user, count, "+861451")
+        terminal = _wait_terminal(batch_id)
+    finally:
+        cluster.fake.faults.slow, cluster.fake.push_requests = 0.0, False
+    return _failover_row(
+        "F-hang SUBMAIL 10 % accept-then-hang", cluster, batch_id, terminal, "time from the request"
+    )
+
+
 SCENARIOS = {
     "A": scenario_kill_9,
     "A-hook": scenario_kill_9_with_subhook,
@@ -472,6 +547,8 @@ SCENARIOS = {
     "B2": scenario_redis_down,
     "E": scenario_database_restart,
     "S": scenario_spike,
+    "F-down": scenario_failover_down,
+    "F-hang": scenario_failover_hang,
 }
 
 
@@ -486,6 +563,9 @@ def main():
     cluster = Cluster()
     settings.SUBMAIL_BASE_URL = cluster.fake.url
     settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "submail"}
+    settings.FAILOVER_PROVIDERS = {"sms": ["aliyun"]}
+    settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET = ALIYUN_KEY_ID, ALIYUN_KEY_SECRET
+    settings.ALIYUN_SMS_SIGN_NAME, settings.ALIYUN_SMS_BASE_URL = "Chaos", cluster.aliyun.url
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     reset_cache()
     rows = []

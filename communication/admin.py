@@ -20,7 +20,7 @@ from communication.masking import mask_recipient, redact_recipient
 from communication.models import Batch, CommunicationLog, DeliveryAttempt, Status, Suppression, SyncRun
 from communication.recipients import normalise, suppression_key
 from communication.services import logs_retry
-from communication.status_sync import status_sync_enabled, status_sync_tick
+from communication.status_sync import status_sync_all, status_sync_enabled
 
 CSV_COLUMNS = [
     "id", "created_at", "tenant_id", "user_id", "channel", "provider", "recipient", "status",
@@ -171,35 +171,44 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         return custom + super().get_urls()
 
     def sync_status_view(self, request):
-        """One status-sync call now; SUBMAIL's one-call-per-minute limit still holds."""
+        """One status-sync call now per pollable provider; each provider's rate limit still holds."""
         if request.method != "POST" or not self.has_view_permission(request):
             raise PermissionDenied
         changelist = reverse("admin:communication_communicationlog_changelist")
         if not status_sync_enabled():
-            self.message_user(request, _("Status sync needs SMS_PROVIDER=submail."), messages.WARNING)
+            self.message_user(request, _("No provider in use reports delivery by polling."), messages.WARNING)
             return HttpResponseRedirect(changelist)
-        run = status_sync_tick(provider_name="submail")
-        if run is None:
+        runs = status_sync_all()
+        if not runs:
             self.message_user(
                 request,
                 _(
-                    "A status sync ran less than a minute ago; SUBMAIL allows one call per minute. Try again shortly."
+                    "A status sync ran within the provider's polling interval (SUBMAIL: one call a minute). Try again shortly."
                 ),
                 messages.WARNING,
             )
-        elif run.error:
-            self.message_user(
-                request, _("Status sync failed: %(error)s") % {"error": run.error}, messages.ERROR
-            )
-        else:
-            self.message_user(
-                request,
-                _(
-                    "Status sync: %(received)d reports read, %(applied)d logs updated, %(unknown)d unknown ids."
+        for run in runs:
+            if run.error:
+                self.message_user(
+                    request,
+                    _("Status sync of %(provider)s failed: %(error)s")
+                    % {"provider": run.provider, "error": run.error},
+                    messages.ERROR,
                 )
-                % {"received": run.received, "applied": run.applied, "unknown": run.unknown},
-                messages.SUCCESS,
-            )
+            else:
+                self.message_user(
+                    request,
+                    _(
+                        "Status sync of %(provider)s: %(received)d reports read, %(applied)d logs updated, %(unknown)d unknown ids."
+                    )
+                    % {
+                        "provider": run.provider,
+                        "received": run.received,
+                        "applied": run.applied,
+                        "unknown": run.unknown,
+                    },
+                    messages.SUCCESS,
+                )
         return HttpResponseRedirect(changelist)
 
     def get_search_results(self, request, queryset, search_term):

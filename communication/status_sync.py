@@ -1,4 +1,4 @@
-"""Polling a provider for delivery reports (SUBMAIL's sms/log), one call per minute per account.
+"""Polling providers for delivery reports (SUBMAIL's sms/log), one call per interval per account.
 
 A Redis lock (`cache.add`, SET NX with a TTL) lets exactly one worker call per interval,
 across all workers. A persisted cursor pages through one time window per pass; consecutive
@@ -22,7 +22,7 @@ from communication.services.reconcile import (
     reconciling_hand_overs,
 )
 from providers.base import ProviderError
-from providers.registry import provider_by_name
+from providers.registry import channel_route, provider_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +45,26 @@ def _lock_key(provider: str, account: str) -> str:
     return f"status-sync:{provider}:{account}"
 
 
+def pollable_providers() -> list[str]:
+    """The providers in use (on any channel's route) that report delivery by being polled."""
+    in_use = dict.fromkeys(name for channel in settings.CHANNEL_PROVIDERS for name in channel_route(channel))
+    return [name for name in in_use if _polls(name)]
+
+
+def _polls(name: str) -> bool:
+    try:
+        return bool(provider_by_name(name).status_poll_interval)
+    except LookupError:
+        return False
+
+
 def status_sync_enabled() -> bool:
-    """Polling only makes sense when SMS goes out through SUBMAIL."""
-    return settings.CHANNEL_PROVIDERS.get("sms") == "submail"
+    return bool(pollable_providers())
+
+
+def status_sync_all() -> list[SyncRun]:
+    """One polling step for every pollable provider whose interval allows a call now."""
+    return [run for name in pollable_providers() if (run := status_sync_tick(provider_name=name))]
 
 
 def _focused_window(provider_name: str, account: str, now) -> SyncCursor | None:
@@ -84,7 +101,7 @@ def _general_window(provider_name: str, account: str, now) -> SyncCursor:
     return cursor
 
 
-def status_sync_tick(*, provider_name: str = "submail") -> SyncRun | None:
+def status_sync_tick(*, provider_name: str) -> SyncRun | None:
     """One polling step; None when another call for this account happened within the interval.
 
     Messages held for reconciliation are asked about first, in a focused pass over the

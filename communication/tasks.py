@@ -5,7 +5,7 @@ from django.conf import settings
 
 from authms.idempotency import purge_expired_keys
 from communication import services
-from communication.status_sync import status_sync_enabled, status_sync_tick
+from communication.status_sync import status_sync_all
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -30,8 +30,8 @@ def sweep_pending():
     """Beat, every 15 s. Messages a dead worker left with the gateway are asked about at once
     (the status sync's per-minute lock still decides whether a call may go out now)."""
     report = services.sweep_pending()
-    if report.held and status_sync_enabled():
-        status_sync_tick(provider_name="submail")
+    if report.held:
+        status_sync_all()
     return vars(report)
 
 
@@ -46,12 +46,13 @@ def purge_receipt_tokens():
 
 
 @shared_task(ignore_result=True)
-def sync_sms_status():
-    """Beat, every minute: one sms/log call per SUBMAIL account (the lock skips extra ticks)."""
-    if not status_sync_enabled():
-        return None
-    run = status_sync_tick(provider_name="submail")
-    return None if run is None else {"received": run.received, "applied": run.applied, "error": run.error}
+def sync_delivery_status():
+    """Beat, every minute: one report call per pollable provider account (a lock per account
+    skips ticks inside the provider's interval)."""
+    return [
+        {"provider": run.provider, "received": run.received, "applied": run.applied, "error": run.error}
+        for run in status_sync_all()
+    ]
 
 
 @shared_task(ignore_result=True)

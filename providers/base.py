@@ -166,6 +166,12 @@ class Provider:
     # True for gateways that send approved templates only (Aliyun): a message needs the
     # template's code at this provider (`Template.provider_codes[name]`).
     templates_only: bool = False
+    # Seconds between polls of `fetch_status_reports` (the gateway's rate limit); None: the
+    # provider is not polled (it pushes, or keeps no reports).
+    status_poll_interval: int | None = None
+
+    def fetch_status_reports(self, *, start, end, offset: int, rows: int) -> "ReportPage":
+        raise NotImplementedError
 
     # Unsigned pushes (receipts, replies) are accepted at a URL carrying this secret path
     # token; "" means the provider pushes nothing there. `push_ack` is the body it expects.

@@ -16,9 +16,9 @@ def test_sync_now_runs_one_sync_and_then_respects_the_minute(client, ada, alice,
     assert "Sync delivery status now" in client.get(CHANGELIST).content.decode()
 
     page = client.post(SYNC, follow=True).content.decode()
-    assert "1 reports read, 1 logs updated" in page
+    assert "Status sync of submail: 1 reports read, 1 logs updated" in page
     page = client.post(SYNC, follow=True).content.decode()
-    assert "less than a minute ago" in page
+    assert "polling interval (SUBMAIL: one call a minute)" in page
     assert fake_submail.calls("sms/log") == 1
 
 

@@ -49,7 +49,7 @@ def test_a_read_timeout_after_submail_stored_it_is_settled_as_sent_from_sms_log(
     assert logs[0].status == "pending" and "Outcome unknown" in logs[0].error and logs[0].provider_ref
 
     fake_submail.faults.slow = 0.0
-    run = status_sync_tick()
+    run = status_sync_tick(provider_name="submail")
     assert run.error == ""
     for log in logs:
         log.refresh_from_db()
@@ -71,10 +71,12 @@ def test_a_message_submail_never_stored_is_queued_again_once_its_window_was_read
     CommunicationLog.objects.update(claimed_at=earlier, updated_at=earlier)
 
     fake_submail.faults.reset = 0.0
-    assert status_sync_tick().window_end < timezone.now() - timedelta(minutes=13)  # the focused pass
+    assert status_sync_tick(provider_name="submail").window_end < timezone.now() - timedelta(
+        minutes=13
+    )  # the focused pass
     assert len(_held(logs)) == 1  # a focused pass never concludes "not sent"
     _a_minute_later(fake_submail)
-    status_sync_tick()  # the general pass reads its whole window
+    status_sync_tick(provider_name="submail")  # the general pass reads its whole window
     (log,) = logs
     log.refresh_from_db()
     assert (log.status, log.status_detail, log.claimed_at) == ("pending", "retrying", None)
@@ -96,9 +98,11 @@ def test_a_window_read_before_the_log_was_held_does_not_requeue_it(submail_logs,
         provider="submail", account="10001", window_start=timezone.now() - timedelta(hours=1),
         window_end=timezone.now() - timedelta(minutes=1), offset=0, total=None,
     )  # fmt: skip
-    status_sync_tick()  # focused
+    status_sync_tick(provider_name="submail")  # focused
     _a_minute_later(fake_submail)
-    assert status_sync_tick().window_end < timezone.now() - timedelta(seconds=50)  # the general window
+    assert status_sync_tick(provider_name="submail").window_end < timezone.now() - timedelta(
+        seconds=50
+    )  # the general window
     assert len(_held(logs)) == 1
 
 
@@ -225,9 +229,9 @@ def test_no_record_yet_is_not_taken_as_never_sent_before_the_settle_time(
     earlier = timezone.now() - timedelta(minutes=5)
     CommunicationLog.objects.update(claimed_at=earlier, updated_at=earlier)
     fake_submail.faults.reset = 0.0
-    status_sync_tick()  # focused
+    status_sync_tick(provider_name="submail")  # focused
     _a_minute_later(fake_submail)
-    status_sync_tick()  # general, read whole, but only 5 minutes past the hand-over
+    status_sync_tick(provider_name="submail")  # general, read whole, but only 5 minutes past the hand-over
     assert len(_held(logs)) == 1
 
 
@@ -306,15 +310,16 @@ def test_held_messages_are_asked_about_first_in_a_window_around_their_hand_over(
         window_end=timezone.now(), offset=0, total=10_000,
     )  # fmt: skip
     settings.STATUS_SYNC_ROWS = 2
-    run = status_sync_tick()
+    run = status_sync_tick(provider_name="submail")
     assert run.window_start == handed - timedelta(seconds=10)
     assert run.window_end <= timezone.now()
     _a_minute_later(fake_submail)
-    status_sync_tick()  # the focused pass's second page
+    status_sync_tick(provider_name="submail")  # the focused pass's second page
     assert _held(logs) == [] and {log.status for log in logs} == {"sent"}
     _a_minute_later(fake_submail)
     assert (
-        status_sync_tick().offset == 0 and SyncCursor.objects.get(account="10001").offset == 2
+        status_sync_tick(provider_name="submail").offset == 0
+        and SyncCursor.objects.get(account="10001").offset == 2
     )  # general again
 
 

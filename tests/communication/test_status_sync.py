@@ -30,7 +30,7 @@ def test_one_tick_applies_delivered_and_dropped_reports_in_bulk(
     # get-or-create (4 on the first tick), the reconciling-log lookup, id lookup, one UPDATE
     # per status, the run row, the cursor save, the window-complete check. The lock is in Redis.
     with django_assert_max_num_queries(12):
-        run = status_sync_tick()
+        run = status_sync_tick(provider_name="submail")
     assert (run.received, run.applied, run.unknown, run.error) == (5, 5, 0, "")
     for log in logs:
         log.refresh_from_db()
@@ -41,9 +41,9 @@ def test_one_tick_applies_delivered_and_dropped_reports_in_bulk(
 
 def test_a_second_tick_within_the_minute_makes_no_http_call(sent_logs, fake_submail):
     sent_logs(1)
-    assert status_sync_tick() is not None
+    assert status_sync_tick(provider_name="submail") is not None
     calls = fake_submail.calls("sms/log")
-    assert status_sync_tick() is None
+    assert status_sync_tick(provider_name="submail") is None
     assert fake_submail.calls("sms/log") == calls
 
 
@@ -53,7 +53,7 @@ def test_the_cursor_pages_through_a_window_across_ticks(sent_logs, fake_submail,
     fake_submail.report([log.provider_message_id for log in logs], "delivered")
     offsets = []
     for _ in range(3):
-        run = status_sync_tick()
+        run = status_sync_tick(provider_name="submail")
         offsets.append(run.offset)
         next_minute(fake_submail)
     assert offsets == [0, 2, 4]
@@ -64,10 +64,10 @@ def test_the_cursor_pages_through_a_window_across_ticks(sent_logs, fake_submail,
 
 def test_a_new_window_overlaps_the_last_one(sent_logs, fake_submail, settings):
     sent_logs(1)
-    status_sync_tick()
+    status_sync_tick(provider_name="submail")
     first_end = SyncCursor.objects.get().window_end
     next_minute(fake_submail)
-    status_sync_tick()
+    status_sync_tick(provider_name="submail")
     cursor = SyncCursor.objects.get()
     assert cursor.window_start == first_end - timedelta(seconds=settings.STATUS_SYNC_OVERLAP_SECONDS)
 
@@ -75,11 +75,11 @@ def test_a_new_window_overlaps_the_last_one(sent_logs, fake_submail, settings):
 def test_a_cached_page_is_recognised_and_not_counted(sent_logs, fake_submail, settings):
     settings.STATUS_SYNC_ROWS = 1
     sent_logs(3)
-    status_sync_tick()
+    status_sync_tick(provider_name="submail")
     from django.core.cache import cache
 
     cache.clear()  # our lock expired early, but SUBMAIL's minute has not
-    run = status_sync_tick()
+    run = status_sync_tick(provider_name="submail")
     assert "cached page" in run.error
     assert SyncCursor.objects.get().offset == 1
 
@@ -92,13 +92,13 @@ def test_a_cached_answer_to_the_previous_window_is_not_trusted_for_a_new_one(
     from django.utils import timezone
 
     logs = sent_logs(2)
-    first = status_sync_tick()
+    first = status_sync_tick(provider_name="submail")
     assert first.error == "" and SyncCursor.objects.get().window_done
     fake_submail.report([logs[0].provider_message_id], "delivered")
     cache.clear()  # our lock expired early, but SUBMAIL's minute has not
     later = timezone.now() + timedelta(seconds=30)
     monkeypatch.setattr("communication.status_sync.timezone.now", lambda: later)
-    run = status_sync_tick()
+    run = status_sync_tick(provider_name="submail")
     assert "cached page" in run.error and run.applied == 0
     logs[0].refresh_from_db()
     assert logs[0].status == "sent"  # the stale page said nothing of it; the next real page will
@@ -108,7 +108,7 @@ def test_unknown_send_ids_are_counted_not_errors(sent_logs, fake_submail, alice)
     logs = sent_logs(1)
     fake_submail.report([logs[0].provider_message_id], "delivered")
     CommunicationLog.objects.filter(id=logs[0].id).update(provider_message_id="someone-else")
-    run = status_sync_tick()
+    run = status_sync_tick(provider_name="submail")
     assert (run.unknown, run.applied, run.error) == (1, 0, "")
 
 
@@ -118,7 +118,7 @@ def test_a_failed_call_is_recorded_and_the_cursor_kept(sent_logs, fake_submail, 
     from providers.registry import reset_cache
 
     reset_cache()
-    run = status_sync_tick()
+    run = status_sync_tick(provider_name="submail")
     assert "108" in run.error and SyncCursor.objects.get().offset == 0
     assert SyncRun.objects.count() == 1
 
@@ -126,7 +126,7 @@ def test_a_failed_call_is_recorded_and_the_cursor_kept(sent_logs, fake_submail, 
 def test_a_late_sent_never_overwrites_delivered(sent_logs, fake_submail):
     (log,) = sent_logs(1)
     fake_submail.report([log.provider_message_id], "delivered")
-    status_sync_tick()
+    status_sync_tick(provider_name="submail")
     _post_subhook({"events": "sending", "send_id": log.provider_message_id, "address": "13900000000"})
     log.refresh_from_db()
     assert log.status == "delivered"
@@ -218,9 +218,19 @@ def test_other_events_are_acknowledged(db, fake_submail, event):
     assert _post_subhook({"events": event, "template_id": "H5OSN4"}).status_code == 200
 
 
-def test_the_beat_task_does_nothing_without_submail(db, settings):
-    from communication.tasks import sync_sms_status
+def test_the_beat_task_polls_nothing_when_no_provider_in_use_polls(db, settings):
+    from communication.tasks import sync_delivery_status
 
     settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "console"}
-    assert sync_sms_status() is None
+    assert sync_delivery_status() == []
     assert not SyncRun.objects.exists()
+
+
+def test_every_pollable_provider_on_a_route_is_polled_and_no_other(db, settings, fake_submail, fake_aliyun):
+    from communication.status_sync import pollable_providers
+
+    settings.CHANNEL_PROVIDERS = {"sms": "aliyun", "email": "smtp"}
+    settings.FAILOVER_PROVIDERS = {"sms": ["submail"]}
+    assert pollable_providers() == ["submail"]  # Aliyun pushes its receipts; SMTP keeps none
+    settings.FAILOVER_PROVIDERS = {"sms": []}
+    assert pollable_providers() == []

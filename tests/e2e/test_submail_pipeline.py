@@ -8,7 +8,7 @@ from collections import Counter
 
 from communication.models import CommunicationLog
 from communication.status_sync import status_sync_tick
-from communication.tasks import sync_sms_status
+from communication.tasks import sync_delivery_status
 from tests.communication.test_status_sync import next_minute
 from tests.e2e.conftest import statuses, wait_until
 
@@ -44,7 +44,7 @@ def test_500_sms_sent_then_delivery_reports_polled_by_one_sync_tick(sender, fake
 
     fake_submail.report(ids[:490], "delivered")
     fake_submail.report(ids[490:], "dropped", reason="空号/停机")
-    sync_sms_status.delay()  # what beat does every minute
+    sync_delivery_status.delay()  # what beat does every minute
     wait_until(lambda: Counter(statuses(batch_id)) == {"delivered": 490, "failed": 10}, timeout=60)
     assert fake_submail.calls("sms/log") == 1
     dropped = CommunicationLog.objects.filter(batch_id=batch_id, status="failed")
@@ -86,7 +86,7 @@ def test_faults_end_reconciled_with_nobody_getting_a_message_twice(sender, fake_
     fake_submail.faults.http_500 = fake_submail.faults.slow = 0.0
     for _ in range(5):
         next_minute(fake_submail)
-        status_sync_tick()
+        status_sync_tick(provider_name="submail")
         if not logs.filter(status="pending").exists():
             break
     assert Counter(statuses(batch_id)) == {"sent": 500}

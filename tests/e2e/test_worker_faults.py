@@ -93,7 +93,7 @@ def test_kill_9_mid_batch_ends_with_every_message_sent_once(sender, fake_submail
         lambda: not logs.filter(status="pending").exclude(status_detail="reconciling").exists(), timeout=120
     )
     next_minute(fake_submail)
-    status_sync_tick()  # SUBMAIL's records settle what it stored before the kill
+    status_sync_tick(provider_name="submail")  # SUBMAIL's records settle what it stored before the kill
     # What it never received (killed between the claim and the request) is settled once a
     # window reaching 10 minutes past the hand-over has been read: move the clock on.
     unsettled = logs.filter(status_detail="reconciling")
@@ -101,7 +101,7 @@ def test_kill_9_mid_batch_ends_with_every_message_sent_once(sender, fake_submail
         claimed_at=timezone.now() - timedelta(minutes=15), updated_at=timezone.now() - timedelta(minutes=15)
     )
     next_minute(fake_submail)
-    status_sync_tick()  # a new window: read whole, no record of them → queued again
+    status_sync_tick(provider_name="submail")  # a new window: read whole, no record of them → queued again
     sweep_pending()
     wait_until(lambda: not logs.filter(status="pending").exists(), timeout=60)
     assert Counter(statuses(batch_id)) == {"sent": 200}
