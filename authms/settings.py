@@ -195,6 +195,8 @@ SPECTACULAR_SETTINGS = {
 # GET /health shows dependency details to staff tokens and to probes sending this value
 # as X-Health-Token; everyone else gets the bare status.
 HEALTH_DETAIL_TOKEN = env_str("HEALTH_DETAIL_TOKEN")
+# `/metrics` (Prometheus) answers only to `Authorization: Bearer <METRICS_TOKEN>`; unset: 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 HEALTH_TIMEOUT_SECONDS = float(env_str("HEALTH_TIMEOUT_SECONDS", "2.5"))
 
 # --- Sending -------------------------------------------------------------------------
@@ -263,6 +265,7 @@ ALIYUN_SMS_BASE_URL = env_str("ALIYUN_SMS_BASE_URL", "https://dysmsapi.aliyuncs.
 ALIYUN_SIGNATURE_VERSION = env_str("ALIYUN_SIGNATURE_VERSION", "v3")  # v3 | v2
 ALIYUN_CONNECT_TIMEOUT = float(env_str("ALIYUN_CONNECT_TIMEOUT", "3"))
 ALIYUN_READ_TIMEOUT = float(env_str("ALIYUN_READ_TIMEOUT", "10"))
+ALIYUN_CHUNK_SIZE = env_int("ALIYUN_CHUNK_SIZE", 100)  # numbers per SendBatchSms call (≤ 100)
 # The secret path segment of the receipts URL Aliyun pushes to (its receipts are unsigned).
 ALIYUN_RECEIPT_TOKEN = env_str("ALIYUN_RECEIPT_TOKEN")
 

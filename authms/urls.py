@@ -7,6 +7,7 @@ from django.views import defaults
 from authms.api.exceptions import json_error_response
 from authms.api.routing import api_path
 from authms.api.views import SchemaView, SwaggerView
+from authms.metrics import metrics_view
 
 api_patterns = [
     path("", include("authms.api.urls")),
@@ -18,6 +19,7 @@ api_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path(settings.API_PREFIX, include(api_patterns)),
 ]
 

@@ -51,3 +51,40 @@ def print_table(headers: list[str], rows: list[list]):
     print("-|-".join("-" * w for w in widths))
     for row in rows:
         print(" | ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+def seed_pending(user, count: int, tag: str, prefix: str = "+86139", *, provider: str, payload=None) -> None:
+    """`count` pending SMS logs of batch `tag` for `provider` (bulk_create, as bulk_send does)."""
+    from datetime import UTC, datetime
+
+    from communication.models import CommunicationLog
+
+    now = datetime.now(UTC)
+    CommunicationLog.objects.bulk_create(
+        CommunicationLog(
+            tenant_id=user.tenant_id, user=user, channel="sms", provider=provider, recipient=f"{prefix}{i:08d}",
+            content=f"Your parcel is on its way ({tag}).", send_payload=payload, batch_id=tag,
+            created_at=now, updated_at=now,
+        )
+        for i in range(count)
+    )  # fmt: skip
+
+
+def drain(app, user, count: int, tag: str, *, provider: str, payload=None) -> float:
+    """Seconds for one in-process Celery worker to send a fresh batch of `count` SMS."""
+    from celery.contrib.testing.worker import start_worker
+
+    from communication.models import CommunicationLog
+    from communication.services import enqueue_dispatch
+    from providers.registry import reset_cache
+
+    reset_cache()  # chunk-size settings are read when a provider is built
+    seed_pending(user, count, tag, provider=provider, payload=payload)
+    started = time.perf_counter()
+    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
+        enqueue_dispatch(tag, 1)
+        while CommunicationLog.objects.filter(batch_id=tag, status="pending").exists():
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    assert CommunicationLog.objects.filter(batch_id=tag, status="sent").count() == count
+    return elapsed

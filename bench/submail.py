@@ -23,11 +23,10 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from bench.common import migrate, print_table, setup_django
+from bench.common import drain, migrate, print_table, seed_pending, setup_django
 
 setup_django()
 
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.db import connection
 
@@ -35,7 +34,6 @@ from authms.models import Tenant, User
 from communication.models import CommunicationLog
 from communication.services import enqueue_dispatch, reports_apply
 from providers.base import StatusReport
-from providers.registry import reset_cache
 from tests.conftest import SUBMAIL_APPID, SUBMAIL_APPKEY, celery_config
 from tests.fakes.submail_server import FakeSubmail
 
@@ -90,34 +88,9 @@ def bench_reports(user, count: int) -> list[list]:
     ]
 
 
-def seed_pending(user, count: int, tag: str, prefix: str) -> None:
-    now = datetime.now(UTC)
-    CommunicationLog.objects.bulk_create(
-        CommunicationLog(
-            tenant_id=user.tenant_id, user=user, channel="sms", provider="submail", recipient=f"{prefix}{i:08d}",
-            content=f"Your parcel is on its way ({tag}).", batch_id=tag, created_at=now, updated_at=now,
-        )
-        for i in range(count)
-    )  # fmt: skip
-
-
-def drain(app, user, count: int, chunk: int, tag: str) -> float:
-    settings.SUBMAIL_CHUNK_SIZE = chunk
-    reset_cache()
-    seed_pending(user, count, tag, "+86139")
-    started = time.perf_counter()
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
-        enqueue_dispatch(tag, 1)
-        while CommunicationLog.objects.filter(batch_id=tag, status="pending").exists():
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-    assert CommunicationLog.objects.filter(batch_id=tag, status="sent").count() == count
-    return elapsed
-
-
 def drain_with_processes(fake, user, count: int, processes: int, tag: str, prefix: str) -> float:
     """Real worker processes (prefork), as deployed: the rate that more processes buy."""
-    seed_pending(user, count, tag, prefix)
+    seed_pending(user, count, tag, prefix, provider="submail")
     env = {
         **os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "SMS_PROVIDER": "submail",
         "SUBMAIL_APPID": SUBMAIL_APPID, "SUBMAIL_APPKEY": SUBMAIL_APPKEY, "SUBMAIL_BASE_URL": fake.url,
@@ -166,8 +139,10 @@ def main():
     settings.DISPATCH_CHUNK_SIZE = 100
     with celery_config(task_always_eager=False, broker_url=os.environ["CELERY_BROKER_URL"]) as app:
         app.control.purge()
-        batched = drain(app, user, args.messages, 100, "bat_batched")
-        single = drain(app, user, args.messages, 1, "bat_single")
+        settings.SUBMAIL_CHUNK_SIZE = 100
+        batched = drain(app, user, args.messages, "bat_batched", provider="submail")
+        settings.SUBMAIL_CHUNK_SIZE = 1
+        single = drain(app, user, args.messages, "bat_single", provider="submail")
         fake.messages.clear()
         fake.faults.slow, fake.faults.slow_seconds = 1.0, 0.05  # every answer 50 ms late
         one = drain_with_processes(fake, user, args.messages, 1, "bat_one", "+86136")

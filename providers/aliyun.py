@@ -242,9 +242,11 @@ def message_id(biz_id: str, phone: str) -> str:
 
 class AliyunSmsProvider(Provider):
     channels = frozenset({"sms"})
-    max_batch_size = 100  # SendBatchSms
     templates_only = True
     push_ack = {"code": 0, "msg": "接收成功"}  # anything else makes Aliyun push again (1, 5, 10 min)
+
+    def __init__(self):
+        self.max_batch_size = min(settings.ALIYUN_CHUNK_SIZE, 100)  # SendBatchSms takes ≤ 100
 
     @cached_property
     def client(self) -> AliyunClient:

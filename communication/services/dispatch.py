@@ -23,6 +23,7 @@ from django.utils import timezone
 from authms.env import parse_duration_seconds
 from authms.ids import new_ulid
 from authms.iterables import chunked
+from authms.metrics import observe_provider_call
 from communication.masking import redact_recipient
 from communication.models import CommunicationLog, DeliveryAttempt, Status, StatusDetail
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
@@ -151,6 +152,15 @@ def with_database_retry(write, *, what: str):
 def _send_through_provider(
     provider: Provider, logs: list[CommunicationLog], reference: str
 ) -> list[SendResult]:
+    started = time.monotonic()
+    results = _call_provider(provider, logs, reference)
+    observe_provider_call(
+        provider.name, logs[0].channel, [result.outcome for result in results], time.monotonic() - started
+    )
+    return results
+
+
+def _call_provider(provider: Provider, logs: list[CommunicationLog], reference: str) -> list[SendResult]:
     provider_name = provider.name
     try:
         results = provider.send_many([outgoing_message(log, reference) for log in logs])
