@@ -232,6 +232,17 @@ _SMS_ROUTE = env_list("SMS_PROVIDERS") or [
 ]
 CHANNEL_PROVIDERS = {"sms": _SMS_ROUTE[0], "email": env_str("EMAIL_PROVIDER", "smtp")}  # the primaries
 FAILOVER_PROVIDERS = {"sms": _SMS_ROUTE[1:]}  # then these, in order
+# Provider health (communication/services/health.py): out of rotation at HEALTH_OUT_SHARE of
+# messages not handed over in HEALTH_WINDOW (or slow calls), probed with HEALTH_PROBE_SHARE of
+# the traffic, back in at HEALTH_IN_SHARE or better.
+HEALTH_WINDOW_SECONDS = env_seconds("HEALTH_WINDOW", "5m")
+HEALTH_MIN_MESSAGES = env_int("HEALTH_MIN_MESSAGES", 20)
+HEALTH_OUT_SHARE = float(env_str("HEALTH_OUT_SHARE", "0.5"))
+HEALTH_IN_SHARE = float(env_str("HEALTH_IN_SHARE", "0.1"))
+HEALTH_PROBE_SHARE = float(env_str("HEALTH_PROBE_SHARE", "0.1"))
+HEALTH_PROBE_WINDOW_SECONDS = env_seconds("HEALTH_PROBE_WINDOW", "2m")
+HEALTH_MAX_LATENCY_SECONDS = float(env_str("HEALTH_MAX_LATENCY_SECONDS", "8"))
+HEALTH_STATE_TTL_SECONDS = float(env_str("HEALTH_STATE_TTL_SECONDS", "5"))
 DISPATCH_CHUNK_SIZE = env_int("DISPATCH_CHUNK_SIZE", 100)
 DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per batch
 # Waits between attempts of a message whose provider surely never got it (connection
@@ -327,6 +338,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-receipt-tokens": {"task": "communication.tasks.purge_receipt_tokens", "schedule": 3600.0},
     "purge-revoked-tokens": {"task": "authms.tasks.purge_revoked_tokens", "schedule": 3600.0},
     "sync-delivery-status": {"task": "communication.tasks.sync_delivery_status", "schedule": 60.0},
+    "provider-health": {"task": "communication.tasks.check_provider_health", "schedule": 30.0},
 }
 
 LOGGING = {

@@ -17,7 +17,16 @@ from django.utils.translation import gettext_lazy as _
 from authms.admin_paginator import EstimatedCountPaginator
 from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 from communication.masking import mask_recipient, redact_recipient
-from communication.models import Batch, CommunicationLog, DeliveryAttempt, Status, Suppression, SyncRun
+from communication.models import (
+    Batch,
+    CommunicationLog,
+    DeliveryAttempt,
+    ProviderHealth,
+    ProviderSwitch,
+    Status,
+    Suppression,
+    SyncRun,
+)
 from communication.recipients import normalise, suppression_key
 from communication.services import logs_retry
 from communication.status_sync import status_sync_all, status_sync_enabled
@@ -334,13 +343,8 @@ class BatchAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     readonly_fields = ["id", "tenant", "sender", "user", "channel", "total", "created_at", "completed_at"]
 
 
-@admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
-    """Recent delivery-status sync calls. Provider accounts span tenants: platform admins only."""
-
-    list_display = ["started_at", "provider", "account", "offset", "received", "applied", "unknown", "error"]
-    list_filter = ["provider"]
-    show_full_result_count = False
+class PlatformRecordAdmin(admin.ModelAdmin):
+    """Read-only records of provider accounts, which span tenants: platform admins only."""
 
     def has_module_permission(self, request):
         return request.user.is_superuser
@@ -356,3 +360,27 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(PlatformRecordAdmin):
+    """Recent delivery-status sync calls."""
+
+    list_display = ["started_at", "provider", "account", "offset", "received", "applied", "unknown", "error"]
+    list_filter = ["provider"]
+    show_full_result_count = False
+
+
+@admin.register(ProviderHealth)
+class ProviderHealthAdmin(PlatformRecordAdmin):
+    """Which providers are in rotation now, and why."""
+
+    list_display = ["provider", "state", "changed_at", "reason"]
+
+
+@admin.register(ProviderSwitch)
+class ProviderSwitchAdmin(PlatformRecordAdmin):
+    """Every time a provider left or rejoined the rotation (each also told platform staff)."""
+
+    list_display = ["at", "provider", "state", "reason"]
+    list_filter = ["provider", "state"]

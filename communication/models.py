@@ -331,3 +331,43 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ProviderHealth(models.Model):
+    """Whether a provider is in rotation. Taken out when its recent calls mostly fail to hand
+    messages over; probed with a share of traffic; put back when the probes succeed."""
+
+    class State(models.TextChoices):
+        IN = "in", _("in rotation")
+        OUT = "out", _("out of rotation")
+
+    provider = models.CharField(_("provider"), max_length=32, unique=True)
+    state = models.CharField(_("state"), max_length=3, choices=State.choices, default=State.IN)
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+    reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        db_table = "communication_provider_health"
+        verbose_name = _("provider health")
+        verbose_name_plural = _("provider health")
+
+    def __str__(self):
+        return f"{self.provider}: {self.state}"
+
+
+class ProviderSwitch(models.Model):
+    """Audit: one row each time a provider leaves or rejoins the rotation."""
+
+    provider = models.CharField(_("provider"), max_length=32)
+    state = models.CharField(_("new state"), max_length=3, choices=ProviderHealth.State.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    reason = models.TextField(_("reason"))
+
+    class Meta:
+        db_table = "communication_provider_switch"
+        verbose_name = _("provider switch")
+        verbose_name_plural = _("provider switches")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.provider} → {self.state} {self.at:%Y-%m-%d %H:%M:%S}"

@@ -22,7 +22,7 @@ from communication.services.reconcile import (
     reconciling_hand_overs,
 )
 from providers.base import ProviderError
-from providers.registry import channel_route, provider_by_name
+from providers.registry import provider_by_name, providers_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ def _lock_key(provider: str, account: str) -> str:
 
 def pollable_providers() -> list[str]:
     """The providers in use (on any channel's route) that report delivery by being polled."""
-    in_use = dict.fromkeys(name for channel in settings.CHANNEL_PROVIDERS for name in channel_route(channel))
-    return [name for name in in_use if _polls(name)]
+    return [name for name in providers_in_use() if _polls(name)]
 
 
 def _polls(name: str) -> bool:

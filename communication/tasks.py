@@ -5,7 +5,9 @@ from django.conf import settings
 
 from authms.idempotency import purge_expired_keys
 from communication import services
+from communication.services.health import providers_health_check
 from communication.status_sync import status_sync_all
+from providers.registry import providers_in_use
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -59,3 +61,9 @@ def sync_delivery_status():
 def apply_pushed_reports(reports: list[dict]):
     """Receipts a provider pushed, applied off the request (the provider wants its answer fast)."""
     return services.reports_apply([services.report_from_dict(report) for report in reports]).applied
+
+
+@shared_task(ignore_result=True)
+def check_provider_health():
+    """Beat, every 30 s: switch providers out of or back into rotation."""
+    return providers_health_check(providers_in_use())

@@ -40,16 +40,27 @@ def channel_route(channel: str) -> list[str]:
     return [primary, *(name for name in settings.FAILOVER_PROVIDERS.get(channel, []) if name != primary)]
 
 
+def providers_in_use() -> list[str]:
+    """Every provider on some channel's route, once, in route order."""
+    return list(
+        dict.fromkeys(name for channel in settings.CHANNEL_PROVIDERS for name in channel_route(channel))
+    )
+
+
 def route_message(
-    channel: str, provider_codes: dict[str, str], *, after: str | None = None
+    channel: str,
+    provider_codes: dict[str, str],
+    *,
+    after: str | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> Provider | None:
-    """The first provider of the channel's route (after `after`, for a failover) that can send
-    a message with these template codes; None when none is left."""
+    """The first provider of the channel's route (after `after`, for a failover; not in
+    `skip`) that can send a message with these template codes; None when none is left."""
     route = channel_route(channel)
     start = route.index(after) + 1 if after in route else 0
     for name in route[start:]:
         provider = provider_by_name(name)
-        if provider.can_send(provider_codes):
+        if name not in skip and provider.can_send(provider_codes):
             return provider
     return None
 

@@ -208,3 +208,13 @@ def fake_aliyun(settings):
     yield fake
     fake.stop()
     reset_cache()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_provider_rotation():
+    """The rotation is cached per process for a few seconds: no test sees another's."""
+    from communication.services.health import forget_rotation
+
+    forget_rotation()
+    yield
+    forget_rotation()

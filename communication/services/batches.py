@@ -25,12 +25,13 @@ from communication.models import (
 )
 from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
+from communication.services.routing import route
 from communication.services.suppression import suppressed_keys
 from notifications.services import notify
 from providers.base import (
     Provider,
 )
-from providers.registry import channel_route, route_message
+from providers.registry import channel_route
 from templates.rendering import render
 from templates.selectors import template_get_active
 
@@ -119,7 +120,7 @@ def bulk_send(
             "subject", _("The subject must be one line: it contains a line break (CR or LF).")
         )
     codes = tmpl.provider_codes if tmpl else {}
-    provider = route_message(channel, codes)
+    provider = route(channel, codes)
     if provider is None:
         raise ValidationError.for_field(
             "template" if tmpl else "content",
@@ -314,7 +315,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             skipped["its real text or variables were erased after sending"] += 1
         elif not normalise(original.channel, original.recipient).is_valid:
             skipped["invalid recipient"] += 1
-        elif route_message(original.channel, {}) is None:
+        elif route(original.channel, {}) is None:
             skipped["no configured provider sends free text"] += 1
         elif (
             suppression_key(original.channel, original.recipient)
@@ -333,7 +334,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             tenant_id=original.tenant_id,
             user_id=original.user_id,
             channel=original.channel,
-            provider=route_message(original.channel, {}).name,
+            provider=route(original.channel, {}).name,
             template_id=original.template_id,
             recipient=original.recipient,
             subject=original.subject,

@@ -27,9 +27,11 @@ from authms.metrics import observe_provider_call
 from communication.masking import redact_recipient
 from communication.models import CommunicationLog, DeliveryAttempt, Status, StatusDetail
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
+from communication.services.health import record_call
 from communication.services.heartbeat import claim_heartbeat
 from communication.services.outgoing import outgoing_message
 from communication.services.reconcile import logs_hold_for_reconciliation, reconciliations_expire
+from communication.services.routing import route
 from communication.services.status import StatusUpdate, logs_apply_status
 from providers.base import (
     OUTCOME_UNKNOWN,
@@ -38,7 +40,7 @@ from providers.base import (
     ProviderError,
     SendResult,
 )
-from providers.registry import provider_by_name, route_message
+from providers.registry import provider_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +156,9 @@ def _send_through_provider(
 ) -> list[SendResult]:
     started = time.monotonic()
     results = _call_provider(provider, logs, reference)
-    observe_provider_call(
-        provider.name, logs[0].channel, [result.outcome for result in results], time.monotonic() - started
-    )
+    seconds = time.monotonic() - started
+    observe_provider_call(provider.name, logs[0].channel, [result.outcome for result in results], seconds)
+    record_call(provider.name, results, seconds)
     return results
 
 
@@ -200,7 +202,7 @@ def _record_results(
             result.outcome == Outcome.FAILED and result.provider_fault
         )
         codes = (log.send_payload or {}).get("provider_codes") or {}
-        next_provider = route_message(log.channel, codes, after=log.provider) if not_taken else None
+        next_provider = route(log.channel, codes, after=log.provider) if not_taken else None
         if next_provider is not None:
             # Provably not accepted here: the next provider of the route tries it now.
             moved[next_provider.name].append(log.id)
@@ -221,7 +223,7 @@ def _record_results(
             report.sent += 1
         elif result.outcome == Outcome.RETRY and log.attempts < attempts_allowed:
             # The next try starts again from the top of the route (the primary may be back).
-            first = route_message(log.channel, codes)
+            first = route(log.channel, codes)
             released[(log.attempts, first.name if first else log.provider)].append(log.id)
             path.append(
                 DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "")
