@@ -490,10 +490,10 @@ def _send_template(user, count: int, prefix: str) -> str:
     ).batch.id
 
 
-def _failover_row(name, cluster, batch_id, terminal, note=""):
+def _failover_row(name, cluster, batch_ids, terminal, note=""):
     """Like _row, with duplicates counted over both gateways: a number submitted to SUBMAIL
     and to Aliyun is a duplicate too."""
-    logs = CommunicationLog.objects.filter(batch_id=batch_id)
+    logs = CommunicationLog.objects.filter(batch_id__in=batch_ids)
     numbers = {recipient.removeprefix("+86") for recipient in logs.values_list("recipient", flat=True)}
     accepted = Counter(
         to for to, _ in cluster.fake.deliveries() + cluster.aliyun.deliveries() if to in numbers
@@ -536,6 +536,49 @@ def scenario_failover_hang(cluster, user, count):
     )
 
 
+def scenario_failover_back(cluster, user, count):
+    """F-back. SUBMAIL down, then back: out of rotation, probed, new traffic back within minutes."""
+    from communication.models import ProviderSwitch
+    from notifications.models import Notification
+
+    switches_before = ProviderSwitch.objects.count()
+    batch_ids, started = [], time.monotonic()
+
+    def send_for(seconds: float, prefix: str):
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            batch_ids.append(_send_template(user, 100, f"{prefix}{len(batch_ids):03d}"))
+            time.sleep(5)
+
+    cluster.gateway_down()
+    try:
+        send_for(90, "+86146")  # SUBMAIL refuses: failovers, then out of rotation
+    finally:
+        cluster.gateway_up()
+    recovered, back_after = time.monotonic(), None
+    while back_after is None and time.monotonic() - recovered < 600:
+        batch_ids.append(_send_template(user, 100, f"+86147{len(batch_ids):03d}"))
+        time.sleep(5)
+        recent = CommunicationLog.objects.filter(batch_id__in=batch_ids[-6:]).exclude(status="pending")
+        on_submail = recent.filter(provider="submail").count()
+        if recent.count() >= 500 and on_submail >= 0.9 * recent.count():
+            back_after = time.monotonic() - recovered
+    terminal = max(_wait_terminal(batch_id) for batch_id in batch_ids) + (time.monotonic() - started)
+    switches = list(ProviderSwitch.objects.order_by("at")[switches_before:].values_list("provider", "state"))
+    notices = Notification.objects.filter(event_type__startswith="provider.health.").count()
+    row = _failover_row("F-back SUBMAIL down 90 s, then back", cluster, batch_ids, terminal)
+    row[-1] = (
+        (
+            f"≥ 90 % of new traffic on SUBMAIL {back_after:.0f} s after it came back; "
+            if back_after is not None
+            else "new traffic not back on SUBMAIL within 10 min; "
+        )
+        + f"switches {switches}, {notices} staff notices"
+        + row[-1]
+    )
+    return row
+
+
 SCENARIOS = {
     "A": scenario_kill_9,
     "A-hook": scenario_kill_9_with_subhook,
@@ -549,6 +592,7 @@ SCENARIOS = {
     "S": scenario_spike,
     "F-down": scenario_failover_down,
     "F-hang": scenario_failover_hang,
+    "F-back": scenario_failover_back,
 }
 
 
@@ -560,6 +604,9 @@ def main():
     migrate()
     tenant = Tenant.objects.create(name="Chaos", slug=f"chaos-{time.time_ns()}")
     user = User.objects.create(tenant=tenant, username=f"chaos-{time.time_ns()}", password="!")
+    User.objects.create(  # the platform admin told of provider switches
+        tenant=tenant, username=f"chaos-root-{time.time_ns()}", password="!", is_staff=True, is_superuser=True
+    )
     cluster = Cluster()
     settings.SUBMAIL_BASE_URL = cluster.fake.url
     settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "submail"}
