@@ -7,6 +7,8 @@ from functools import cache
 import phonenumbers
 from django.conf import settings
 
+from communication.channels import channel_spec
+
 MASK = "****"
 
 
@@ -46,9 +48,13 @@ def mask_email(value: str) -> str:
 
 
 def mask_recipient(channel: str, value: str) -> str:
-    if channel == "email" or "@" in value:
+    """Masked as the channel's addresses are (an address with `@` always as an email)."""
+    if "@" in value:
         return mask_email(value)
-    return mask_phone(value)
+    try:
+        return channel_spec(channel).mask(value)
+    except LookupError:  # a channel without a spec yet: mask as the most common kind
+        return mask_phone(value)
 
 
 def _phone_spellings(value: str) -> list[str]:

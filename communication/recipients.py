@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 
+from communication.channels import channel_spec
+
 _email_validator = EmailValidator()
 MAX_RECIPIENT_LENGTH = 320
 
@@ -54,16 +56,12 @@ def normalise_email(raw: str) -> Recipient:
 
 
 def normalise(channel: str, raw: str) -> Recipient:
-    return normalise_email(raw) if channel == "email" else normalise_phone(raw)
+    return channel_spec(channel).normalise(raw)
 
 
 def suppression_key(channel: str, value: str) -> str:
-    """How a normalised recipient is stored and matched on the suppression list.
-
-    Email local parts are case-sensitive on paper but not in practice; an unsubscribe from
-    ann@example.com must also stop Ann@example.com.
-    """
-    return value.lower() if channel == "email" else value
+    """How a normalised recipient is stored and matched on the suppression list."""
+    return channel_spec(channel).suppression_key(value)
 
 
 def normalise_all(channel: str, raws: list[str]) -> list[Recipient]:

@@ -6,7 +6,9 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from authms.admin_scoping import TenantScopedAdmin
+from authms.models import User
 from authms.errors import ApplicationError
+from communication.channels import channel_spec
 from communication.models import CommunicationLog, Status
 from communication.services import bulk_send_now
 from templates.models import Template
@@ -99,9 +101,10 @@ class TemplateAdmin(TenantScopedAdmin):
     def send_test_message(self, request, queryset):
         """Through the real pipeline, so the staff member sees exactly what recipients get."""
         for template in queryset:
-            recipient = request.user.phone if template.channel == "sms" else request.user.email
+            address_field = channel_spec(template.channel).user_address_field
+            recipient = getattr(request.user, address_field)
             if not recipient:
-                field = _("phone") if template.channel == "sms" else _("email")
+                field = User._meta.get_field(address_field).verbose_name
                 self.message_user(
                     request, _("Add your %(field)s to your user first.") % {"field": field}, messages.WARNING
                 )

@@ -2,14 +2,11 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from authms.ids import PrefixedIdField
+from communication.models import Channel
 
 
 class Template(models.Model):
     """A message body per tenant and channel, with `{{name}}` placeholders."""
-
-    class Channel(models.TextChoices):
-        SMS = "sms", _("SMS")
-        EMAIL = "email", _("Email")
 
     id = PrefixedIdField(prefix="tpl")
     tenant = models.ForeignKey(

@@ -17,6 +17,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.ids import new_ids
 from authms.models import User
+from communication.channels import channel_spec
 from communication.models import (
     Batch,
     CommunicationLog,
@@ -69,7 +70,7 @@ def _check_recipient_count(recipients: Sequence[str]):
 
 def _check_length(channel: str, provider: Provider, text: str) -> None:
     """Count what the recipient will get (an SMS signature included) against our limit and the provider's."""
-    limit = settings.SMS_MAX_LENGTH if channel == "sms" else settings.EMAIL_MAX_LENGTH
+    limit = channel_spec(channel).max_length
     if provider.max_text_length is not None:
         limit = min(limit, provider.max_text_length)
     length = len(provider.text_as_sent(text))
@@ -108,7 +109,7 @@ def bulk_send(
     if not body:
         raise ValidationError.for_field("content", _("content is required unless a template is given."))
     subject_text = subject or (tmpl.subject if tmpl else "")
-    if channel == "email" and not subject_text:
+    if channel_spec(channel).needs_subject and not subject_text:
         raise ValidationError.for_field(
             "subject", _("subject is required for email (the template has none).")
         )
@@ -265,7 +266,7 @@ def notify_batch_completed(*, batch_id: str) -> None:
     counts = batch_status_counts(batch_id=batch_id)
     delivered_or_sent = counts[Status.SENT] + counts[Status.DELIVERED]
     logs_path = "admin/communication/logs" if batch.sender_id != batch.user_id else "communication/logs"
-    channel = "SMS" if batch.channel == "sms" else "email"
+    channel = channel_spec(batch.channel).label
     notify(
         tenant_id=batch.tenant_id,
         user_ids=[batch.sender_id],

@@ -1,5 +1,6 @@
 """What a provider is handed for a log: its stored text, the template code at that provider."""
 
+from communication.channels import channel_spec
 from communication.models import CommunicationLog
 from communication.unsubscribe import unsubscribe_url
 from providers.base import OutgoingMessage
@@ -26,7 +27,7 @@ def outgoing_message(log: CommunicationLog, reference: str = "") -> OutgoingMess
         variables=payload.get("variables", {}),
         unsubscribe_url=(
             unsubscribe_url(tenant_id=log.tenant_id, channel=log.channel, recipient=log.recipient)
-            if log.channel == "email"
+            if channel_spec(log.channel).unsubscribe_link
             else ""
         ),
         reference=reference,

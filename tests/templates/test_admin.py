@@ -96,7 +96,7 @@ def test_send_test_message_asks_for_an_address_first(client, ada):
     page = client.post(
         CHANGELIST, {"action": "send_test_message", "_selected_action": [template.id]}, follow=True
     )
-    assert "Add your email to your user first" in page.content.decode()
+    assert "Add your email address to your user first" in page.content.decode()
 
 
 def test_editing_a_template_warns_when_pending_messages_use_it(client, ada, alice):
