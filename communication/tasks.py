@@ -6,6 +6,7 @@ from django.conf import settings
 from authms.idempotency import purge_expired_keys
 from communication import services
 from communication.services.health import providers_health_check
+from communication.services.reconcile import reconcile_by_lookup
 from communication.status_sync import status_sync_all
 from providers.registry import providers_in_use
 
@@ -30,10 +31,12 @@ def dispatch_batch(self, batch_id: str):
 @shared_task(ignore_result=True)
 def sweep_pending():
     """Beat, every 15 s. Messages a dead worker left with the gateway are asked about at once
-    (the status sync's per-minute lock still decides whether a call may go out now)."""
+    (the status sync's per-minute lock still decides whether a call may go out now); gateways
+    searchable per message are asked about every held message."""
     report = services.sweep_pending()
     if report.held:
         status_sync_all()
+    report.looked_up = reconcile_by_lookup()
     return vars(report)
 
 

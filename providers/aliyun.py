@@ -29,6 +29,7 @@ from providers.base import (
     ProviderError,
     Reply,
     SendResult,
+    SentRecord,
     StatusReport,
 )
 from providers.http import HttpTransport
@@ -235,14 +236,20 @@ def aliyun_number(e164: str) -> str:
     return e164[3:] if e164.startswith("+86") else e164.lstrip("+")
 
 
-def message_id(biz_id: str, phone: str) -> str:
-    """A BizId names a whole batch; with the number it names one message (receipts carry both)."""
-    return f"{biz_id}/{phone}"
+def message_id(out_id: str, phone: str) -> str:
+    """Our id for one message: the call's OutId (our reference, known before the call) and the
+    number. Receipts and QuerySendDetails rows carry both; a BizId names a whole batch and is
+    absent from QuerySendDetails, so it is kept in the stored answer only."""
+    return f"{out_id}/{phone}"
+
+
+CHINA = ZoneInfo("Asia/Shanghai")  # Aliyun's dates and times are Beijing time
 
 
 class AliyunSmsProvider(Provider):
     channels = frozenset({"sms"})
     templates_only = True
+    can_reconcile = True  # QuerySendDetails finds a message by number, day and our OutId
     push_ack = {"code": 0, "msg": "接收成功"}  # anything else makes Aliyun push again (1, 5, 10 min)
 
     def __init__(self):
@@ -303,10 +310,39 @@ class AliyunSmsProvider(Provider):
                 },
             )
         raw = json.dumps(answer, ensure_ascii=False)
-        biz_id = str(answer.get("BizId") or "")
-        if not biz_id:
+        name = out_id or str(answer.get("BizId") or "")
+        if not name:
             return [SendResult.unknown("Aliyun answered OK without a BizId", response=raw)] * len(group)
-        return [SendResult.sent(message_id(biz_id, phone), response=raw) for phone in phones]
+        return [SendResult.sent(message_id(name, phone), response=raw) for phone in phones]
+
+    # --- reconciliation ---
+
+    def look_up(self, *, recipient: str, reference: str, handed_at: datetime) -> SentRecord | None:
+        """QuerySendDetails for the number on the hand-over's (Beijing) day: the row whose OutId
+        is our reference, or None when Aliyun lists no such message (yet)."""
+        day = handed_at.astimezone(CHINA)
+        phone = aliyun_number(recipient)
+        page = 1
+        while True:
+            answer = self.client.call(
+                "QuerySendDetails",
+                {
+                    "PhoneNumber": phone,
+                    "SendDate": day.strftime("%Y%m%d"),
+                    "PageSize": "50",
+                    "CurrentPage": str(page),
+                },
+            )
+            rows = ((answer.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO")) or []
+            for row in rows if isinstance(rows, list) else []:
+                if isinstance(row, dict) and row.get("OutId") == reference:
+                    return SentRecord(
+                        message_id(reference, phone), recipient, (str(row.get("Content") or ""),),
+                        str(row.get("TemplateCode") or ""), _china_time(row.get("SendDate")),
+                    )  # fmt: skip
+            if len(rows) < 50 or page * 50 >= _int(answer.get("TotalCount")):
+                return None
+            page += 1
 
     # --- receipts ---
 
@@ -326,7 +362,7 @@ class AliyunSmsProvider(Provider):
             code, text = str(item.get("err_code") or ""), str(item.get("err_msg") or "")
             reports.append(
                 StatusReport(
-                    message_id(biz_id, phone),
+                    message_id(str(item.get("out_id") or biz_id), phone),
                     "delivered" if success else "failed",
                     at=_china_time(item.get("report_time")),
                     error=None if success else f"Aliyun receipt {code}: {text}".strip(),
@@ -350,8 +386,15 @@ class AliyunSmsProvider(Provider):
 
 
 def _china_time(value) -> datetime | None:
-    """Aliyun's receipt times are Beijing time, `yyyy-MM-dd HH:mm:ss`; unreadable is None (now)."""
+    """Aliyun's times are Beijing time, `yyyy-MM-dd HH:mm:ss`; unreadable is None (now)."""
     try:
-        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
     except ValueError:
         return None
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -178,6 +178,12 @@ class Provider:
     push_token: str = ""
     push_ack: dict = {}
 
+    def look_up(self, *, recipient: str, reference: str, handed_at: datetime) -> "SentRecord | None":
+        """For providers searchable one message at a time (`can_reconcile` without report
+        pages): the gateway's record of the message a call carrying `reference` sent to
+        `recipient`, or None when it lists none. NotImplementedError: not searchable this way."""
+        raise NotImplementedError
+
     def parse_receipts(self, body) -> list["StatusReport"]:
         """A pushed batch of delivery receipts; raises InvalidReceipt for a malformed one."""
         raise InvalidReceipt(f"{self.name} pushes no receipts here.")

@@ -6,8 +6,8 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from authms.admin_scoping import TenantScopedAdmin
-from authms.models import User
 from authms.errors import ApplicationError
+from authms.models import User
 from communication.channels import channel_spec
 from communication.models import CommunicationLog, Status
 from communication.services import bulk_send_now

@@ -331,6 +331,7 @@ class SweepReport:
     requeued_batches: int = 0
     abandoned: int = 0
     held: int = 0  # of the abandoned, those held for reconciliation (the gateway can be asked)
+    looked_up: int = 0  # held messages settled by asking the gateway about each (Aliyun)
     expired: int = 0  # reconciliations past their deadline, failed as unknown
     completed_batches: int = 0
 

@@ -32,7 +32,7 @@ from django.utils import timezone
 from communication.models import CommunicationLog, Status, StatusDetail
 from communication.services.outgoing import outgoing_message
 from communication.services.status import StatusUpdate, logs_apply_status
-from providers.base import OUTCOME_UNKNOWN, SentRecord
+from providers.base import OUTCOME_UNKNOWN, ProviderError, SentRecord
 from providers.registry import provider_by_name
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,53 @@ def reconcile_push(*, provider: str, reference: str, recipient: str, provider_me
     if log is None:
         return 0
     return logs_apply_status([_as_sent(log, provider_message_id, None)])
+
+
+# A held message is asked about again at most this often (the gateway may list it late).
+LOOKUP_EVERY = timedelta(seconds=20)
+
+
+def reconcile_by_lookup(*, limit: int = 200) -> int:
+    """Ask gateways searchable one message at a time (`Provider.look_up`: Aliyun's
+    QuerySendDetails by number, day and our reference) about their held messages: found → sent;
+    still not listed RECONCILE_SETTLE after the hand-over → never accepted, queued again.
+    Returns how many were settled either way."""
+    now = timezone.now()
+    held = list(
+        CommunicationLog.objects.filter(
+            status=Status.PENDING, status_detail=StatusDetail.RECONCILING, updated_at__lte=now - LOOKUP_EVERY
+        ).order_by("updated_at")[:limit]
+    )
+    sent, never, asked = [], [], []
+    for log in held:
+        try:
+            provider = provider_by_name(log.provider)
+            record = provider.look_up(
+                recipient=log.recipient, reference=log.provider_ref, handed_at=log.claimed_at
+            )
+        except (LookupError, NotImplementedError):
+            continue  # not searchable this way (SUBMAIL reads pages of sms/log instead)
+        except ProviderError as exc:
+            logger.warning("Could not ask %s about %s: %s", log.provider, log.id, exc.message)
+            continue
+        if record is not None:
+            sent.append(_as_sent(log, record.provider_message_id, record.sent_at))
+        elif log.claimed_at <= now - timedelta(seconds=settings.RECONCILE_SETTLE_SECONDS):
+            never.append(log.id)
+        else:
+            asked.append(log.id)
+    settled = logs_apply_status(sent)
+    settled += _reconciling_ids(never).update(
+        status_detail=StatusDetail.RETRYING, claimed_at=None, next_attempt_at=now, error=None
+    )
+    _reconciling_ids(asked).update(updated_at=now)
+    return settled
+
+
+def _reconciling_ids(log_ids: Sequence[str]):
+    return CommunicationLog.objects.filter(
+        id__in=log_ids, status=Status.PENDING, status_detail=StatusDetail.RECONCILING
+    )
 
 
 def reconcile_window_complete(*, provider: str, window_start: datetime, window_end: datetime) -> int:

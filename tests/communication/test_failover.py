@@ -1,6 +1,8 @@
 """Routing over SUBMAIL then Aliyun: a message moves on only when SUBMAIL provably did not
 take it, so no number is ever submitted to both."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -98,3 +100,48 @@ def test_a_route_of_templates_only_providers_refuses_free_text_at_the_request(se
     with pytest.raises(ValidationError) as error:
         bulk_send(actor=alice, channel="sms", recipients=_numbers(1), content="Hello")
     assert "templates only" in str(error.value.errors["content"][0])
+
+
+def _age(**fields):
+    CommunicationLog.objects.update(**fields)
+
+
+def test_an_unknown_outcome_at_aliyun_is_settled_by_querysenddetails(route, otp, alice, settings):
+    from communication.services.reconcile import reconcile_by_lookup
+
+    submail, aliyun = route
+    submail.stop()
+    settings.ALIYUN_READ_TIMEOUT = 0.2
+    aliyun.faults.slow, aliyun.faults.slow_seconds = 1.0, 0.5  # stored, answer too late
+    (log,) = _send(alice, _numbers(1), template="otp", variables={"code": "1"})
+    assert (log.status, log.status_detail, log.provider) == ("pending", "reconciling", "aliyun")
+    aliyun.faults.slow = 0.0
+    assert reconcile_by_lookup() == 0  # asked about at most every 20 s
+    _age(updated_at=timezone.now() - timedelta(seconds=30))
+    assert reconcile_by_lookup() == 1
+    log.refresh_from_db()
+    assert (log.status, log.provider_message_id) == ("sent", f"{log.provider_ref}/13900000000")
+    assert len(aliyun.messages) == 1 and aliyun.calls("QuerySendDetails") == 1
+
+
+def test_a_message_aliyun_never_stored_is_queued_again_after_the_settle_time(route, otp, alice, settings):
+    from communication.services.reconcile import reconcile_by_lookup
+
+    submail, aliyun = route
+    submail.stop()
+    settings.ALIYUN_READ_TIMEOUT = 0.2
+    aliyun.faults.reset, aliyun.faults.after_processing = 1.0, False  # dropped before storing
+    (log,) = _send(alice, _numbers(1), template="otp", variables={"code": "1"})
+    aliyun.faults.reset = 0.0
+    _age(updated_at=timezone.now() - timedelta(seconds=30))
+    assert reconcile_by_lookup() == 0  # not listed, but only just handed over: keep asking
+    log.refresh_from_db()
+    assert log.status_detail == "reconciling" and log.updated_at > timezone.now() - timedelta(seconds=5)
+
+    _age(updated_at=timezone.now() - timedelta(seconds=30), claimed_at=timezone.now() - timedelta(minutes=11))
+    assert reconcile_by_lookup() == 1
+    log.refresh_from_db()
+    assert (log.status, log.status_detail, log.claimed_at) == ("pending", "retrying", None)
+    dispatch_pending(batch_id=log.batch_id)
+    log.refresh_from_db()
+    assert log.status == "sent" and len(aliyun.messages) == 1

@@ -18,9 +18,9 @@ def _post(url, body):
 
 
 def _receipt(log, *, success=True, code="DELIVERED", report_time="2026-11-30 08:00:05"):
-    biz_id, phone = log.provider_message_id.split("/")
+    out_id, phone = log.provider_message_id.split("/")
     return {"phone_number": phone, "send_time": "2026-11-30 08:00:00", "report_time": report_time,
-            "success": success, "err_code": code, "err_msg": "x", "sms_size": "1", "biz_id": biz_id, "out_id": "r1"}  # fmt: skip
+            "success": success, "err_code": code, "err_msg": "x", "sms_size": "1", "biz_id": "1700000^0", "out_id": out_id}  # fmt: skip
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def sent_aliyun(alice, fake_aliyun):
     def make(n):
         return [
             LogFactory(
-                user=alice, provider="aliyun", status="sent", provider_message_id=f"1700000^0/1390000000{i}"
+                user=alice, provider="aliyun", status="sent", provider_message_id=f"rOUT/1390000000{i}"
             )
             for i in range(n)
         ]
@@ -58,7 +58,7 @@ def test_a_replayed_or_late_receipt_never_moves_a_status_backwards(sent_aliyun):
 
 def test_unknown_ids_change_nothing_and_are_acknowledged(sent_aliyun):
     (log,) = sent_aliyun(1)
-    body = [{**_receipt(log), "biz_id": "999^0"}]
+    body = [{**_receipt(log), "out_id": "rSOMEONE-ELSE"}]
     assert _post(RECEIPTS, body).status_code == 200
     log.refresh_from_db()
     assert log.status == "sent"

@@ -21,12 +21,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo
 
 import requests
 
 from tests.fakes.gateway import FakeGateway, serve_until_interrupted
 
 CLOCK_WINDOW_SECONDS = 15 * 60
+BEIJING = ZoneInfo("Asia/Shanghai")  # Aliyun's dates and times
+
+
+def _beijing(timestamp: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    return datetime.fromtimestamp(timestamp, BEIJING).strftime(fmt)
 
 
 def _pop_encode_all(params: dict) -> str:
@@ -93,7 +99,7 @@ class FakeAliyun(FakeGateway):
 
     def report(self, messages: list[StoredSms], *, delivered: bool, err_code: str = "", push: bool = True):
         """Carrier receipts: flip messages and (by default) push them as one JSON array."""
-        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        now = _beijing(time.time())
         for message in messages:
             message.status = 3 if delivered else 2
             message.err_code = "DELIVERED" if delivered else (err_code or "MK:0001")
@@ -104,7 +110,7 @@ class FakeAliyun(FakeGateway):
     def receipt(message: StoredSms, *, report_time: str) -> dict:
         return {
             "phone_number": message.phone,
-            "send_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.send_time)),
+            "send_time": _beijing(message.send_time),
             "report_time": report_time,
             "success": message.status == 3,
             "err_code": message.err_code,
@@ -258,7 +264,7 @@ class FakeAliyun(FakeGateway):
             m
             for m in self.messages
             if m.phone == phone
-            and time.strftime("%Y%m%d", time.localtime(m.send_time)) == day
+            and _beijing(m.send_time, "%Y%m%d") == day
             and (not query.get("BizId") or m.biz_id == query["BizId"])
         ]
         rows = [
@@ -268,7 +274,7 @@ class FakeAliyun(FakeGateway):
                 "ErrCode": m.err_code,
                 "TemplateCode": m.template_code,
                 "Content": m.content,
-                "SendDate": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.send_time)),
+                "SendDate": _beijing(m.send_time),
                 "ReceiveDate": "",
                 "OutId": m.out_id,
             }
