@@ -88,3 +88,18 @@ def drain(app, user, count: int, tag: str, *, provider: str, payload=None) -> fl
         elapsed = time.perf_counter() - started
     assert CommunicationLog.objects.filter(batch_id=tag, status="sent").count() == count
     return elapsed
+
+
+def send_rows(
+    messages: int, batched: float, single: float, batched_label: str, single_label: str
+) -> list[list]:
+    """Table rows: a batch of SMS sent in chunks against one call each, and the ratio."""
+    return [
+        [
+            f"send {messages:,} SMS, {batched_label}",
+            f"{batched:.2f} s",
+            f"{messages / batched:,.0f} messages/s",
+        ],
+        [f"send {messages:,} SMS, {single_label}", f"{single:.2f} s", f"{messages / single:,.0f} messages/s"],
+        ["speed-up", f"{single / batched:.1f}x", ""],
+    ]

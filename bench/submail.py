@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from bench.common import drain, migrate, print_table, seed_pending, setup_django
+from bench.common import drain, migrate, print_table, seed_pending, send_rows, setup_django
 
 setup_django()
 
@@ -151,10 +151,10 @@ def main():
     received = Counter(to for to, _ in fake.deliveries())
     duplicates = sum(count - 1 for count in received.values())
     assert len(received) == 2 * args.messages
+    rows += send_rows(
+        args.messages, batched, single, "multisend ×100, 1 worker", "1 HTTP call each, 1 worker"
+    )
     rows += [
-        [f"send {args.messages:,} SMS, multisend ×100, 1 worker", f"{batched:.2f} s", f"{args.messages / batched:,.0f} messages/s"],
-        [f"send {args.messages:,} SMS, 1 HTTP call each, 1 worker", f"{single:.2f} s", f"{args.messages / single:,.0f} messages/s"],
-        ["speed-up", f"{single / batched:.1f}x", ""],
         [f"send {args.messages:,} SMS, gateway 50 ms, 1 worker process", f"{one:.2f} s", f"{args.messages / one:,.0f} messages/s"],
         [f"send {args.messages:,} SMS, gateway 50 ms, 4 worker processes", f"{four:.2f} s", f"{args.messages / four:,.0f} messages/s"],
         ["scale-out", f"{one / four:.1f}x", f"target ≥ 3x; {duplicates} duplicates"],

@@ -307,17 +307,25 @@ class ProviderPushView(APIView):
     permission_classes = [AllowAny]
     parser_classes = [JSONParser]
 
-    def pushing_provider(self, name: str, token: str):
+    parse = ""  # the provider method that reads the body: parse_receipts or parse_replies
+
+    def pushed(self, request, name: str, token: str):
+        """(the provider, what its push says); 404 for a wrong provider or token, 400 for a bad body."""
         try:
             sender = provider_by_name(name)
         except LookupError:
             raise NotFoundError() from None
         if not sender.push_token or not constant_time_compare(token, sender.push_token):
             raise NotFoundError()
-        return sender
+        try:
+            return sender, getattr(sender, self.parse)(request.data)
+        except InvalidReceipt as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class ProviderReceiptsView(ProviderPushView):
+    parse = "parse_receipts"
+
     @extend_schema(
         operation_id="provider_receipts",
         summary="Provider delivery receipts (push)",
@@ -329,16 +337,14 @@ class ProviderReceiptsView(ProviderPushView):
         tags=["providers"],
     )
     def post(self, request, provider, token):
-        sender = self.pushing_provider(provider, token)
-        try:
-            reports = [services.report_as_dict(report) for report in sender.parse_receipts(request.data)]
-        except InvalidReceipt as exc:
-            raise ValidationError(str(exc)) from None
-        _apply_soon(reports)
+        sender, reports = self.pushed(request, provider, token)
+        _apply_soon([services.report_as_dict(report) for report in reports])
         return Response(sender.push_ack or {"received": len(reports)})
 
 
 class ProviderRepliesView(ProviderPushView):
+    parse = "parse_replies"
+
     @extend_schema(
         operation_id="provider_replies",
         summary="Replies from recipients (push)",
@@ -349,11 +355,7 @@ class ProviderRepliesView(ProviderPushView):
         tags=["providers"],
     )
     def post(self, request, provider, token):
-        sender = self.pushing_provider(provider, token)
-        try:
-            replies = sender.parse_replies(request.data)
-        except InvalidReceipt as exc:
-            raise ValidationError(str(exc)) from None
+        sender, replies = self.pushed(request, provider, token)
         for reply in replies:
             services.suppress_sms_reply(provider=sender.name, address=reply.address, content=reply.content)
         return Response(sender.push_ack or {"received": len(replies)})
