@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
@@ -7,9 +8,31 @@ from authms.models import Tenant, User
 from authms.roles import make_tenant_admin
 
 
+class TenantForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = ["name", "slug", "is_active", "sms_providers"]
+
+    def clean_sms_providers(self):
+        from providers.registry import channel_route
+
+        names = [name.strip() for name in self.cleaned_data["sms_providers"].split(",") if name.strip()]
+        allowed = channel_route("sms")
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            raise forms.ValidationError(
+                _("Not on this deployment's SMS route (%(allowed)s): %(names)s.")
+                % {"allowed": ", ".join(allowed), "names": ", ".join(unknown)}
+            )
+        if len(set(names)) != len(names):
+            raise forms.ValidationError(_("Name each provider once."))
+        return ",".join(names)
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "id", "is_active", "created_at"]
+    form = TenantForm
+    list_display = ["name", "slug", "id", "is_active", "sms_providers", "created_at"]
     search_fields = ["name", "slug", "id"]
     prepopulated_fields = {"slug": ["name"]}
 

@@ -10,6 +10,15 @@ class Tenant(models.Model):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=100, unique=True)
     is_active = models.BooleanField(_("active"), default=True)
+    sms_providers = models.CharField(
+        _("SMS providers"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "This tenant's SMS route, e.g. aliyun,submail: an order of the providers the deployment "
+            "routes SMS to (SMS_PROVIDERS). Empty: the deployment's order."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

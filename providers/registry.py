@@ -5,6 +5,7 @@
 ones tried after it. Adding a provider is one module plus one entry in each.
 """
 
+from collections.abc import Sequence
 from functools import cache
 
 from django.conf import settings
@@ -34,10 +35,13 @@ def provider_for_channel(channel: str) -> Provider:
     return provider_by_name(name)
 
 
-def channel_route(channel: str) -> list[str]:
-    """The providers of a channel in the order they are tried."""
+def channel_route(channel: str, order: Sequence[str] = ()) -> list[str]:
+    """The providers of a channel in the order they are tried: the deployment's route, or a
+    tenant's `order` of (some of) its providers."""
     primary = provider_for_channel(channel).name
-    return [primary, *(name for name in settings.FAILOVER_PROVIDERS.get(channel, []) if name != primary)]
+    route = [primary, *(name for name in settings.FAILOVER_PROVIDERS.get(channel, []) if name != primary)]
+    chosen = [name for name in order if name in route]
+    return chosen or route
 
 
 def providers_in_use() -> list[str]:
@@ -53,10 +57,12 @@ def route_message(
     *,
     after: str | None = None,
     skip: frozenset[str] = frozenset(),
+    order: Sequence[str] = (),
 ) -> Provider | None:
-    """The first provider of the channel's route (after `after`, for a failover; not in
-    `skip`) that can send a message with these template codes; None when none is left."""
-    route = channel_route(channel)
+    """The first provider of the channel's route (a tenant's `order` of it; after `after`, for
+    a failover; not in `skip`) that can send a message with these template codes; None when
+    none is left."""
+    route = channel_route(channel, order)
     start = route.index(after) + 1 if after in route else 0
     for name in route[start:]:
         provider = provider_by_name(name)

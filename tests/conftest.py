@@ -212,9 +212,12 @@ def fake_aliyun(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_provider_rotation():
-    """The rotation is cached per process for a few seconds: no test sees another's."""
+    """The rotation and tenants' routes are cached per process: no test sees another's."""
     from communication.services.health import forget_rotation
+    from communication.services.routing import forget_tenant_orders
 
     forget_rotation()
+    forget_tenant_orders()
     yield
     forget_rotation()
+    forget_tenant_orders()

@@ -26,7 +26,7 @@ from communication.models import (
 )
 from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
-from communication.services.routing import route
+from communication.services.routing import route, tenant_order
 from communication.services.suppression import suppressed_keys
 from notifications.services import notify
 from providers.base import (
@@ -121,14 +121,17 @@ def bulk_send(
             "subject", _("The subject must be one line: it contains a line break (CR or LF).")
         )
     codes = tmpl.provider_codes if tmpl else {}
-    provider = route(channel, codes)
+    provider = route(channel, codes, tenant_id=actor.tenant_id)
     if provider is None:
         raise ValidationError.for_field(
             "template" if tmpl else "content",
             _(
                 "No provider configured for %(channel)s can send this: %(providers)s send approved templates only. Use a template that has a code for them."
             )
-            % {"channel": channel, "providers": ", ".join(channel_route(channel))},
+            % {
+                "channel": channel,
+                "providers": ", ".join(channel_route(channel, tenant_order(actor.tenant_id, channel))),
+            },
         )
     _check_length(channel, provider, rendered.outbound_content)
 
@@ -316,7 +319,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             skipped["its real text or variables were erased after sending"] += 1
         elif not normalise(original.channel, original.recipient).is_valid:
             skipped["invalid recipient"] += 1
-        elif route(original.channel, {}) is None:
+        elif route(original.channel, {}, tenant_id=original.tenant_id) is None:
             skipped["no configured provider sends free text"] += 1
         elif (
             suppression_key(original.channel, original.recipient)
@@ -335,7 +338,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             tenant_id=original.tenant_id,
             user_id=original.user_id,
             channel=original.channel,
-            provider=route(original.channel, {}).name,
+            provider=route(original.channel, {}, tenant_id=original.tenant_id).name,
             template_id=original.template_id,
             recipient=original.recipient,
             subject=original.subject,

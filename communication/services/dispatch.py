@@ -202,7 +202,9 @@ def _record_results(
             result.outcome == Outcome.FAILED and result.provider_fault
         )
         codes = (log.send_payload or {}).get("provider_codes") or {}
-        next_provider = route(log.channel, codes, after=log.provider) if not_taken else None
+        next_provider = (
+            route(log.channel, codes, tenant_id=log.tenant_id, after=log.provider) if not_taken else None
+        )
         if next_provider is not None:
             # Provably not accepted here: the next provider of the route tries it now.
             moved[next_provider.name].append(log.id)
@@ -223,7 +225,7 @@ def _record_results(
             report.sent += 1
         elif result.outcome == Outcome.RETRY and log.attempts < attempts_allowed:
             # The next try starts again from the top of the route (the primary may be back).
-            first = route(log.channel, codes)
+            first = route(log.channel, codes, tenant_id=log.tenant_id)
             released[(log.attempts, first.name if first else log.provider)].append(log.id)
             path.append(
                 DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "")

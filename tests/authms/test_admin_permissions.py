@@ -15,6 +15,8 @@ EXPECTED = {
     "communication.batch": (True, False),
     "communication.suppression": (True, True),
     "communication.syncrun": (False, False),
+    "communication.providerhealth": (False, False),
+    "communication.providerswitch": (False, False),
     "message_templates.template": (True, True),
     "notifications.notification": (True, False),
     "auth.group": (False, False),

@@ -145,3 +145,32 @@ def test_a_message_aliyun_never_stored_is_queued_again_after_the_settle_time(rou
     dispatch_pending(batch_id=log.batch_id)
     log.refresh_from_db()
     assert log.status == "sent" and len(aliyun.messages) == 1
+
+
+def test_a_tenant_with_its_own_order_starts_at_aliyun_and_fails_over_to_submail(route, otp, alice, tenant_a):
+    submail, aliyun = route
+    tenant_a.sms_providers = "aliyun,submail"
+    tenant_a.save()
+    (log,) = _send(alice, _numbers(1), template="otp", variables={"code": "1"})
+    assert (log.provider, log.status) == ("aliyun", "sent") and submail.messages == {}
+
+    aliyun.account_code = "isv.AMOUNT_NOT_ENOUGH"  # our balance there is gone: move on
+    from communication.services.routing import forget_tenant_orders
+
+    forget_tenant_orders()
+    (log,) = _send(alice, _numbers(2)[1:], template="otp", variables={"code": "1"})
+    assert (log.provider, log.status) == ("submail", "sent")
+    assert [(a.provider, a.next_provider) for a in log.delivery_attempts.all()] == [("aliyun", "submail")]
+
+
+def test_a_tenant_order_names_only_providers_the_deployment_routes_to(client, root, route, tenant_a):
+    from django.urls import reverse
+
+    client.force_login(root)
+    url = reverse("admin:authms_tenant_change", args=[tenant_a.id])
+    form = {"name": tenant_a.name, "slug": tenant_a.slug, "is_active": "on"}
+    page = client.post(url, {**form, "sms_providers": "aliyun, smtp"})
+    assert page.status_code == 200 and "Not on this deployment" in page.content.decode()
+    assert client.post(url, {**form, "sms_providers": "aliyun, submail"}).status_code == 302
+    tenant_a.refresh_from_db()
+    assert tenant_a.sms_providers == "aliyun,submail"
