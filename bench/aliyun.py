@@ -47,7 +47,9 @@ def main():
         batched = drain(app, user, args.messages, "bat_batched", provider="aliyun", payload=PAYLOAD)
         calls_batched = fake.calls("SendBatchSms")
         settings.ALIYUN_CHUNK_SIZE = 1
-        single = drain(app, user, args.messages, "bat_single", provider="aliyun", payload=PAYLOAD)
+        single = drain(
+            app, user, args.messages, "bat_single", provider="aliyun", payload=PAYLOAD, prefix="+86138"
+        )
     fake.stop()
     accepted = Counter(fake.deliveries())
     duplicates = sum(count - 1 for count in accepted.values())

@@ -70,7 +70,7 @@ def seed_pending(user, count: int, tag: str, prefix: str = "+86139", *, provider
     )  # fmt: skip
 
 
-def drain(app, user, count: int, tag: str, *, provider: str, payload=None) -> float:
+def drain(app, user, count: int, tag: str, *, provider: str, payload=None, prefix: str = "+86139") -> float:
     """Seconds for one in-process Celery worker to send a fresh batch of `count` SMS."""
     from celery.contrib.testing.worker import start_worker
 
@@ -79,7 +79,7 @@ def drain(app, user, count: int, tag: str, *, provider: str, payload=None) -> fl
     from providers.registry import reset_cache
 
     reset_cache()  # chunk-size settings are read when a provider is built
-    seed_pending(user, count, tag, provider=provider, payload=payload)
+    seed_pending(user, count, tag, prefix, provider=provider, payload=payload)
     started = time.perf_counter()
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
         enqueue_dispatch(tag, 1)

@@ -142,7 +142,7 @@ def main():
         settings.SUBMAIL_CHUNK_SIZE = 100
         batched = drain(app, user, args.messages, "bat_batched", provider="submail")
         settings.SUBMAIL_CHUNK_SIZE = 1
-        single = drain(app, user, args.messages, "bat_single", provider="submail")
+        single = drain(app, user, args.messages, "bat_single", provider="submail", prefix="+86137")
         fake.messages.clear()
         fake.faults.slow, fake.faults.slow_seconds = 1.0, 0.05  # every answer 50 ms late
         one = drain_with_processes(fake, user, args.messages, 1, "bat_one", "+86136")
