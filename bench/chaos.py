@@ -83,8 +83,13 @@ class Cluster:
         return subprocess.Popen(
             [*nice, sys.executable, "-m", "celery", "-A", "authms", *args, "-l", "WARNING"],
             cwd=ROOT, env=self.env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=self.log(args[0]), stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+    @staticmethod
+    def log(name: str):
+        """Each process's output, appended across restarts, for when a scenario goes wrong."""
+        return open(f"/tmp/authms-chaos-{os.getpid()}-{name}.log", "a")  # noqa: SIM115 - the child owns it
 
     def start_worker(self):
         self.worker = self._spawn(

@@ -129,3 +129,41 @@ def test_sigterm_stops_the_worker_between_chunks_within_seconds(sender, fake_sub
     worker_process()
     wait_until(lambda: Counter(statuses(batch_id)) == {"sent": 1500}, timeout=120)
     assert _sent_twice(fake_submail) == []
+
+
+def _pg_ctl(*args):
+    pg_ctl, data = os.environ.get("SERVICES_PG_CTL"), os.environ.get("SERVICES_PG_DATA")
+    if not (pg_ctl and data):
+        pytest.fail("SERVICES_PG_CTL is not set: run the suite through `make test` (.ci/with-services).")
+    command = [pg_ctl, "-D", data, "-w", *args]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=60)
+
+
+def test_a_database_restart_mid_batch_loses_and_mislabels_nothing(
+    sender, fake_submail, worker_process, settings
+):
+    """The gateway's answers are in the worker's memory while PostgreSQL is away: recording is
+    retried until it is back, never the send."""
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.3
+    worker_process()
+    batch_id = bulk_sms(sender, 300)
+    logs = CommunicationLog.objects.filter(batch_id=batch_id)
+    wait_until(lambda: logs.filter(status="sent").count() >= 30, timeout=60)
+    connection.close()
+    _pg_ctl("-m", "fast", "stop")
+    time.sleep(5)
+    data = os.environ["SERVICES_PG_DATA"]
+    _pg_ctl("-l", f"{data}/server.log", "-o", os.environ["SERVICES_PG_OPTIONS"], "start")
+    # The test plays beat: tasks that died on the lost connection are re-enqueued by the sweeper.
+    settings.SWEEP_PENDING_AFTER_SECONDS = 1
+
+    def settled():
+        sweep_pending()
+        return not logs.filter(status="pending").exists()
+
+    wait_until(settled, timeout=120, interval=1)
+    assert Counter(statuses(batch_id)) == {"sent": 300}
+    assert _sent_twice(fake_submail) == []
+    assert set(logs.values_list("provider_message_id", flat=True)) == set(fake_submail.messages)
