@@ -62,14 +62,21 @@ def observe_provider_call(provider: str, channel: str, outcomes: Sequence[str], 
 class PipelineCollector:
     """Gauges read at scrape time (a few indexed queries over pending rows)."""
 
-    NAMES = ("authms_logs_pending", "authms_logs_unknown_24h", "authms_broker_up", "authms_queue_depth")
+    NAMES = (
+        "authms_logs_pending",
+        "authms_logs_unknown_24h",
+        "authms_provider_in_rotation",
+        "authms_broker_up",
+        "authms_queue_depth",
+    )
 
     def describe(self):
         """What registering needs (without it the registry would run `collect`, and its queries, at import)."""
         return [GaugeMetricFamily(name, name) for name in self.NAMES]
 
     def collect(self):
-        from communication.models import CommunicationLog, Status, StatusDetail
+        from communication.models import CommunicationLog, ProviderHealth, Status, StatusDetail
+        from providers.registry import providers_in_use
 
         now = timezone.now()
         pending = GaugeMetricFamily(
@@ -119,6 +126,18 @@ class PipelineCollector:
         ):
             unknown.add_metric([row["provider"]], row["n"])
         yield unknown
+
+        rotation = GaugeMetricFamily(
+            "authms_provider_in_rotation",
+            "1 while a provider in use is in rotation, 0 while health switching keeps it out.",
+            labels=["provider"],
+        )
+        out = set(
+            ProviderHealth.objects.filter(state=ProviderHealth.State.OUT).values_list("provider", flat=True)
+        )
+        for name in providers_in_use():
+            rotation.add_metric([name], 0 if name in out else 1)
+        yield rotation
 
         depth = queue_depth()
         broker = GaugeMetricFamily("authms_broker_up", "1 when the broker answered the depth query.")

@@ -87,3 +87,15 @@ def test_queue_depth_comes_from_the_broker_and_its_absence_is_said(db, scrape, s
     settings.CELERY_BROKER_URL, settings.CELERY_BROKER_CONNECTION_TIMEOUT = "redis://127.0.0.1:1/0", 1
     text = scrape()
     assert _value(text, "authms_broker_up") == 0 and _value(text, "authms_queue_depth") is None
+
+
+def test_health_state_is_a_gauge_per_provider_in_use(db, scrape, settings):
+    from communication.models import ProviderHealth
+
+    settings.CHANNEL_PROVIDERS = {"sms": "submail", "email": "smtp"}
+    settings.FAILOVER_PROVIDERS = {"sms": ["aliyun"]}
+    ProviderHealth.objects.create(provider="submail", state="out")
+    text = scrape()
+    assert [
+        _value(text, "authms_provider_in_rotation", provider=name) for name in ("submail", "aliyun", "smtp")
+    ] == [0, 1, 1]
