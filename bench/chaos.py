@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -76,6 +77,17 @@ class Cluster:
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         }
         self.worker = self.beat = self.web = None
+        # Like systemd's Restart=always: a worker that exits on its own is started again (kombu
+        # can exit with "Unrecoverable error" when Redis goes away). Off while a scenario kills it.
+        self.supervise, self.supervisor_restarts = True, 0
+        threading.Thread(target=self._supervise, daemon=True).start()
+
+    def _supervise(self):
+        while True:
+            time.sleep(1)
+            if self.supervise and self.worker is not None and self.worker.poll() is not None:
+                self.supervisor_restarts += 1
+                self.start_worker()
 
     def _spawn(self, *args):
         # Web and workers share this machine: the worker runs niced, as the README advises.
@@ -92,6 +104,7 @@ class Cluster:
         return open(f"/tmp/authms-chaos-{os.getpid()}-{name}.log", "a")  # noqa: SIM115 - the child owns it
 
     def start_worker(self):
+        self.supervise = True
         self.worker = self._spawn(
             "worker", "-c", "4", "--without-gossip", "--without-mingle", "--without-heartbeat"
         )
@@ -124,6 +137,8 @@ class Cluster:
         self.beat = self._spawn("beat", "-s", f"/tmp/authms-chaos-beat-{os.getpid()}")
 
     def signal_worker(self, signum):
+        """A scenario's own kill or stop: the scenario restarts the worker, not the supervisor."""
+        self.supervise = False
         os.killpg(self.worker.pid, signum) if signum == signal.SIGKILL else os.kill(self.worker.pid, signum)
 
     def gateway_down(self):
@@ -165,6 +180,7 @@ class Cluster:
         connection.close()  # this process's connection died with the server
 
     def stop(self):
+        self.supervise = False
         for process in (self.worker, self.beat, self.web):
             if process and process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -631,7 +647,12 @@ def main():
                 if args.only and name not in args.only:
                     continue
                 print(f"… {name}: {scenario.__doc__.strip().splitlines()[0]}", flush=True)
+                restarts = cluster.supervisor_restarts
                 rows.append(scenario(cluster, user, args.messages))
+                if cluster.supervisor_restarts > restarts:
+                    restarted = cluster.supervisor_restarts - restarts
+                    rows[-1][-1] += f" (the worker exited; restarted by the supervisor {restarted}×)"
+                print("   ", " | ".join(str(cell) for cell in rows[-1]), flush=True)
         finally:
             cluster.stop()
     print(
