@@ -539,7 +539,7 @@ def scenario_failover_down(cluster, user, count):
     finally:
         cluster.gateway_up()
     return _failover_row(
-        "F-down SUBMAIL refuses, Aliyun next", cluster, batch_id, terminal, "time from the request"
+        "F-down SUBMAIL refuses, Aliyun next", cluster, [batch_id], terminal, "time from the request"
     )
 
 
@@ -553,7 +553,7 @@ def scenario_failover_hang(cluster, user, count):
     finally:
         cluster.fake.faults.slow, cluster.fake.push_requests = 0.0, False
     return _failover_row(
-        "F-hang SUBMAIL 10 % accept-then-hang", cluster, batch_id, terminal, "time from the request"
+        "F-hang SUBMAIL 10 % accept-then-hang", cluster, [batch_id], terminal, "time from the request"
     )
 
 
