@@ -505,7 +505,8 @@ def _send_template(user, count: int, prefix: str) -> str:
         tenant=user.tenant, code="chaos-otp", channel="sms",
         defaults={"name": "OTP", "body": "Code {{code}}", "provider_codes": {"submail": "CHAOS1", "aliyun": "SMS_100"}},
     )  # fmt: skip
-    recipients = [f"{prefix}{index:07d}" for index in range(count)]
+    width = 14 - len(prefix)  # +86 and 11 digits
+    recipients = [f"{prefix}{index:0{width}d}" for index in range(count)]
     return bulk_send_now(
         actor=user, channel="sms", recipients=recipients, template="chaos-otp", variables={"code": "2468"}
     ).batch.id
@@ -568,17 +569,17 @@ def scenario_failover_back(cluster, user, count):
     def send_for(seconds: float, prefix: str):
         until = time.monotonic() + seconds
         while time.monotonic() < until:
-            batch_ids.append(_send_template(user, 100, f"{prefix}{len(batch_ids):03d}"))
+            batch_ids.append(_send_template(user, 100, f"{prefix}{len(batch_ids):03d}"))  # +8616nnn…
             time.sleep(5)
 
     cluster.gateway_down()
     try:
-        send_for(90, "+86146")  # SUBMAIL refuses: failovers, then out of rotation
+        send_for(90, "+8616")  # SUBMAIL refuses: failovers, then out of rotation
     finally:
         cluster.gateway_up()
     recovered, back_after = time.monotonic(), None
     while back_after is None and time.monotonic() - recovered < 600:
-        batch_ids.append(_send_template(user, 100, f"+86147{len(batch_ids):03d}"))
+        batch_ids.append(_send_template(user, 100, f"+8617{len(batch_ids):03d}"))
         time.sleep(5)
         recent = CommunicationLog.objects.filter(batch_id__in=batch_ids[-6:]).exclude(status="pending")
         on_submail = recent.filter(provider="submail").count()
