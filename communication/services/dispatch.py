@@ -196,7 +196,9 @@ def _record_results(
 ) -> None:
     now = timezone.now()
     attempts_allowed = max_attempts()
-    updates, released, held, moved, path = [], defaultdict(list), [], defaultdict(list), []
+    # Messages going back to the queue, by (the attempt after which they wait, or None: due
+    # now; the provider that gets them). One jittered wait per group, one UPDATE per group.
+    updates, requeued, held, path = [], defaultdict(list), [], []
     for log, result in zip(logs, results, strict=True):
         not_taken = result.outcome == Outcome.RETRY or (
             result.outcome == Outcome.FAILED and result.provider_fault
@@ -207,7 +209,7 @@ def _record_results(
         )
         if next_provider is not None:
             # Provably not accepted here: the next provider of the route tries it now.
-            moved[next_provider.name].append(log.id)
+            requeued[(None, next_provider.name)].append(log.id)
             path.append(DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "",
                                         next_provider=next_provider.name))  # fmt: skip
             report.failed_over += 1
@@ -226,7 +228,7 @@ def _record_results(
         elif result.outcome == Outcome.RETRY and log.attempts < attempts_allowed:
             # The next try starts again from the top of the route (the primary may be back).
             first = route(log.channel, codes, tenant_id=log.tenant_id)
-            released[(log.attempts, first.name if first else log.provider)].append(log.id)
+            requeued[(log.attempts, first.name if first else log.provider)].append(log.id)
             path.append(
                 DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "")
             )
@@ -254,17 +256,10 @@ def _record_results(
 
     def write():
         logs_apply_status(updates)
-        for (attempts, provider_name), ids in released.items():
+        for (attempts, provider_name), ids in requeued.items():
             CommunicationLog.objects.filter(id__in=ids, status=Status.PENDING).update(
                 claimed_at=None,
-                next_attempt_at=retry_at(attempts, now),
-                status_detail=StatusDetail.RETRYING,
-                provider=provider_name,
-            )
-        for provider_name, ids in moved.items():
-            CommunicationLog.objects.filter(id__in=ids, status=Status.PENDING).update(
-                claimed_at=None,
-                next_attempt_at=None,
+                next_attempt_at=None if attempts is None else retry_at(attempts, now),
                 status_detail=StatusDetail.RETRYING,
                 provider=provider_name,
             )

@@ -32,8 +32,8 @@ from django.utils import timezone
 from communication.models import CommunicationLog, Status, StatusDetail
 from communication.services.outgoing import outgoing_message
 from communication.services.status import StatusUpdate, logs_apply_status
-from providers.base import OUTCOME_UNKNOWN, ProviderError, SentRecord
-from providers.registry import provider_by_name
+from providers.base import OUTCOME_UNKNOWN, Provider, ProviderError, SentRecord
+from providers.registry import provider_by_name, providers_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,12 @@ def logs_hold_for_reconciliation(*, log_ids: Sequence[str], reason: str) -> int:
     )
 
 
+def _held():
+    return CommunicationLog.objects.filter(status=Status.PENDING, status_detail=StatusDetail.RECONCILING)
+
+
 def _reconciling(provider: str):
-    return CommunicationLog.objects.filter(
-        provider=provider, status=Status.PENDING, status_detail=StatusDetail.RECONCILING
-    )
+    return _held().filter(provider=provider)
 
 
 def _as_sent(log: CommunicationLog, provider_message_id: str, at: datetime | None) -> StatusUpdate:
@@ -143,21 +145,21 @@ def reconcile_by_lookup(*, limit: int = 200) -> int:
     QuerySendDetails by number, day and our reference) about their held messages: found → sent;
     still not listed RECONCILE_SETTLE after the hand-over → never accepted, queued again.
     Returns how many were settled either way."""
+    searchable = [name for name in providers_in_use() if _looks_up(name)]
+    if not searchable:
+        return 0  # SUBMAIL is asked through pages of sms/log instead (status sync)
     now = timezone.now()
     held = list(
-        CommunicationLog.objects.filter(
-            status=Status.PENDING, status_detail=StatusDetail.RECONCILING, updated_at__lte=now - LOOKUP_EVERY
-        ).order_by("updated_at")[:limit]
+        _held()
+        .filter(provider__in=searchable, updated_at__lte=now - LOOKUP_EVERY)
+        .order_by("updated_at")[:limit]
     )
     sent, never, asked = [], [], []
     for log in held:
         try:
-            provider = provider_by_name(log.provider)
-            record = provider.look_up(
+            record = provider_by_name(log.provider).look_up(
                 recipient=log.recipient, reference=log.provider_ref, handed_at=log.claimed_at
             )
-        except (LookupError, NotImplementedError):
-            continue  # not searchable this way (SUBMAIL reads pages of sms/log instead)
         except ProviderError as exc:
             logger.warning("Could not ask %s about %s: %s", log.provider, log.id, exc.message)
             continue
@@ -167,17 +169,24 @@ def reconcile_by_lookup(*, limit: int = 200) -> int:
             never.append(log.id)
         else:
             asked.append(log.id)
-    settled = logs_apply_status(sent)
-    settled += _reconciling_ids(never).update(
-        status_detail=StatusDetail.RETRYING, claimed_at=None, next_attempt_at=now, error=None
-    )
+    settled = logs_apply_status(sent) + _requeue(_reconciling_ids(never))
     _reconciling_ids(asked).update(updated_at=now)
     return settled
 
 
+def _looks_up(name: str) -> bool:
+    """Whether the provider implements `look_up` (searchable one message at a time)."""
+    return type(provider_by_name(name)).look_up is not Provider.look_up
+
+
 def _reconciling_ids(log_ids: Sequence[str]):
-    return CommunicationLog.objects.filter(
-        id__in=log_ids, status=Status.PENDING, status_detail=StatusDetail.RECONCILING
+    return _held().filter(id__in=log_ids)
+
+
+def _requeue(held) -> int:
+    """Held messages the gateway never accepted go back to the queue (due now)."""
+    return held.update(
+        status_detail=StatusDetail.RETRYING, claimed_at=None, next_attempt_at=timezone.now(), error=None
     )
 
 
@@ -186,15 +195,11 @@ def reconcile_window_complete(*, provider: str, window_start: datetime, window_e
     `window_end` (the window ends when its first page is asked for). A log held for
     reconciliation before then, handed over well inside the window and still unmatched was
     never accepted: queue it again."""
-    requeued = (
-        _reconciling(provider)
-        .filter(
+    requeued = _requeue(
+        _reconciling(provider).filter(
             updated_at__lte=window_end,
             claimed_at__gte=window_start + MATCH_BEFORE,
             claimed_at__lte=window_end - timedelta(seconds=settings.RECONCILE_SETTLE_SECONDS),
-        )
-        .update(
-            status_detail=StatusDetail.RETRYING, claimed_at=None, next_attempt_at=timezone.now(), error=None
         )
     )
     if requeued:
@@ -206,11 +211,7 @@ def reconcile_window_complete(*, provider: str, window_start: datetime, window_e
 
 def reconciliations_expire() -> int:
     """Reconciling logs past RECONCILE_DEADLINE fail as unknown, saying why."""
-    expired = list(
-        CommunicationLog.objects.filter(
-            status=Status.PENDING, status_detail=StatusDetail.RECONCILING, next_attempt_at__lte=timezone.now()
-        ).values_list("id", flat=True)[:1000]
-    )
+    expired = list(_held().filter(next_attempt_at__lte=timezone.now()).values_list("id", flat=True)[:1000])
     reason = "the gateway's records did not settle it before the reconciliation deadline"
     return logs_apply_status(
         StatusUpdate(

@@ -174,3 +174,23 @@ def test_a_tenant_order_names_only_providers_the_deployment_routes_to(client, ro
     assert client.post(url, {**form, "sms_providers": "aliyun, submail"}).status_code == 302
     tenant_a.refresh_from_db()
     assert tenant_a.sms_providers == "aliyun,submail"
+
+
+def test_messages_held_at_submail_do_not_crowd_aliyun_lookups_out(route, otp, alice, settings):
+    """SUBMAIL's held messages are settled from sms/log pages, never looked up one by one:
+    however many there are, Aliyun's held messages are still asked about."""
+    from communication.services.reconcile import reconcile_by_lookup
+    from tests.factories import LogFactory
+
+    submail, aliyun = route
+    submail.stop()
+    settings.ALIYUN_READ_TIMEOUT = 0.2
+    aliyun.faults.slow, aliyun.faults.slow_seconds = 1.0, 0.5
+    (log,) = _send(alice, _numbers(1), template="otp", variables={"code": "1"})
+    aliyun.faults.slow = 0.0
+    LogFactory(user=alice, provider="submail", claimed_at=timezone.now(), status_detail="reconciling")
+    _age(updated_at=timezone.now() - timedelta(seconds=30))
+    CommunicationLog.objects.filter(provider="submail").update(updated_at=timezone.now() - timedelta(hours=1))
+    assert reconcile_by_lookup(limit=1) == 1
+    log.refresh_from_db()
+    assert log.status == "sent"
