@@ -59,11 +59,18 @@ def record_call(provider: str, results: Sequence[SendResult], seconds: float) ->
             ("ms", int(seconds * 1000)),
         ):
             if value:
-                key = _key(provider, minute, field)
-                cache.add(key, 0, timeout=ttl)
-                cache.incr(key, value)
+                _add_to(_key(provider, minute, field), value, ttl)
     except Exception as exc:  # noqa: BLE001 - any cache failure: statistics are optional
         logger.warning("Provider health statistics not recorded: %s", exc)
+
+
+def _add_to(key: str, value: int, ttl: int) -> None:
+    """One round trip once the minute's counter exists (every call after the first)."""
+    try:
+        cache.incr(key, value)
+    except ValueError:  # not there yet
+        if not cache.add(key, value, timeout=ttl):
+            cache.incr(key, value)  # another process created it meanwhile
 
 
 def call_stats(provider: str, *, since_minute: int) -> dict[str, int]:
