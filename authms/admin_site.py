@@ -1,5 +1,6 @@
 import math
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.template.response import TemplateResponse
@@ -36,8 +37,19 @@ class AuthmsAdminSite(admin.AdminSite):
 
     def index(self, request, extra_context=None):
         from communication.selectors import delivery_dashboard
+        from communication.services.health import providers_overview
+        from providers.registry import providers_in_use
 
-        extra = {"dashboard": delivery_dashboard(actor=request.user)} if request.user.is_staff else {}
+        extra = {}
+        if request.user.is_staff:
+            extra["dashboard"] = delivery_dashboard(actor=request.user)
+        if request.user.is_platform_admin:  # gateways serve every tenant: platform staff only
+            extra["providers"] = providers_overview(providers_in_use())
+            extra["providers_window"] = {
+                "window": settings.HEALTH_WINDOW_SECONDS // 60,
+                "after": settings.HEALTH_UNDELIVERED_AFTER_SECONDS // 60,
+                "until": settings.HEALTH_UNDELIVERED_WINDOW_SECONDS // 60,
+            }
         return super().index(request, {**extra, **(extra_context or {})})
 
 

@@ -243,6 +243,11 @@ HEALTH_PROBE_SHARE = float(env_str("HEALTH_PROBE_SHARE", "0.1"))
 HEALTH_PROBE_WINDOW_SECONDS = env_seconds("HEALTH_PROBE_WINDOW", "2m")
 HEALTH_MAX_LATENCY_SECONDS = float(env_str("HEALTH_MAX_LATENCY_SECONDS", "8"))
 HEALTH_STATE_TTL_SECONDS = float(env_str("HEALTH_STATE_TTL_SECONDS", "5"))
+# ... and out when HEALTH_UNDELIVERED_SHARE of what it accepted HEALTH_UNDELIVERED_AFTER to
+# HEALTH_UNDELIVERED_WINDOW ago has no delivery report (providers that report deliveries only).
+HEALTH_UNDELIVERED_AFTER_SECONDS = env_seconds("HEALTH_UNDELIVERED_AFTER", "5m")
+HEALTH_UNDELIVERED_WINDOW_SECONDS = env_seconds("HEALTH_UNDELIVERED_WINDOW", "15m")
+HEALTH_UNDELIVERED_SHARE = float(env_str("HEALTH_UNDELIVERED_SHARE", "0.3"))
 DISPATCH_CHUNK_SIZE = env_int("DISPATCH_CHUNK_SIZE", 100)
 DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per batch
 # Waits between attempts of a message whose provider surely never got it (connection

@@ -56,6 +56,7 @@ class Cluster:
 
     def __init__(self):
         self.fake = FakeSubmail({SUBMAIL_APPID: SUBMAIL_APPKEY}).start()
+        self.fake.deliver_after(10)  # as carriers do; the health check judges silence
         self.port = self.fake._server.server_address[1]
         self.aliyun = FakeAliyun({ALIYUN_KEY_ID: ALIYUN_KEY_SECRET}, templates=ALIYUN_TEMPLATES).start()
         self.env = {

@@ -146,6 +146,12 @@ class CommunicationLog(models.Model):
             # for the claim needs no sort and stops at the LIMIT.
             models.Index(fields=["batch_id", "id"], name="log_batch"),
             models.Index(fields=["recipient"], name="log_recipient"),
+            # Accepted, not yet reported delivered or failed: the provider health check counts
+            # these per provider ("sent but not delivered after N minutes"). Rows leave it when
+            # their report arrives, so it stays the size of what is in flight at the carriers.
+            models.Index(
+                fields=["provider", "sent_at"], name="log_awaiting_report", condition=models.Q(status="sent")
+            ),
             # Claimed rows in flight, for the sweeper's stale-claim scan: always tiny.
             models.Index(
                 fields=["claimed_at"],
@@ -341,10 +347,16 @@ class ProviderHealth(models.Model):
         IN = "in", _("in rotation")
         OUT = "out", _("out of rotation")
 
+    class Cause(models.TextChoices):
+        CALLS = "calls", _("failing or slow calls")
+        DELIVERY = "delivery", _("accepted messages not reported delivered")
+
     provider = models.CharField(_("provider"), max_length=32, unique=True)
     state = models.CharField(_("state"), max_length=3, choices=State.choices, default=State.IN)
     changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
     reason = models.TextField(_("reason"), blank=True)
+    # Why it went out: a provider out for undelivered messages needs delivered probes to return.
+    cause = models.CharField(_("cause"), max_length=10, choices=Cause.choices, blank=True)
 
     class Meta:
         db_table = "communication_provider_health"

@@ -157,6 +157,18 @@ def batch_status_counts(*, batch_id: str) -> dict[str, int]:
 
 
 DASHBOARD_WINDOWS = (("24h", 24), ("7d", 24 * 7))
+
+
+def awaiting_report_count(*, provider: str, sent_from, sent_before) -> int:
+    """Messages `provider` accepted in [sent_from, sent_before) with no delivery report yet.
+
+    Platform-wide on purpose (a provider's health spans tenants); it never leaves the health
+    check. Read from the partial index `log_awaiting_report`."""
+    return CommunicationLog.objects.filter(
+        provider=provider, status=Status.SENT, sent_at__gte=sent_from, sent_at__lt=sent_before
+    ).count()
+
+
 DASHBOARD_CACHE_SECONDS = 60
 
 

@@ -15,14 +15,23 @@ HEALTH_WINDOW:
   HEALTH_IN_SHARE (10 %) not handed over, it is back in rotation (hysteresis: out at 50 %, in
   at 10 %).
 
+A provider that reports deliveries (polled or pushed) is also judged, like GOV.UK Notify does,
+on what happens after the hand-over: when HEALTH_UNDELIVERED_SHARE (30 %) or more of the
+messages it accepted HEALTH_UNDELIVERED_AFTER (5 min) to HEALTH_UNDELIVERED_WINDOW (15 min) ago
+are still `sent`, with no delivery report, it goes out of rotation too, and it only comes back
+when probes that old have been delivered (so a gateway that takes messages and sits on them is
+not put back after two minutes of accepted probes).
+
 Each switch writes one ProviderSwitch row and one notice to platform staff, whatever the number
 of workers (the state change is a conditional UPDATE). A provider is never skipped when no
 other can take the message.
 """
 
 import logging
+import math
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -31,11 +40,13 @@ from django.utils import timezone
 
 from authms.models import User
 from communication.models import ProviderHealth, ProviderSwitch
+from communication.selectors import awaiting_report_count
 from providers.base import Outcome, SendResult
+from providers.registry import provider_by_name
 
 logger = logging.getLogger(__name__)
 
-FIELDS = ("ok", "bad", "calls", "ms")
+FIELDS = ("ok", "bad", "calls", "ms", "sent")
 
 
 def _key(provider: str, minute: int, field: str) -> str:
@@ -57,6 +68,7 @@ def record_call(provider: str, results: Sequence[SendResult], seconds: float) ->
             ("bad", bad),
             ("calls", 1),
             ("ms", int(seconds * 1000)),
+            ("sent", sum(1 for r in results if r.outcome == Outcome.SENT)),
         ):
             if value:
                 _add_to(_key(provider, minute, field), value, ttl)
@@ -73,18 +85,53 @@ def _add_to(key: str, value: int, ttl: int) -> None:
             cache.incr(key, value)  # another process created it meanwhile
 
 
-def call_stats(provider: str, *, since_minute: int) -> dict[str, int]:
-    """Sums of the counters from `since_minute` to now."""
-    now_minute = int(time.time() // 60)
+def call_stats(provider: str, *, since_minute: int, until_minute: int | None = None) -> dict[str, int]:
+    """Sums of the counters from `since_minute` to `until_minute` (default: now), inclusive."""
+    until_minute = int(time.time() // 60) if until_minute is None else until_minute
     keys = {
         _key(provider, minute, field): field
-        for minute in range(since_minute, now_minute + 1)
+        for minute in range(since_minute, until_minute + 1)
         for field in FIELDS
     }
     totals = dict.fromkeys(FIELDS, 0)
-    for key, value in cache.get_many(list(keys)).items():
-        totals[keys[key]] += int(value)
+    if keys:
+        for key, value in cache.get_many(list(keys)).items():
+            totals[keys[key]] += int(value)
     return totals
+
+
+def undelivered(provider: str, *, since: datetime | None) -> tuple[int, int] | None:
+    """(still without a report, accepted) for the messages `provider` accepted from
+    HEALTH_UNDELIVERED_WINDOW to HEALTH_UNDELIVERED_AFTER ago, and after `since`, in whole
+    minutes; None when the provider reports no deliveries (then silence means nothing)."""
+    if not provider_by_name(provider).reports_delivery:
+        return None
+    now_minute = int(time.time() // 60)
+    first = now_minute - math.ceil(settings.HEALTH_UNDELIVERED_WINDOW_SECONDS / 60)
+    if since is not None:
+        first = max(first, int(since.timestamp() // 60) + 1)
+    # The last whole minute whose messages are all at least HEALTH_UNDELIVERED_AFTER old.
+    last = now_minute - math.ceil(settings.HEALTH_UNDELIVERED_AFTER_SECONDS / 60) - 1
+    if last < first:
+        return 0, 0
+    accepted = call_stats(provider, since_minute=first, until_minute=last)["sent"]
+    waiting = awaiting_report_count(
+        provider=provider,
+        sent_from=datetime.fromtimestamp(first * 60, UTC),
+        sent_before=datetime.fromtimestamp((last + 1) * 60, UTC),
+    )
+    return waiting, max(accepted, waiting)  # counters are best effort; the rows are not
+
+
+def _undelivered_reason(counts: tuple[int, int] | None, *, at_least: float) -> str:
+    """Why the undelivered share condemns the provider, or "" (too few messages, or fine)."""
+    if counts is None or counts[1] < settings.HEALTH_MIN_MESSAGES:
+        return ""
+    waiting, accepted = counts
+    if waiting / accepted < at_least:
+        return ""
+    minutes = settings.HEALTH_UNDELIVERED_AFTER_SECONDS // 60
+    return f"{waiting / accepted:.0%} of {accepted} messages it accepted have no delivery report after {minutes} min"
 
 
 # --- Rotation -----------------------------------------------------------------------------
@@ -104,13 +151,13 @@ def out_of_rotation() -> frozenset[str]:
     return names
 
 
-def _switch(provider: str, state: str, reason: str) -> bool:
+def _switch(provider: str, state: str, reason: str, cause: str = "") -> bool:
     """Move a provider to `state`; True only for the call that did (one audit row, one notice)."""
     with transaction.atomic():
         health, _ = ProviderHealth.objects.select_for_update().get_or_create(provider=provider)
         if health.state == state:
             return False
-        health.state, health.changed_at, health.reason = state, timezone.now(), reason
+        health.state, health.changed_at, health.reason, health.cause = state, timezone.now(), reason, cause
         health.save()
         ProviderSwitch.objects.create(provider=provider, state=state, reason=reason)
         transaction.on_commit(lambda: _tell_staff(provider, state, reason))
@@ -150,27 +197,81 @@ def _tell_staff(provider: str, state: str, reason: str) -> None:
 
 def providers_health_check(providers: Sequence[str]) -> list[str]:
     """Evaluate each provider; returns the switches made, e.g. ["submail: out"]."""
+    health = {row.provider: row for row in ProviderHealth.objects.filter(provider__in=providers)}
     switches = []
-    window_minutes = max(1, settings.HEALTH_WINDOW_SECONDS // 60)
-    now_minute = int(time.time() // 60)
-    states = dict(ProviderHealth.objects.filter(provider__in=providers).values_list("provider", "state"))
-    changed = dict(
-        ProviderHealth.objects.filter(provider__in=providers).values_list("provider", "changed_at")
-    )
     for provider in providers:
-        if states.get(provider, ProviderHealth.State.IN) == ProviderHealth.State.IN:
-            stats = call_stats(provider, since_minute=now_minute - window_minutes + 1)
-            reason = _unhealthy(stats)
-            if reason and _switch(provider, ProviderHealth.State.OUT, reason):
-                switches.append(f"{provider}: out")
+        row = health.get(provider)
+        if row is None or row.state == ProviderHealth.State.IN:
+            switched = _check_in_rotation(provider, back_since=row.changed_at if row else None)
         else:
-            went_out = int(changed[provider].timestamp() // 60)
-            probe_minutes = max(1, settings.HEALTH_PROBE_WINDOW_SECONDS // 60)
-            stats = call_stats(provider, since_minute=max(went_out + 1, now_minute - probe_minutes + 1))
-            reason = _recovered(stats)
-            if reason and _switch(provider, ProviderHealth.State.IN, reason):
-                switches.append(f"{provider}: in")
+            switched = _check_out_of_rotation(provider, row)
+        if switched:
+            switches.append(f"{provider}: {switched}")
     return switches
+
+
+def _check_in_rotation(provider: str, *, back_since: datetime | None) -> str:
+    now_minute = int(time.time() // 60)
+    window_minutes = max(1, settings.HEALTH_WINDOW_SECONDS // 60)
+    reason = _unhealthy(call_stats(provider, since_minute=now_minute - window_minutes + 1))
+    cause = ProviderHealth.Cause.CALLS
+    if not reason:
+        # Only what it accepted since it last came back: older silence was judged already.
+        counts = undelivered(provider, since=back_since)
+        reason = _undelivered_reason(counts, at_least=settings.HEALTH_UNDELIVERED_SHARE)
+        cause = ProviderHealth.Cause.DELIVERY
+    return "out" if reason and _switch(provider, ProviderHealth.State.OUT, reason, cause) else ""
+
+
+def _check_out_of_rotation(provider: str, health: ProviderHealth) -> str:
+    now_minute = int(time.time() // 60)
+    went_out = int(health.changed_at.timestamp() // 60)
+    probe_minutes = max(1, settings.HEALTH_PROBE_WINDOW_SECONDS // 60)
+    if health.cause == ProviderHealth.Cause.DELIVERY:
+        # Probes delivered are proof enough (their calls worked); accepted ones are not.
+        reason = _probes_delivered(undelivered(provider, since=health.changed_at))
+    else:
+        reason = _recovered(
+            call_stats(provider, since_minute=max(went_out + 1, now_minute - probe_minutes + 1))
+        )
+    return "in" if reason and _switch(provider, ProviderHealth.State.IN, reason) else ""
+
+
+def _probes_delivered(counts: tuple[int, int] | None) -> str:
+    """Back from undelivered messages only on delivered probes old enough to judge."""
+    if counts is None or counts[1] < settings.HEALTH_MIN_MESSAGES:
+        return ""
+    waiting, accepted = counts
+    if waiting / accepted > settings.HEALTH_IN_SHARE:
+        return ""
+    return f"{1 - waiting / accepted:.0%} of {accepted} probes it accepted were reported delivered in time"
+
+
+def providers_overview(providers: Sequence[str]) -> list[dict]:
+    """What the console dashboard shows platform staff: each provider's state and the figures
+    the health check judges it on."""
+    health = {row.provider: row for row in ProviderHealth.objects.filter(provider__in=providers)}
+    now_minute = int(time.time() // 60)
+    window_minutes = max(1, settings.HEALTH_WINDOW_SECONDS // 60)
+    lines = []
+    for provider in providers:
+        row = health.get(provider)
+        stats = call_stats(provider, since_minute=now_minute - window_minutes + 1)
+        messages = stats["ok"] + stats["bad"]
+        counts = undelivered(provider, since=None)
+        lines.append(
+            {
+                "provider": provider,
+                "in_rotation": row is None or row.state == ProviderHealth.State.IN,
+                "since": row.changed_at if row else None,
+                "reason": row.reason if row else "",
+                "messages": messages,
+                "not_handed_over": round(100 * stats["bad"] / messages, 1) if messages else None,
+                "latency_ms": round(stats["ms"] / stats["calls"]) if stats["calls"] else None,
+                "undelivered": round(100 * counts[0] / counts[1], 1) if counts and counts[1] else None,
+            }
+        )
+    return lines
 
 
 def _unhealthy(stats: dict[str, int]) -> str:

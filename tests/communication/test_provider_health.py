@@ -1,10 +1,14 @@
 """Providers leave the rotation when they stop taking messages, are probed, and come back."""
 
+import time
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from communication.models import CommunicationLog, ProviderHealth, ProviderSwitch
-from communication.services import bulk_send, dispatch_pending
+from communication.services import bulk_send, dispatch_pending, health
 from communication.services.health import providers_health_check, record_call
 from notifications.models import Notification
 from providers.base import SendResult
@@ -99,3 +103,99 @@ def test_a_provider_out_of_rotation_still_sends_what_no_other_can(route, alice, 
 def test_too_few_messages_decide_nothing(route):
     record_call("submail", [SendResult.retry("refused")] * 5, 0.1)
     assert providers_health_check(PROVIDERS) == []
+
+
+class _Later:
+    """The health check's clock, `minutes` ahead of the real one (the logs keep their times)."""
+
+    def __init__(self, minutes):
+        self.offset = minutes * 60
+
+    def time(self):
+        return time.time() + self.offset
+
+
+def _check_later(monkeypatch, minutes):
+    monkeypatch.setattr(health, "time", _Later(minutes))
+    return providers_health_check(PROVIDERS)
+
+
+def _deliver(logs, n):
+    ids = [log.id for log in logs[:n]]
+    CommunicationLog.objects.filter(id__in=ids).update(status="delivered", delivered_at=timezone.now())
+
+
+def test_a_provider_that_accepts_but_never_reports_delivery_leaves_the_rotation(route, alice, monkeypatch):
+    logs = _send(alice, 30)
+    assert {log.provider for log in logs} == {"submail"}
+    assert _check_later(monkeypatch, 2) == []  # too early to tell
+    _deliver(logs, 20)  # 10 of 30 (33 %) still without a report
+    assert _check_later(monkeypatch, 6) == ["submail: out"]
+    health_row = ProviderHealth.objects.get(provider="submail")
+    assert health_row.cause == "delivery"
+    assert health_row.reason == "33% of 30 messages it accepted have no delivery report after 5 min"
+
+
+def test_delivered_messages_keep_a_provider_in(route, alice, monkeypatch):
+    logs = _send(alice, 30)
+    _deliver(logs, 25)  # 5 of 30 (17 %) without a report: under HEALTH_UNDELIVERED_SHARE
+    assert _check_later(monkeypatch, 6) == []
+    assert _check_later(monkeypatch, 16) == []  # and out of the window: nothing to judge
+
+
+def test_silence_from_a_provider_that_reports_nothing_means_nothing(route, alice, monkeypatch, settings):
+    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "aliyun"}
+    settings.FAILOVER_PROVIDERS = {}
+    settings.ALIYUN_RECEIPT_TOKEN = ""  # no receipts configured, and Aliyun is not polled
+    logs = _send(alice, 30)
+    assert {log.provider for log in logs} == {"aliyun"}
+    assert _check_later(monkeypatch, 6) == []
+    settings.ALIYUN_RECEIPT_TOKEN = "receipt-path-token"
+    assert _check_later(monkeypatch, 6) == ["aliyun: out"]
+
+
+def test_out_for_undelivered_messages_it_returns_only_on_delivered_probes(
+    route, alice, monkeypatch, settings
+):
+    settings.HEALTH_PROBE_SHARE = 1.0  # every message probes
+    ProviderHealth.objects.create(provider="submail", state="out", cause="delivery")
+    ProviderHealth.objects.filter(provider="submail").update(changed_at=timezone.now() - timedelta(minutes=2))
+    probes = _send(alice, 25)
+    assert {log.provider for log in probes} == {"submail"}
+    assert _check_later(monkeypatch, 0) == []  # accepted, but not yet old enough to judge
+    assert _check_later(monkeypatch, 6) == []  # old enough, never delivered: stays out
+    _deliver(probes, 25)
+    assert _check_later(monkeypatch, 6) == ["submail: in"]
+    assert (
+        ProviderSwitch.objects.get().reason == "100% of 25 probes it accepted were reported delivered in time"
+    )
+
+    # Back in, the silence judged before it went back is not judged again.
+    _deliver(probes, 0)
+    ProviderHealth.objects.filter(provider="submail").update(changed_at=timezone.now())
+    CommunicationLog.objects.filter(id__in=[log.id for log in probes]).update(status="sent")
+    assert _check_later(monkeypatch, 6) == []
+
+
+def test_out_for_failing_calls_it_returns_on_accepted_probes_without_waiting_for_reports(
+    route, alice, settings
+):
+    settings.HEALTH_PROBE_SHARE = 1.0
+    ProviderHealth.objects.create(provider="submail", state="out", cause="calls")
+    ProviderHealth.objects.filter(provider="submail").update(changed_at="2020-01-01T00:00:00Z")
+    _send(alice, 25)
+    assert providers_health_check(PROVIDERS) == ["submail: in"]
+
+
+def test_platform_staff_see_each_providers_health_on_the_console_dashboard(route, alice, root, ada, client):
+    _send(alice, 30)
+    ProviderHealth.objects.create(provider="aliyun", state="out", reason="its calls took 9.0 s on average")
+    client.force_login(root)
+    html = client.get("/admin/").content.decode()
+    assert 'id="provider-health"' in html
+    submail_row = html.split('<tr data-provider="submail">')[1].split("</tr>")[0]
+    assert "in rotation" in submail_row and '<td class="num messages">30</td>' in submail_row
+    aliyun_row = html.split('<tr data-provider="aliyun">')[1].split("</tr>")[0]
+    assert "out of rotation" in aliyun_row and "its calls took 9.0 s on average" in aliyun_row
+    client.force_login(ada)  # a tenant admin: the gateways serve every tenant, not theirs to see
+    assert 'id="provider-health"' not in client.get("/admin/").content.decode()

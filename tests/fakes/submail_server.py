@@ -106,6 +106,22 @@ class FakeSubmail(FakeGateway):
                     **({"tag": message.tag} if message.tag else {}),
                 )
 
+    def deliver_after(self, seconds: float) -> None:
+        """Be the carriers of a healthy network: from now on every accepted message is reported
+        delivered `seconds` after SUBMAIL accepted it (for long runs such as `make chaos`, where
+        silence would rightly count against SUBMAIL's health)."""
+
+        def carry():
+            while True:
+                time.sleep(1)
+                due = time.time() - seconds
+                self.report(
+                    [i for i, m in list(self.messages.items()) if m.status == "pending" and m.send_at <= due],
+                    "delivered",
+                )
+
+        threading.Thread(target=carry, daemon=True).start()
+
     def _push_forever(self):
         while True:
             fields = self._pushes.get()
