@@ -250,6 +250,9 @@ HEALTH_UNDELIVERED_WINDOW_SECONDS = env_seconds("HEALTH_UNDELIVERED_WINDOW", "15
 HEALTH_UNDELIVERED_SHARE = float(env_str("HEALTH_UNDELIVERED_SHARE", "0.3"))
 DISPATCH_CHUNK_SIZE = env_int("DISPATCH_CHUNK_SIZE", 100)
 DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per batch
+# Loops per dispatch task claiming and sending chunks side by side (one provider call's wait
+# overlaps the others' database writes). Each holds a database connection while it runs.
+DISPATCH_THREADS = env_int("DISPATCH_THREADS", 4)
 # Waits between attempts of a message whose provider surely never got it (connection
 # refused, 503, quota): 7 attempts over ~38 minutes, each wait ±20 % jitter, then it fails.
 DISPATCH_RETRY_SCHEDULE = env_str("DISPATCH_RETRY_SCHEDULE", "30s,1m,2m,5m,10m,20m")
@@ -292,7 +295,7 @@ SUBMAIL_BASE_URL = env_str("SUBMAIL_BASE_URL", "https://api-v4.mysubmail.com")
 SUBMAIL_SIGNATURE = env_str("SUBMAIL_SIGNATURE")  # e.g. 【Acme】, prefixed when the text has none
 SUBMAIL_CONNECT_TIMEOUT = float(env_str("SUBMAIL_CONNECT_TIMEOUT", "3"))
 SUBMAIL_READ_TIMEOUT = float(env_str("SUBMAIL_READ_TIMEOUT", "15"))
-SUBMAIL_CHUNK_SIZE = env_int("SUBMAIL_CHUNK_SIZE", 100)
+SUBMAIL_CHUNK_SIZE = env_int("SUBMAIL_CHUNK_SIZE", 50)  # SUBMAIL recommends at most 50 per multisend
 SUBMAIL_SUBHOOK_KEY = env_str("SUBMAIL_SUBHOOK_KEY")
 # How long a push's one-time token is remembered (replays within it are refused).
 RECEIPT_TOKEN_RETENTION_SECONDS = env_seconds("RECEIPT_TOKEN_RETENTION", "30d")

@@ -3,25 +3,23 @@
     make bench BENCH=aliyun
     make bench BENCH=aliyun BENCH_ARGS="--messages=2000"
 
-10,000 template SMS drained by one in-process Celery worker through the fake Aliyun server
-(signature V3, verified by the fake) with SendBatchSms chunks of 100, against the same with
-one SendSms call per message; duplicates counted at the fake.
+10,000 template SMS drained by one `celery worker` process with default settings through the
+fake Aliyun server in this process (signature V3, verified by the fake), with SendBatchSms
+chunks of 100, against the same with one SendSms call per message; duplicates counted at
+the fake.
 """
 
 import argparse
 import logging
-import os
 import time
 from collections import Counter
 
-from bench.common import drain, migrate, print_table, send_rows, setup_django
+from bench.common import drain_in_workers, migrate, print_table, send_rows, setup_django
 
 setup_django()
 
-from django.conf import settings  # noqa: E402
-
 from authms.models import Tenant, User  # noqa: E402
-from tests.conftest import ALIYUN_KEY_ID, ALIYUN_KEY_SECRET, ALIYUN_TEMPLATES, celery_config  # noqa: E402
+from tests.conftest import ALIYUN_KEY_ID, ALIYUN_KEY_SECRET, ALIYUN_TEMPLATES  # noqa: E402
 from tests.fakes.aliyun_server import FakeAliyun  # noqa: E402
 
 PAYLOAD = {"provider_codes": {"aliyun": "SMS_100"}, "variables": {"code": "2468"}}
@@ -37,19 +35,17 @@ def main():
     user = User.objects.create(tenant=tenant, username=f"bench-{time.time_ns()}", password="!")
 
     fake = FakeAliyun({ALIYUN_KEY_ID: ALIYUN_KEY_SECRET}, templates=ALIYUN_TEMPLATES).start()
-    settings.ALIYUN_ACCESS_KEY_ID, settings.ALIYUN_ACCESS_KEY_SECRET = ALIYUN_KEY_ID, ALIYUN_KEY_SECRET
-    settings.ALIYUN_SMS_SIGN_NAME, settings.ALIYUN_SMS_BASE_URL = "Bench", fake.url
-    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "sms": "aliyun"}
-    settings.DISPATCH_CHUNK_SIZE = 100
-    with celery_config(task_always_eager=False, broker_url=os.environ["CELERY_BROKER_URL"]) as app:
-        app.control.purge()
-        settings.ALIYUN_CHUNK_SIZE = 100
-        batched = drain(app, user, args.messages, "bat_batched", provider="aliyun", payload=PAYLOAD)
-        calls_batched = fake.calls("SendBatchSms")
-        settings.ALIYUN_CHUNK_SIZE = 1
-        single = drain(
-            app, user, args.messages, "bat_single", provider="aliyun", payload=PAYLOAD, prefix="+86138"
-        )
+    env = {
+        "SMS_PROVIDER": "aliyun", "ALIYUN_ACCESS_KEY_ID": ALIYUN_KEY_ID, "ALIYUN_ACCESS_KEY_SECRET": ALIYUN_KEY_SECRET,
+        "ALIYUN_SMS_SIGN_NAME": "Bench", "ALIYUN_SMS_BASE_URL": fake.url,
+    }  # fmt: skip
+    n = args.messages
+    batched = drain_in_workers(user, n, "bat_batched", provider="aliyun", env=env, payload=PAYLOAD)
+    calls_batched = fake.calls("SendBatchSms")
+    single = drain_in_workers(
+        user, n, "bat_single", provider="aliyun", env={**env, "ALIYUN_CHUNK_SIZE": 1}, payload=PAYLOAD,
+        prefix="+86138",
+    )  # fmt: skip
     fake.stop()
     accepted = Counter(fake.deliveries())
     duplicates = sum(count - 1 for count in accepted.values())

@@ -1,7 +1,9 @@
 """Shared benchmark helpers: Django set-up, timing, percentiles, a results table."""
 
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 
@@ -70,22 +72,46 @@ def seed_pending(user, count: int, tag: str, prefix: str = "+86139", *, provider
     )  # fmt: skip
 
 
-def drain(app, user, count: int, tag: str, *, provider: str, payload=None, prefix: str = "+86139") -> float:
-    """Seconds for one in-process Celery worker to send a fresh batch of `count` SMS."""
-    from celery.contrib.testing.worker import start_worker
+def drain_in_workers(
+    user,
+    count: int,
+    tag: str,
+    *,
+    provider: str,
+    env: dict,
+    processes: int = 1,
+    payload=None,
+    prefix: str = "+86139",
+) -> float:
+    """Seconds for `celery worker -c processes` (real processes, as deployed, default settings
+    plus `env`) to send a fresh batch of `count` SMS; the fake gateway runs in this process,
+    as a remote gateway would run elsewhere. The worker's start-up is not measured."""
+    from django.conf import settings
 
     from communication.models import CommunicationLog
     from communication.services import enqueue_dispatch
-    from providers.registry import reset_cache
 
-    reset_cache()  # chunk-size settings are read when a provider is built
     seed_pending(user, count, tag, prefix, provider=provider, payload=payload)
-    started = time.perf_counter()
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30):
-        enqueue_dispatch(tag, 1)
+    worker_env = {
+        **os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "DISPATCH_FANOUT": str(processes),
+        **{name: str(value) for name, value in env.items()},
+    }  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "authms", "worker", "-l", "WARNING", "-c", str(processes),
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        env=worker_env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(3)
+        settings.DISPATCH_FANOUT = processes
+        started = time.perf_counter()
+        enqueue_dispatch(tag, count)
         while CommunicationLog.objects.filter(batch_id=tag, status="pending").exists():
-            time.sleep(0.05)
+            time.sleep(0.02)
         elapsed = time.perf_counter() - started
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait()
     assert CommunicationLog.objects.filter(batch_id=tag, status="sent").count() == count
     return elapsed
 

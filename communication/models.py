@@ -57,8 +57,10 @@ RESPONSE_MAX_BYTES = 2048
 
 class CommunicationLog(models.Model):
     id = PrefixedIdField(prefix="log")
+    # No index of its own: every composite index below leads with tenant, and each index
+    # costs every send and every delivery report a write.
     tenant = models.ForeignKey(
-        "authms.Tenant", verbose_name=_("tenant"), on_delete=models.PROTECT, related_name="+"
+        "authms.Tenant", verbose_name=_("tenant"), on_delete=models.PROTECT, related_name="+", db_index=False
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.PROTECT, related_name="+"

@@ -213,11 +213,11 @@ def fake_aliyun(settings):
 @pytest.fixture(autouse=True)
 def _fresh_provider_rotation():
     """The rotation and tenants' routes are cached per process: no test sees another's."""
-    from communication.services.health import forget_rotation
+    from communication.services.health import forget_rotation, forget_unflushed_counts
     from communication.services.routing import forget_tenant_orders
 
-    forget_rotation()
-    forget_tenant_orders()
+    for forget in (forget_rotation, forget_tenant_orders, forget_unflushed_counts):
+        forget()
     yield
-    forget_rotation()
-    forget_tenant_orders()
+    for forget in (forget_rotation, forget_tenant_orders, forget_unflushed_counts):
+        forget()

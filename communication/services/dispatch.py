@@ -9,8 +9,10 @@ is never resent automatically.
 
 import logging
 import random
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +29,7 @@ from authms.metrics import observe_provider_call
 from communication.masking import redact_recipient
 from communication.models import CommunicationLog, DeliveryAttempt, Status, StatusDetail
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
-from communication.services.health import record_call
+from communication.services.health import flush_call_stats, record_call
 from communication.services.heartbeat import claim_heartbeat
 from communication.services.outgoing import outgoing_message
 from communication.services.reconcile import logs_hold_for_reconciliation, reconciliations_expire
@@ -57,6 +59,17 @@ class DispatchReport:
     failed_over: int = 0  # not taken by their provider, handed to the next one of the route
     out_of_time: bool = False  # stopped between chunks with due work left: continue in a new task
     next_due_at: datetime | None = None  # the earliest retry still waiting in this batch
+
+    @classmethod
+    def merged(cls, reports: list["DispatchReport"]) -> "DispatchReport":
+        """One report for the loops of one dispatch (next_due_at is read after them)."""
+        total = cls()
+        for report in reports:
+            for name in ("sent", "failed", "retry", "reconciling", "failed_over"):
+                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.retry_reasons += report.retry_reasons
+            total.out_of_time = total.out_of_time or report.out_of_time
+        return total
 
 
 def retry_delays() -> list[int]:
@@ -293,20 +306,32 @@ def dispatch_pending(
     """Send due pending logs chunk by chunk until none are left, the provider needs a pause,
     or `time_budget` seconds have passed (checked between chunks, so a worker asked to stop
     never waits for more than one chunk). With `heartbeat` (real workers), the claims are
-    renewed while the chunk is in hand (services/heartbeat.py)."""
-    report = DispatchReport()
+    renewed while the chunk is in hand (services/heartbeat.py).
+
+    DISPATCH_THREADS loops claim and send chunks side by side, each with its own database
+    connection, so one chunk's provider call overlaps the others' database writes; claims
+    skip each other's rows as concurrent workers' do. One loop on SQLite (one writer at a
+    time) and inside a transaction (a test, a caller's atomic block), whose rows other
+    connections could not see."""
     started = time.monotonic()
-    while True:
-        logs, reference = _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE)
-        if not logs:
-            break
-        with claim_heartbeat.beating([log.id for log in logs]) if heartbeat else nullcontext():
-            _send_chunk(logs, reference, report)
-        if report.retry:
-            break  # the provider could not be reached: the rest waits for its own turn
-        if time_budget is not None and time.monotonic() - started > time_budget:
-            report.out_of_time = True
-            break
+    stop = threading.Event()
+
+    def loop() -> DispatchReport:
+        return _dispatch_loop(batch_id=batch_id, time_budget=time_budget, heartbeat=heartbeat,
+                              started=started, stop=stop)  # fmt: skip
+
+    side_by_side = connection.vendor == "postgresql" and not connection.in_atomic_block  # SQLite: one writer
+    threads = settings.DISPATCH_THREADS if side_by_side else 1
+    try:
+        if threads <= 1:
+            report = loop()
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="dispatch") as pool:
+                report = DispatchReport.merged(
+                    list(pool.map(lambda _: _in_own_connection(loop), range(threads)))
+                )
+    finally:
+        flush_call_stats()
     if batch_id:
         batch_complete_if_done(batch_id=batch_id)
         report.next_due_at = (
@@ -318,6 +343,32 @@ def dispatch_pending(
             .first()
         )
     return report
+
+
+def _dispatch_loop(
+    *, batch_id: str | None, time_budget: float | None, heartbeat: bool, started: float, stop: threading.Event
+) -> DispatchReport:
+    report = DispatchReport()
+    while not stop.is_set():
+        logs, reference = _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE)
+        if not logs:
+            break
+        with claim_heartbeat.beating([log.id for log in logs]) if heartbeat else nullcontext():
+            _send_chunk(logs, reference, report)
+        if report.retry:
+            stop.set()  # the provider could not be reached: the rest waits for its own turn
+        elif time_budget is not None and time.monotonic() - started > time_budget:
+            report.out_of_time = True
+            stop.set()
+    return report
+
+
+def _in_own_connection(work):
+    """Run `work` in a dispatch thread, closing the thread's database connection after it."""
+    try:
+        return work()
+    finally:
+        connection.close()
 
 
 # --- Sweeper ------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ other can take the message.
 
 import logging
 import math
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -53,6 +55,14 @@ def _key(provider: str, minute: int, field: str) -> str:
     return f"provider-health:{provider}:{minute}:{field}"
 
 
+# Counts wait here at most FLUSH_SECONDS before they go to the shared cache: a busy worker then
+# makes a few cache round trips a second instead of several per provider call.
+FLUSH_SECONDS = 1.0
+_buffer: dict[str, int] = defaultdict(int)
+_buffer_lock = threading.Lock()
+_flushed_at = 0.0
+
+
 def record_call(provider: str, results: Sequence[SendResult], seconds: float) -> None:
     """Count one call (best effort: a cache outage costs statistics, never a message)."""
     bad = sum(
@@ -61,8 +71,7 @@ def record_call(provider: str, results: Sequence[SendResult], seconds: float) ->
         if r.outcome in (Outcome.RETRY, Outcome.UNKNOWN) or (r.outcome == Outcome.FAILED and r.provider_fault)
     )
     minute = int(time.time() // 60)
-    ttl = settings.HEALTH_WINDOW_SECONDS + 120
-    try:
+    with _buffer_lock:
         for field, value in (
             ("ok", len(results) - bad),
             ("bad", bad),
@@ -71,7 +80,21 @@ def record_call(provider: str, results: Sequence[SendResult], seconds: float) ->
             ("sent", sum(1 for r in results if r.outcome == Outcome.SENT)),
         ):
             if value:
-                _add_to(_key(provider, minute, field), value, ttl)
+                _buffer[_key(provider, minute, field)] += value
+    if time.monotonic() - _flushed_at >= FLUSH_SECONDS:
+        flush_call_stats()
+
+
+def flush_call_stats() -> None:
+    """Add this process's buffered counts to the shared cache (also at the end of each dispatch)."""
+    global _flushed_at
+    with _buffer_lock:
+        counts, _flushed_at = dict(_buffer), time.monotonic()
+        _buffer.clear()
+    ttl = settings.HEALTH_WINDOW_SECONDS + settings.HEALTH_UNDELIVERED_WINDOW_SECONDS + 120
+    try:
+        for key, value in counts.items():
+            _add_to(key, value, ttl)
     except Exception as exc:  # noqa: BLE001 - any cache failure: statistics are optional
         logger.warning("Provider health statistics not recorded: %s", exc)
 
@@ -87,6 +110,7 @@ def _add_to(key: str, value: int, ttl: int) -> None:
 
 def call_stats(provider: str, *, since_minute: int, until_minute: int | None = None) -> dict[str, int]:
     """Sums of the counters from `since_minute` to `until_minute` (default: now), inclusive."""
+    flush_call_stats()  # what this process counted is included at once
     until_minute = int(time.time() // 60) if until_minute is None else until_minute
     keys = {
         _key(provider, minute, field): field
@@ -170,6 +194,12 @@ def forget_rotation() -> None:
     """Read the rotation afresh on the next routing (after a switch; between tests)."""
     global _out_cache
     _out_cache = (0.0, frozenset())
+
+
+def forget_unflushed_counts() -> None:
+    """Between tests: one test's calls are not counted in the next one's cache."""
+    with _buffer_lock:
+        _buffer.clear()
 
 
 def _tell_staff(provider: str, state: str, reason: str) -> None:

@@ -39,7 +39,7 @@ def test_500_sms_sent_then_delivery_reports_polled_by_one_sync_tick(sender, fake
     wait_until(lambda: Counter(statuses(batch_id)) == {"sent": 500}, timeout=60)
     ids = send_ids(batch_id)
     assert len(set(ids)) == 500 and set(ids) <= set(fake_submail.messages)
-    assert fake_submail.calls("sms/multisend") == 5  # chunks of 100
+    assert fake_submail.calls("sms/multisend") == 10  # chunks of 50 (SUBMAIL_CHUNK_SIZE)
     assert {content for _, content in fake_submail.deliveries()} == {"【Acme】Your parcel is on its way."}
 
     fake_submail.report(ids[:490], "delivered")

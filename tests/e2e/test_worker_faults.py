@@ -110,9 +110,11 @@ def test_kill_9_mid_batch_ends_with_every_message_sent_once(sender, fake_submail
 
 
 def test_sigterm_stops_the_worker_between_chunks_within_seconds(sender, fake_submail, worker_process):
-    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 1.0
     worker = worker_process()
-    batch_id = bulk_sms(sender, 1500)  # ~15 s of sending: longer than a task's 5 s budget
+    # Chunks of 10, 2 processes × 4 loops (DISPATCH_THREADS), 1 s a call: ~19 s of sending,
+    # far longer than a task's 5 s budget.
+    batch_id = bulk_sms(sender, 1500)
     logs = CommunicationLog.objects.filter(batch_id=batch_id)
     wait_until(lambda: logs.filter(status="sent").count() >= 20, timeout=60)
     asked = time.monotonic()
