@@ -56,3 +56,8 @@ def env_seconds(name: str, default: str) -> int:
         return parse_duration_seconds(os.environ.get(name, default))
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
+def env_prefixed(prefix: str) -> dict[str, str]:
+    """Every variable named `<prefix><NAME>`, as {NAME: value} (e.g. ANYMAIL_* → ANYMAIL)."""
+    return {name.removeprefix(prefix): value for name, value in os.environ.items() if name.startswith(prefix)}

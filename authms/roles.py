@@ -12,6 +12,7 @@ PERMISSIONS = {
         "communicationlog": ["view"],
         "batch": ["view"],
         "suppression": ["view", "add", "change", "delete"],
+        "suppressionlift": ["view"],
     },
     "message_templates": {"template": ["view", "add", "change", "delete"]},
     "notifications": {"notification": ["view", "delete"]},

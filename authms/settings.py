@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from authms.env import env_bool, env_int, env_list, env_seconds, env_str
+from authms.env import env_bool, env_int, env_list, env_prefixed, env_seconds, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "anymail",
     "authms",
     "templates.apps.MessageTemplatesConfig",
     "communication",
@@ -223,6 +224,7 @@ COMMUNICATION_PROVIDERS = {
     "smtp": "providers.email.DjangoEmailProvider",
     "submail": "providers.submail.SubmailSmsProvider",
     "aliyun": "providers.aliyun.AliyunSmsProvider",
+    "anymail": "providers.anymail.AnymailEmailProvider",
 }
 # SMS routing: SMS_PROVIDERS=submail,aliyun tries them in that order (a message moves on only
 # when a provider provably did not accept it). SMS_PROVIDER names a single one; SUBMAIL
@@ -320,6 +322,22 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "AuthMS <no-reply@localhost>")
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "authms.local")
+# ESPs through django-anymail (EMAIL_PROVIDER=anymail, EMAIL_BACKEND=anymail.backends.<esp>.
+# EmailBackend): every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g.
+# ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_MAILGUN_API_KEY, ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY,
+# ANYMAIL_WEBHOOK_SECRET (user:password of the tracking webhooks' basic auth).
+ANYMAIL = env_prefixed("ANYMAIL_")
+# Connect and read timeouts of every ESP API call; per-recipient status is read, not raised.
+ANYMAIL["REQUESTS_TIMEOUT"] = (
+    float(env_str("EMAIL_ESP_CONNECT_TIMEOUT", "3")),
+    float(env_str("EMAIL_ESP_READ_TIMEOUT", "15")),
+)
+ANYMAIL["IGNORE_RECIPIENT_STATUS"] = True
+EMAIL_ESP_CHUNK_SIZE = env_int("EMAIL_ESP_CHUNK_SIZE", 100)  # recipients per batch call
+# Bounce policy: a hard bounce or a complaint suppresses the address at once; soft bounces of
+# EMAIL_SOFT_BOUNCE_LIMIT different messages within EMAIL_SOFT_BOUNCE_WINDOW do too.
+EMAIL_SOFT_BOUNCE_LIMIT = env_int("EMAIL_SOFT_BOUNCE_LIMIT", 3)
+EMAIL_SOFT_BOUNCE_WINDOW_SECONDS = env_seconds("EMAIL_SOFT_BOUNCE_WINDOW", "7d")
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # Without a broker the embedded run executes tasks inline, so no worker is needed.

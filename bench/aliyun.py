@@ -10,15 +10,12 @@ the fake.
 """
 
 import argparse
-import logging
-import time
 from collections import Counter
 
-from bench.common import drain_in_workers, migrate, print_table, send_rows, setup_django
+from bench.common import bench_sender, drain_in_workers, print_table, send_rows, setup_django
 
 setup_django()
 
-from authms.models import Tenant, User  # noqa: E402
 from tests.conftest import ALIYUN_KEY_ID, ALIYUN_KEY_SECRET, ALIYUN_TEMPLATES  # noqa: E402
 from tests.fakes.aliyun_server import FakeAliyun  # noqa: E402
 
@@ -29,10 +26,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=10_000)
     args = parser.parse_args()
-    migrate()
-    logging.getLogger("celery").setLevel(logging.WARNING)
-    tenant = Tenant.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
-    user = User.objects.create(tenant=tenant, username=f"bench-{time.time_ns()}", password="!")
+    user = bench_sender()
 
     fake = FakeAliyun({ALIYUN_KEY_ID: ALIYUN_KEY_SECRET}, templates=ALIYUN_TEMPLATES).start()
     env = {

@@ -30,6 +30,18 @@ def migrate():
     call_command("migrate", verbosity=0)
 
 
+def bench_sender():
+    """A fresh tenant and user to send as (migrations applied first); Celery's chatter off."""
+    import logging
+
+    from authms.models import Tenant, User
+
+    migrate()
+    logging.getLogger("celery").setLevel(logging.WARNING)
+    tenant = Tenant.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
+    return User.objects.create(tenant=tenant, username=f"bench-{time.time_ns()}", password="!")
+
+
 def time_calls(call, *, repeat: int, warmup: int = 5) -> dict:
     for _ in range(warmup):
         call()
@@ -55,8 +67,11 @@ def print_table(headers: list[str], rows: list[list]):
         print(" | ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
-def seed_pending(user, count: int, tag: str, prefix: str = "+86139", *, provider: str, payload=None) -> None:
-    """`count` pending SMS logs of batch `tag` for `provider` (bulk_create, as bulk_send does)."""
+def seed_pending(
+    user, count: int, tag: str, prefix: str = "+86139", *, provider: str, payload=None, channel: str = "sms"
+) -> None:
+    """`count` pending logs of batch `tag` for `provider` (bulk_create, as bulk_send does):
+    SMS to `<prefix>NNNNNNNN`, or email to `<prefix>N@example.com`."""
     from datetime import UTC, datetime
 
     from communication.models import CommunicationLog
@@ -64,7 +79,9 @@ def seed_pending(user, count: int, tag: str, prefix: str = "+86139", *, provider
     now = datetime.now(UTC)
     CommunicationLog.objects.bulk_create(
         CommunicationLog(
-            tenant_id=user.tenant_id, user=user, channel="sms", provider=provider, recipient=f"{prefix}{i:08d}",
+            tenant_id=user.tenant_id, user=user, channel=channel, provider=provider,
+            recipient=f"{prefix}{i:08d}" if channel == "sms" else f"{prefix}{i}@example.com",
+            subject="Your parcel" if channel == "email" else "",
             content=f"Your parcel is on its way ({tag}).", send_payload=payload, batch_id=tag,
             created_at=now, updated_at=now,
         )
@@ -82,16 +99,17 @@ def drain_in_workers(
     processes: int = 1,
     payload=None,
     prefix: str = "+86139",
+    channel: str = "sms",
 ) -> float:
     """Seconds for `celery worker -c processes` (real processes, as deployed, default settings
-    plus `env`) to send a fresh batch of `count` SMS; the fake gateway runs in this process,
+    plus `env`) to send a fresh batch of `count` messages; the fake gateway runs in this process,
     as a remote gateway would run elsewhere. The worker's start-up is not measured."""
     from django.conf import settings
 
     from communication.models import CommunicationLog
     from communication.services import enqueue_dispatch
 
-    seed_pending(user, count, tag, prefix, provider=provider, payload=payload)
+    seed_pending(user, count, tag, prefix, provider=provider, payload=payload, channel=channel)
     worker_env = {
         **os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "DISPATCH_FANOUT": str(processes),
         **{name: str(value) for name, value in env.items()},

@@ -14,18 +14,16 @@
 """
 
 import argparse
-import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from bench.common import drain_in_workers, migrate, print_table, send_rows, setup_django
+from bench.common import bench_sender, drain_in_workers, print_table, send_rows, setup_django
 
 setup_django()
 
 from django.db import connection
 
-from authms.models import Tenant, User
 from communication.models import CommunicationLog
 from communication.services import reports_apply
 from providers.base import StatusReport
@@ -95,10 +93,7 @@ def main():
     parser.add_argument("--reports", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=10_000)
     args = parser.parse_args()
-    migrate()
-    logging.getLogger("celery").setLevel(logging.WARNING)
-    tenant = Tenant.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
-    user = User.objects.create(tenant=tenant, username=f"bench-{time.time_ns()}", password="!")
+    user = bench_sender()
 
     rows = bench_reports(user, args.reports)
 

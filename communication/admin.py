@@ -5,8 +5,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -21,14 +22,17 @@ from communication.models import (
     Batch,
     CommunicationLog,
     DeliveryAttempt,
+    EmailEvent,
     ProviderHealth,
     ProviderSwitch,
     Status,
     Suppression,
+    SuppressionLift,
     SyncRun,
 )
 from communication.recipients import normalise, suppression_key
 from communication.services import logs_retry
+from communication.services.suppression import suppressions_lift
 from communication.status_sync import status_sync_all, status_sync_enabled
 
 CSV_COLUMNS = [
@@ -126,9 +130,17 @@ class DeliveryAttemptInline(admin.TabularInline):
         return False
 
 
+class EmailEventInline(DeliveryAttemptInline):
+    """What the ESP's tracking webhooks said about this email (read-only)."""
+
+    model = EmailEvent
+    fields = readonly_fields = ["at", "kind", "detail", "esp"]
+    verbose_name_plural = _("ESP events (deliveries, bounces, complaints, opens, clicks)")
+
+
 @admin.register(CommunicationLog)
 class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    inlines = [DeliveryAttemptInline]
+    inlines = [DeliveryAttemptInline, EmailEventInline]
     list_display = ["id", "created_at", "status_badge", "channel", "masked_recipient", "user", "provider"]
     list_filter = ["channel", "status", "status_detail", ProviderFilter, "created_at"]
     list_select_related = ["user"]
@@ -152,6 +164,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "content",
         "status",
         "status_detail",
+        "engagement",
         "masked_error",
         "pretty_response",
         "batch_id",
@@ -291,6 +304,25 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("error"))
+    def get_inlines(self, request, obj):
+        email = obj is not None and obj.channel == "email"
+        return [inline for inline in self.inlines if email or inline is not EmailEventInline]
+
+    @admin.display(description=_("opens and clicks"))
+    def engagement(self, log):
+        if log.channel != "email":
+            return "—"
+        counts = dict(
+            log.email_events.filter(kind__in=[EmailEvent.Kind.OPENED, EmailEvent.Kind.CLICKED])
+            .values_list("kind")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        return _("Opened %(opens)d, clicked %(clicks)d") % {
+            "opens": counts.get(EmailEvent.Kind.OPENED, 0),
+            "clicks": counts.get(EmailEvent.Kind.CLICKED, 0),
+        }
+
     def masked_error(self, log):
         return redact_recipient(log.error, log.channel, log.recipient) or "—"
 
@@ -322,15 +354,61 @@ class SuppressionForm(forms.ModelForm):
         return cleaned
 
 
+class LiftForm(forms.Form):
+    note = forms.CharField(
+        label=_("Why is it lifted?"), widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1000
+    )
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(TenantScopedAdmin):
-    """Staff add or remove recipients; the bulk sender skips them (their logs fail with the reason)."""
+    """Staff add recipients or lift them with a reason (kept in *Lifted suppressions*); the
+    bulk sender skips suppressed recipients (their logs fail saying why)."""
 
-    list_display = ["recipient", "channel", "reason", "created_at"]
+    list_display = ["recipient", "channel", "reason", "created_at", "detail"]
     list_filter = ["channel", "reason"]
     search_fields = ["=recipient"]
-    fields = ["tenant", "channel", "recipient", "reason"]
+    fields = ["tenant", "channel", "recipient", "reason", "detail"]
+    readonly_fields = ["detail"]
     form = SuppressionForm
+    actions = ["lift"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # lifted with a reason instead (the action below), never silently deleted
+
+    def has_lift_permission(self, request):
+        return request.user.has_perm("communication.delete_suppression")
+
+    @admin.action(description=_("Lift the selected suppressions (with a reason)"), permissions=["lift"])
+    def lift(self, request, queryset):
+        form = LiftForm(request.POST if "note" in request.POST else None)
+        if form.is_valid():
+            lifted = suppressions_lift(
+                actor=request.user, suppressions=queryset, note=form.cleaned_data["note"]
+            )
+            self.message_user(
+                request, _("%(count)d suppression(s) lifted.") % {"count": lifted}, messages.SUCCESS
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Lift suppressions"),
+            "form": form,
+            "entries": queryset,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/communication/suppression/lift.html", context)
+
+
+@admin.register(SuppressionLift)
+class SuppressionLiftAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Audit: every suppression staff lifted, by whom and why."""
+
+    list_display = ["at", "recipient", "channel", "was", "suppressed_at", "lifted_by", "note"]
+    list_filter = ["channel", "was"]
+    search_fields = ["=recipient"]
+    list_select_related = ["lifted_by"]
 
 
 @admin.register(Batch)

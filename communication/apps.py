@@ -15,3 +15,17 @@ class CommunicationConfig(AppConfig):
         from providers.checks import check_channel_providers
 
         checks.register(check_channel_providers)
+
+        # ESP tracking webhooks (anymail) → logs and suppressions. A webhook without basic
+        # auth or a signature is refused (api/email_webhooks.py), so anymail's warning about
+        # one would only repeat that.
+        import warnings
+
+        from anymail.exceptions import AnymailInsecureWebhookWarning
+        from anymail.signals import tracking
+
+        warnings.filterwarnings("ignore", category=AnymailInsecureWebhookWarning)
+
+        from communication.services.email_tracking import on_tracking
+
+        tracking.connect(on_tracking, dispatch_uid="communication.email_tracking")

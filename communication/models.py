@@ -225,6 +225,9 @@ class Suppression(models.Model):
         _("recipient"), max_length=320, help_text=_("Normalised: +8613800138000 or a@example.com.")
     )
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, default=Reason.MANUAL)
+    detail = models.TextField(
+        _("detail"), blank=True, help_text=_("What put it there (the ESP's bounce text).")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -385,3 +388,73 @@ class ProviderSwitch(models.Model):
 
     def __str__(self):
         return f"{self.provider} → {self.state} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SuppressionLift(models.Model):
+    """Audit: staff took a recipient off a suppression list, and why."""
+
+    tenant = models.ForeignKey(
+        "authms.Tenant", on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    recipient = models.CharField(_("recipient"), max_length=320)
+    was = models.CharField(_("suppressed for"), max_length=20, choices=Suppression.Reason.choices)
+    suppressed_at = models.DateTimeField(_("suppressed at"))
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("lifted by")
+    )
+    note = models.TextField(_("reason for lifting"))
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        db_table = "communication_suppression_lift"
+        verbose_name = _("lifted suppression")
+        verbose_name_plural = _("lifted suppressions")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.recipient} ({self.channel})"
+
+
+class EmailEvent(models.Model):
+    """What an ESP's tracking webhook said about one email (delivery, bounces, complaints,
+    opens, clicks). Status changes go through the forward-only rule; these rows keep the
+    rest, count opens and clicks, and count soft bounces for the bounce policy."""
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", _("Delivered")
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCE = "soft_bounce", _("Soft bounce")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
+        COMPLAINED = "complained", _("Complained")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        OPENED = "opened", _("Opened")
+        CLICKED = "clicked", _("Clicked")
+
+    log = models.ForeignKey(
+        CommunicationLog, on_delete=models.CASCADE, related_name="email_events", verbose_name=_("log")
+    )
+    tenant = models.ForeignKey(
+        "authms.Tenant", on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
+    recipient = models.CharField(_("recipient"), max_length=320)
+    kind = models.CharField(_("event"), max_length=12, choices=Kind.choices)
+    at = models.DateTimeField(_("at"))
+    detail = models.TextField(_("detail"), blank=True)
+    esp = models.CharField(_("ESP"), max_length=32)
+    # The ESP's own id for the event, when it gives one: a redelivered webhook is recorded once.
+    event_id = models.CharField(_("event id"), max_length=255, null=True, blank=True)
+
+    class Meta:
+        db_table = "communication_email_event"
+        verbose_name = _("email event")
+        verbose_name_plural = _("email events")
+        ordering = ["at", "id"]
+        constraints = [models.UniqueConstraint(fields=["esp", "event_id"], name="email_event_once")]
+        indexes = [
+            models.Index(fields=["tenant", "recipient", "kind", "at"], name="email_event_recipient"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.at:%Y-%m-%d %H:%M:%S}"

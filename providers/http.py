@@ -34,24 +34,10 @@ class HttpTransport:
             response = self.session.request(
                 method, url, timeout=(self.connect_timeout, self.read_timeout), **kwargs
             )
-        except (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.InvalidURL) as exc:
-            raise self._retry(f"could not be reached: {exc}") from exc
-        except requests.ConnectionError as exc:
-            if auxiliary or never_connected(exc):
-                raise self._retry(f"could not be reached: {exc}") from exc
-            raise self._unknown(f"connection to {self.name} dropped: {exc}") from exc
-        except requests.RequestException as exc:  # read timeouts and the rest: the request was sent
-            if auxiliary:
-                raise self._retry(f"did not answer an auxiliary call: {type(exc).__name__}") from exc
-            raise self._unknown(f"{self.name} did not answer in time") from exc
-        if response.status_code in NOT_PROCESSED_STATUSES or (auxiliary and response.status_code >= 500):
-            raise self._retry(
-                f"answered HTTP {response.status_code} (not processed)", response=response.text[:2048]
-            )
-        if response.status_code >= 500:
-            raise self._unknown(
-                f"{self.name} answered HTTP {response.status_code}", response=response.text[:2048]
-            )
+        except requests.RequestException as exc:
+            raise request_failure(self.name, exc, auxiliary=auxiliary) from exc
+        if failure := status_failure(self.name, response, auxiliary=auxiliary):
+            raise failure
         return response
 
     def json(self, response: requests.Response, *, auxiliary: bool = False):
@@ -61,16 +47,46 @@ class HttpTransport:
         except ValueError:
             reason = f"unreadable {self.name} answer (HTTP {response.status_code})"
             if auxiliary:
-                raise self._retry(reason) from None
-            raise self._unknown(reason, response=response.text[:2048]) from None
+                raise _retry(self.name, reason) from None
+            raise _unknown(reason, response=response.text[:2048]) from None
 
-    def _retry(self, reason: str, response: str | None = None) -> ProviderError:
-        return ProviderError(f"{self.name} {reason}", permanent=False, response=response)
 
-    def _unknown(self, reason: str, response: str | None = None) -> ProviderError:
-        return ProviderError(
-            OUTCOME_UNKNOWN.format(reason=reason), permanent=True, outcome_unknown=True, response=response
-        )
+def request_failure(name: str, exc: requests.RequestException, *, auxiliary: bool = False) -> ProviderError:
+    """A call that got no answer (also for clients that call `requests` themselves, such as
+    django-anymail's backends): retryable only when the request surely never left."""
+    if isinstance(
+        exc, requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.InvalidURL
+    ):
+        return _retry(name, f"could not be reached: {exc}")
+    if isinstance(exc, requests.ConnectionError):
+        if auxiliary or never_connected(exc):
+            return _retry(name, f"could not be reached: {exc}")
+        return _unknown(f"connection to {name} dropped: {exc}")
+    if auxiliary:  # read timeouts and the rest: the request was sent
+        return _retry(name, f"did not answer an auxiliary call: {type(exc).__name__}")
+    return _unknown(f"{name} did not answer in time")
+
+
+def status_failure(
+    name: str, response: requests.Response, *, auxiliary: bool = False
+) -> ProviderError | None:
+    """The error an answer's HTTP status means under the rule (None: read the answer)."""
+    status = response.status_code
+    if status in NOT_PROCESSED_STATUSES or (auxiliary and status >= 500):
+        return _retry(name, f"answered HTTP {status} (not processed)", response.text[:2048])
+    if status >= 500:
+        return _unknown(f"{name} answered HTTP {status}", response.text[:2048])
+    return None
+
+
+def _retry(name: str, reason: str, response: str | None = None) -> ProviderError:
+    return ProviderError(f"{name} {reason}", permanent=False, response=response)
+
+
+def _unknown(reason: str, response: str | None = None) -> ProviderError:
+    return ProviderError(
+        OUTCOME_UNKNOWN.format(reason=reason), permanent=True, outcome_unknown=True, response=response
+    )
 
 
 def never_connected(exc: requests.ConnectionError) -> bool:

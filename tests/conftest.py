@@ -221,3 +221,34 @@ def _fresh_provider_rotation():
     yield
     for forget in (forget_rotation, forget_tenant_orders, forget_unflushed_counts):
         forget()
+
+
+POSTMARK_TOKEN, WEBHOOK_SECRET, MAILGUN_SIGNING_KEY = (
+    "pm-server-token",
+    "hooks:s3cret-pass",
+    "mailgun-signing-key",
+)
+
+
+@pytest.fixture
+def fake_postmark(settings):
+    """A running fake Postmark API, with email going through anymail's Postmark backend to it
+    and the tracking webhooks' secrets set (Postmark: basic auth; Mailgun: signing key)."""
+    from providers.registry import reset_cache
+    from tests.fakes.postmark_server import FakePostmark
+
+    fake = FakePostmark(POSTMARK_TOKEN).start()
+    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "email": "anymail"}
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {
+        **settings.ANYMAIL,
+        "POSTMARK_SERVER_TOKEN": POSTMARK_TOKEN,
+        "POSTMARK_API_URL": f"{fake.url}/",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY,
+        "REQUESTS_TIMEOUT": (1.0, 1.0),
+    }
+    reset_cache()
+    yield fake
+    fake.stop()
+    reset_cache()

@@ -1,5 +1,5 @@
 from authms.api.routing import api_path
-from communication.api import views
+from communication.api import email_webhooks, views
 
 urlpatterns = [
     api_path("communication/logs", views.CommunicationLogListView.as_view(), name="communication-logs"),
@@ -25,3 +25,4 @@ urlpatterns = [
         name="provider-replies",
     ),
 ]
+urlpatterns += email_webhooks.urlpatterns

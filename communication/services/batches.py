@@ -159,7 +159,10 @@ def bulk_send(
     def log_for(recipient, log_id, batch_id, now):
         is_suppressed = recipient.is_valid and suppression_key(channel, recipient.value) in suppressed
         error = recipient.error or (
-            f"Recipient is on this tenant's {channel} suppression list." if is_suppressed else None
+            f"Recipient is on this tenant's {channel} suppression list "
+            f"({suppressed[suppression_key(channel, recipient.value)]})."
+            if is_suppressed
+            else None
         )
         detail = (
             StatusDetail.INVALID

@@ -3,28 +3,36 @@
 import logging
 from collections.abc import Iterable
 
-from authms.errors import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext
+
+from authms.errors import PermissionDeniedError, ValidationError
+from authms.models import User
 from communication.models import (
     CommunicationLog,
     Suppression,
+    SuppressionLift,
 )
 from communication.recipients import normalise, suppression_key
 
 logger = logging.getLogger(__name__)
 
 
-def suppressed_keys(*, tenant_id: str, channel: str, recipients: Iterable[str]) -> set[str]:
-    """The suppression keys (see suppression_key) of those recipients the tenant has suppressed."""
+def suppressed_keys(*, tenant_id: str, channel: str, recipients: Iterable[str]) -> dict[str, str]:
+    """The suppression keys (see suppression_key) of those recipients the tenant has suppressed,
+    each with why and since when ("bounced on 2026-11-30"), for the log's error."""
     keys = {suppression_key(channel, recipient) for recipient in recipients}
-    return set(
-        Suppression.objects.filter(tenant_id=tenant_id, channel=channel, recipient__in=keys).values_list(
-            "recipient", flat=True
-        )
+    rows = Suppression.objects.filter(tenant_id=tenant_id, channel=channel, recipient__in=keys).values_list(
+        "recipient", "reason", "created_at"
     )
+    return {  # stored in the log's error, in English like the rest of it
+        key: f"{'added by staff' if reason == Suppression.Reason.MANUAL else reason} on {created:%Y-%m-%d}"
+        for key, reason, created in rows
+    }
 
 
 def suppression_add(
-    *, tenant_id: str, channel: str, recipient: str, reason: str = Suppression.Reason.MANUAL
+    *, tenant_id: str, channel: str, recipient: str, reason: str = Suppression.Reason.MANUAL, detail: str = ""
 ) -> bool:
     """Put a recipient (normalised first) on a tenant's suppression list.
 
@@ -37,9 +45,29 @@ def suppression_add(
         tenant_id=tenant_id,
         channel=channel,
         recipient=suppression_key(channel, normalised.value),
-        defaults={"reason": reason},
+        defaults={"reason": reason, "detail": detail},
     )
     return created
+
+
+def suppressions_lift(*, actor: User, suppressions: Iterable[Suppression], note: str) -> int:
+    """Take recipients off the suppression list with a reason, keeping an audit row each.
+    Staff may lift only their own tenant's entries (platform admins any)."""
+    note = note.strip()
+    if not note:
+        raise ValidationError.for_field("note", gettext("Say why the suppression is lifted."))
+    lifted = 0
+    with transaction.atomic():
+        for entry in suppressions:
+            if not actor.is_platform_admin and entry.tenant_id != actor.tenant_id:
+                raise PermissionDeniedError()
+            SuppressionLift.objects.create(
+                tenant_id=entry.tenant_id, channel=entry.channel, recipient=entry.recipient, was=entry.reason,
+                suppressed_at=entry.created_at, lifted_by=actor, note=note,
+            )  # fmt: skip
+            entry.delete()
+            lifted += 1
+    return lifted
 
 
 UNSUBSCRIBE_REPLIES = frozenset({"td", "t", "退订", "unsubscribe", "stop"})

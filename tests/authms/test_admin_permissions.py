@@ -14,6 +14,7 @@ EXPECTED = {
     "communication.communicationlog": (True, False),
     "communication.batch": (True, False),
     "communication.suppression": (True, True),
+    "communication.suppressionlift": (True, False),
     "communication.syncrun": (False, False),
     "communication.providerhealth": (False, False),
     "communication.providerswitch": (False, False),

@@ -28,11 +28,13 @@ def test_duplicate_or_invalid_suppression_is_a_form_error(client, ada):
     assert invalid.status_code == 200 and "Not a valid phone number" in invalid.content.decode()
 
 
-def test_staff_remove_a_suppression(client, ada):
+def test_staff_remove_a_suppression_by_lifting_it_with_a_reason(client, ada):
     suppression = Suppression.objects.create(tenant=ada.tenant, channel="sms", recipient="+8613800138000")
     client.force_login(ada)
     url = reverse("admin:communication_suppression_delete", args=[suppression.pk])
-    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert client.post(url, {"post": "yes"}).status_code == 403  # not without a reason
+    lift = {"action": "lift", "_selected_action": [suppression.pk], "note": "Asked to be texted again."}
+    assert client.post(reverse("admin:communication_suppression_changelist"), lift).status_code == 302
     assert not Suppression.objects.exists()
 
 

@@ -51,6 +51,9 @@ class FakeGateway:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real gateways' endpoints
+            disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms stall
+
             def do_GET(self):
                 fake._serve(self)
 
