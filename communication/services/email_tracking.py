@@ -8,7 +8,8 @@
   EMAIL_SOFT_BOUNCE_WINDOW.
 - Every event about a known message is kept as an EmailEvent (opens and clicks are counted
   there, and never change the status); an event the ESP gave an id is recorded once.
-- An event for a message id we do not know changes nothing.
+- An event for a message id we do not know, or naming another recipient or log than the
+  message id's, changes nothing.
 """
 
 import logging
@@ -67,6 +68,14 @@ def email_tracking_apply(event: AnymailTrackingEvent, esp_name: str) -> Tracking
     if log is None:
         logger.info("%s %s event for a message id we do not know", esp_name, event.event_type)
         return TrackingResult("unknown message")
+    if not _names_this_log(event, log):
+        logger.warning(
+            "%s %s event: message id %s of another recipient or log",
+            esp_name,
+            event.event_type,
+            event.message_id,
+        )
+        return TrackingResult("ignored")
     if kind == Kind.HARD_BOUNCE and _is_soft(event, esp_name):
         kind = Kind.SOFT_BOUNCE
     at = event.timestamp or timezone.now()
@@ -93,6 +102,16 @@ def _email_log(message_id) -> CommunicationLog | None:
         .only("id", "tenant_id", "recipient", "status", "provider_message_id")
         .first()
     )
+
+
+def _names_this_log(event: AnymailTrackingEvent, log: CommunicationLog) -> bool:
+    """The event's recipient and our per-recipient metadata, where it carries them, are this
+    log's: an event pairing one tenant's message id with another address (or log) changes
+    neither tenant's records."""
+    if event.recipient and event.recipient.lower() != log.recipient.lower():
+        return False
+    log_id = (event.metadata or {}).get("log_id") if isinstance(event.metadata, dict) else None
+    return not log_id or log_id == log.id
 
 
 def _is_soft(event: AnymailTrackingEvent, esp_name: str) -> bool:

@@ -255,6 +255,20 @@ def test_an_unknown_message_id_is_acknowledged_and_changes_nothing(hooks, sender
     assert _refresh(log).status == Status.SENT and not Suppression.objects.exists()
 
 
+def test_an_event_pairing_a_message_id_with_another_tenants_address_or_log_changes_nothing(hooks, sender):
+    log = _sent(sender, "ada@example.com")["ada@example.com"]
+    other = _sent(UserFactory(username="other", tenant=TenantFactory(slug="other")), "bea@example.com")[
+        "bea@example.com"
+    ]
+    for forged in (
+        _postmark("Bounce", log, Email="bea@example.com"),  # ada's message id, bea's address
+        _postmark("Bounce", log, Metadata={"log_id": other.id}),  # ada's message id, bea's log
+    ):
+        assert hooks("postmark", forged).status_code == 200
+    assert _refresh(log).status == _refresh(other).status == Status.SENT
+    assert not Suppression.objects.exists() and not EmailEvent.objects.exists()
+
+
 def test_an_esp_without_webhook_authentication_is_not_served(hooks, settings, sender):
     settings.ANYMAIL = {key: value for key, value in settings.ANYMAIL.items() if key != "WEBHOOK_SECRET"}
     log = _sent(sender, "ada@example.com")["ada@example.com"]
