@@ -95,18 +95,25 @@ def _update_with_arrays(keys, columns, *, status, allowed_from, match_field, now
         f"FROM unnest(%s::text[]{arrays}) AS v(key{aliases}) "
         f"WHERE l.{quote(meta.get_field(match_field).column)} = v.key AND l.status = ANY(%s)"
     )
-    params = [status, now, keys]
-    for name in names:
-        params.append(
-            [
-                None if v is None else fields[name].get_db_prep_value(v, connection, prepared=False)
-                for v in columns[name]
-            ]
-        )
+    params = [status, now, keys, *(_db_values(fields[name], columns[name]) for name in names)]
     params.append(list(allowed_from))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def _db_values(field, values: list) -> list:
+    """Values as the database takes them. Strings, integers and aware datetimes already are
+    (the field's conversion of each cost a fifth of a 100,000-report update); anything else
+    goes through the field."""
+    return [
+        value
+        if value is None
+        or type(value) in (str, int)
+        or (type(value) is datetime and value.tzinfo is not None)
+        else field.get_db_prep_value(value, connection, prepared=False)
+        for value in values
+    ]
 
 
 def _update_with_case(keys, columns, *, status, allowed_from, match_field, now) -> int:
