@@ -88,10 +88,15 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyAdminMixin:
-    """Records of what happened (logs, batches, sync runs): nobody edits them in the admin."""
+    """Records of what happened (logs, batches, notifications sent, audit rows): nobody adds,
+    edits or deletes them in the admin, platform admins included; retention is a purge job's
+    business, not a click's."""
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

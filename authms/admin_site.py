@@ -16,6 +16,8 @@ class AuthmsAdminSite(admin.AdminSite):
     site_title = _("AuthMS Communication")
     index_title = _("Staff console")
     index_template = "admin/authms_index.html"
+    # "View site": the API's documentation (this service has no public site of its own).
+    site_url = f"/{settings.API_PREFIX}docs"
 
     def login(self, request, extra_context=None):
         """Django's login behind the same attempt limits as POST /auth/token (429 + Retry-After)."""

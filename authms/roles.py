@@ -15,7 +15,7 @@ PERMISSIONS = {
         "suppressionlift": ["view"],
     },
     "message_templates": {"template": ["view", "add", "change", "delete"]},
-    "notifications": {"notification": ["view", "delete"]},
+    "notifications": {"notification": ["view"]},
     "authms": {"user": ["view", "add", "change"]},
 }
 

@@ -62,7 +62,9 @@ WSGI_APPLICATION = "authms.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # First, so that admin/base_site.html here overrides django.contrib.admin's (the admin
+        # app comes before authms in INSTALLED_APPS).
+        "DIRS": [BASE_DIR / "authms" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -1,13 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpResponseServerError
+from django.template import loader
+from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.translation import gettext
 from django.views import defaults
+from django.views.generic import RedirectView
 
 from authms.api.exceptions import json_error_response
 from authms.api.routing import api_path
 from authms.api.views import SchemaView, SwaggerView
 from authms.metrics import metrics_view
+from authms.middleware import current_request_id
 
 api_patterns = [
     path("", include("authms.api.urls")),
@@ -18,6 +23,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", RedirectView.as_view(url=static("authms/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path(settings.API_PREFIX, include(api_patterns)),
@@ -48,6 +54,12 @@ def handler404(request, exception):
 
 
 def handler500(request):
+    """JSON under the API prefix; elsewhere a page that gives the request id to quote to
+    support (it is in the logs next to the traceback)."""
     if _is_api(request):
         return json_error_response(500)
-    return defaults.server_error(request)
+    try:
+        html = loader.render_to_string("500.html", {"request_id": current_request_id()})
+    except Exception:  # noqa: BLE001 - the error page must not fail in its turn
+        return defaults.server_error(request)
+    return HttpResponseServerError(html)

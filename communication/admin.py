@@ -3,6 +3,8 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -14,6 +16,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from authms.admin_paginator import EstimatedCountPaginator
 from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
@@ -82,10 +85,13 @@ class ProviderFilter(admin.SimpleListFilter):
     parameter_name = "provider"
 
     def lookups(self, request, model_admin):
-        names = cache.get("communication:provider-names")
+        # The providers of the logs this staff member may see: per tenant, never every tenant's.
+        key = f"communication:provider-names:{'all' if request.user.is_superuser else request.user.tenant_id}"
+        names = cache.get(key)
         if names is None:
-            names = sorted(CommunicationLog.objects.values_list("provider", flat=True).distinct().order_by())
-            cache.set("communication:provider-names", names, 300)
+            visible = model_admin.get_queryset(request)
+            names = sorted(visible.values_list("provider", flat=True).distinct().order_by())
+            cache.set(key, names, 300)
         return [(name, name) for name in names]
 
     def queryset(self, request, queryset):
@@ -278,16 +284,22 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     def retry_failed(self, request, queryset):
         result = logs_retry(actor=request.user, log_ids=list(queryset.values_list("id", flat=True)))
         if result.retried:
+            batches = ", ".join(batch.id for batch in result.batches)
             self.message_user(
                 request,
-                _("%(count)d logs queued again as batch %(batch)s.")
-                % {"count": result.retried, "batch": result.batch.id},
+                ngettext(
+                    "%(count)d log queued again as %(batches)s.",
+                    "%(count)d logs queued again as %(batches)s.",
+                    result.retried,
+                )
+                % {"count": result.retried, "batches": batches},
                 messages.SUCCESS,
             )
         for reason, count in result.skipped.items():
             self.message_user(
                 request,
-                _("%(count)d skipped: %(reason)s.") % {"count": count, "reason": reason},
+                ngettext("%(count)d skipped: %(reason)s.", "%(count)d skipped: %(reason)s.", count)
+                % {"count": count, "reason": reason},
                 messages.WARNING,
             )
 
@@ -298,12 +310,14 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         if request.GET.get("export") == "csv":
             # The whole filtered changelist, not only the selected page.
-            changelist = self.get_changelist_instance(_without_export(request))
+            try:
+                changelist = self.get_changelist_instance(_without_export(request))
+            except IncorrectLookupParameters:  # a filter the list does not have: as the list does
+                return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
             return csv_export_response(changelist.get_queryset(request))
         extra_context = {**(extra_context or {}), "status_sync_enabled": status_sync_enabled()}
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description=_("error"))
     def get_inlines(self, request, obj):
         email = obj is not None and obj.channel == "email"
         return [inline for inline in self.inlines if email or inline is not EmailEventInline]
@@ -323,6 +337,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             "clicks": counts.get(EmailEvent.Kind.CLICKED, 0),
         }
 
+    @admin.display(description=_("error"))
     def masked_error(self, log):
         return redact_recipient(log.error, log.channel, log.recipient) or "—"
 

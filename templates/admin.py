@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from authms.admin_scoping import TenantScopedAdmin
 from authms.errors import ApplicationError
@@ -85,16 +86,22 @@ class TemplateAdmin(TenantScopedAdmin):
     ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        pending = CommunicationLog.objects.filter(template_id=object_id, status=Status.PENDING).count()
-        if pending and request.method == "GET":
-            self.message_user(
-                request,
-                _(
-                    "%(count)d pending messages use this template; they go out with the text they were created with."
+        template = self.get_queryset(request).filter(pk=object_id).only("tenant_id").first()
+        if template is not None and request.method == "GET":  # only a template this staff member may see
+            pending = CommunicationLog.objects.filter(
+                tenant_id=template.tenant_id, template_id=template.pk, status=Status.PENDING
+            ).count()
+            if pending:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d pending message uses this template; it goes out with the text it was created with.",
+                        "%(count)d pending messages use this template; they go out with the text they were created with.",
+                        pending,
+                    )
+                    % {"count": pending},
+                    messages.WARNING,
                 )
-                % {"count": pending},
-                messages.WARNING,
-            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=_("Send a test message to my own phone or email"))

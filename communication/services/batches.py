@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from kombu.exceptions import OperationalError as BrokerError
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -291,9 +292,18 @@ def notify_batch_completed(*, batch_id: str) -> None:
 
 @dataclass(frozen=True)
 class RetryResult:
-    batch: Batch | None
+    batches: list[Batch]  # one per tenant, user and channel of the retried logs
     retried: int
-    skipped: dict[str, int]  # reason → how many
+    skipped: dict[str, int]  # reason (translatable) → how many
+
+
+# Why a selected log was not retried (shown to staff in their language).
+NOT_RETRYABLE = gettext_lazy("not failed or not visible")
+ERASED = gettext_lazy("its real text or variables were erased after sending")
+INVALID = gettext_lazy("invalid recipient")
+NO_PROVIDER = gettext_lazy("no provider is configured for its channel")
+NO_FREE_TEXT = gettext_lazy("no configured provider sends free text")
+SUPPRESSED = gettext_lazy("recipient is suppressed")
 
 
 def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
@@ -308,32 +318,23 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
         queryset = queryset.filter(tenant_id=actor.tenant_id)
     originals = list(queryset.select_related("template"))
     skipped: dict[str, int] = defaultdict(int)
-    skipped["not failed or not visible"] = len(set(log_ids)) - len(originals)
+    skipped[NOT_RETRYABLE] = len(set(log_ids)) - len(originals)
     by_scope: dict[tuple[str, str], list[str]] = defaultdict(list)
     for original in originals:
         by_scope[(original.tenant_id, original.channel)].append(original.recipient)
-    suppressed = {
-        scope: suppressed_keys(tenant_id=scope[0], channel=scope[1], recipients=recipients)
-        for scope, recipients in by_scope.items()
-    }
+    suppressed = {scope: _suppressed(*scope, recipients) for scope, recipients in by_scope.items()}
     by_batch: dict[tuple[str, str, str], list[CommunicationLog]] = defaultdict(list)
+    providers: dict[str, str] = {}  # log id → the provider its copy starts with
     for original in originals:
-        if original.template and (original.template.sensitive or original.template.provider_codes):
-            skipped["its real text or variables were erased after sending"] += 1
-        elif not normalise(original.channel, original.recipient).is_valid:
-            skipped["invalid recipient"] += 1
-        elif route(original.channel, {}, tenant_id=original.tenant_id) is None:
-            skipped["no configured provider sends free text"] += 1
-        elif (
-            suppression_key(original.channel, original.recipient)
-            in suppressed[(original.tenant_id, original.channel)]
-        ):
-            skipped["recipient is suppressed"] += 1
-        else:
+        reason, provider = _retry_route(original, suppressed[(original.tenant_id, original.channel)])
+        if reason is None:
+            providers[original.id] = provider.name
             by_batch[(original.tenant_id, original.user_id, original.channel)].append(original)
+        else:
+            skipped[reason] += 1
     skipped = {reason: count for reason, count in skipped.items() if count}
     if not by_batch:
-        return RetryResult(batch=None, retried=0, skipped=skipped)
+        return RetryResult(batches=[], retried=0, skipped=skipped)
 
     def copy_of(original, log_id, batch_id, now):
         return CommunicationLog(
@@ -341,7 +342,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             tenant_id=original.tenant_id,
             user_id=original.user_id,
             channel=original.channel,
-            provider=route(original.channel, {}, tenant_id=original.tenant_id).name,
+            provider=providers[original.id],
             template_id=original.template_id,
             recipient=original.recipient,
             subject=original.subject,
@@ -366,4 +367,28 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             )[0]
             for (tenant_id, user_id, channel), group in by_batch.items()
         ]
-    return RetryResult(batch=batches[0], retried=sum(batch.total for batch in batches), skipped=skipped)
+    return RetryResult(batches=batches, retried=sum(batch.total for batch in batches), skipped=skipped)
+
+
+def _suppressed(tenant_id: str, channel: str, recipients: list[str]):
+    try:
+        return suppressed_keys(tenant_id=tenant_id, channel=channel, recipients=recipients)
+    except LookupError:  # a channel without a spec (push, today): _retry_route skips its logs
+        return {}
+
+
+def _retry_route(original: CommunicationLog, suppressed) -> tuple[str | None, Provider | None]:
+    """(why this failed log cannot be resent as it is, None) or (None, the provider to start with)."""
+    if original.template and (original.template.sensitive or original.template.provider_codes):
+        return ERASED, None
+    try:
+        provider = route(original.channel, {}, tenant_id=original.tenant_id)
+    except LookupError:  # a channel without a provider in this deployment (push, today)
+        return NO_PROVIDER, None
+    if provider is None:
+        return NO_FREE_TEXT, None
+    if not normalise(original.channel, original.recipient).is_valid:
+        return INVALID, None
+    if suppression_key(original.channel, original.recipient) in suppressed:
+        return SUPPRESSED, None
+    return None, provider

@@ -103,3 +103,32 @@ def test_create_user_staff_gets_the_group(tenant_a):
 
     call_command("create_user", "carol", tenant="acme", password="Corr3ct-Horse!", staff=True)
     assert User.objects.get(username="carol").has_perm("communication.view_communicationlog")
+
+
+def test_another_tenants_template_page_tells_nothing_about_its_pending_messages(client, ada, bob):
+    from communication.models import CommunicationLog
+    from templates.models import Template
+    from tests.factories import LogFactory
+
+    theirs = Template.objects.create(tenant=bob.tenant, code="otp", channel="sms", name="OTP", body="x")
+    LogFactory(user=bob, template=theirs, status="pending")
+    assert CommunicationLog.objects.filter(template=theirs).count() == 1
+    client.force_login(ada)
+    response = client.get(reverse("admin:message_templates_template_change", args=[theirs.pk]), follow=True)
+    assert "pending message" not in response.content.decode()
+
+
+def test_view_site_favicon_and_the_error_page(client, ada, settings):
+    client.force_login(ada)
+    page = client.get(reverse("admin:index")).content.decode()
+    assert 'href="/api/v1/docs"' in page and 'rel="icon"' in page
+    assert client.get("/api/v1/docs").status_code == 200
+    favicon = client.get("/favicon.ico")
+    assert favicon.status_code == 301 and favicon["Location"].endswith("/authms/favicon.svg")
+
+    from django.test import RequestFactory
+
+    from authms.urls import handler500
+
+    response = handler500(RequestFactory().get("/admin/"))
+    assert response.status_code == 500 and b'id="request-id"' in response.content

@@ -39,7 +39,7 @@ def test_retry_queues_a_copy_through_the_pipeline_and_keeps_the_failed_log(
         page = client.post(
             CHANGELIST, {"action": "retry_failed", "_selected_action": [failed.id, sent.id]}, follow=True
         ).content.decode()
-    assert "1 logs queued again" in page and "1 skipped: not failed or not visible" in page
+    assert "1 log queued again" in page and "1 skipped: not failed or not visible" in page
     copy = CommunicationLog.objects.get(retry_of=failed.id)
     assert copy.status == "sent" and copy.recipient == failed.recipient and copy.user_id == alice.id
     failed.refresh_from_db()
@@ -60,6 +60,38 @@ def test_retry_skips_erased_sensitive_text_and_suppressed_recipients(client, ada
     ).content.decode()
     assert "erased after sending" in page and "recipient is suppressed" in page
     assert not CommunicationLog.objects.filter(retry_of__isnull=False).exists()
+
+
+def test_retry_skips_a_log_whose_channel_has_no_provider_instead_of_failing(
+    client, ada, alice, recording_provider
+):
+    push = LogFactory(user=alice, status="failed", channel="push", recipient="device-token-1", provider="fcm")
+    sms = LogFactory(user=alice, status="failed", provider="recording")
+    client.force_login(ada)
+    response = client.post(
+        CHANGELIST, {"action": "retry_failed", "_selected_action": [push.id, sms.id]}, follow=True
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "1 skipped: no provider is configured for its channel" in page and "1 log queued again" in page
+    assert list(
+        CommunicationLog.objects.filter(retry_of__isnull=False).values_list("retry_of", flat=True)
+    ) == [sms.id]
+
+
+def test_retry_names_every_batch_it_made_in_the_staff_language(client, root, alice, bob, recording_provider):
+    mine = LogFactory(user=alice, status="failed", provider="recording")
+    theirs = LogFactory(user=bob, status="failed", provider="recording")
+    client.force_login(root)
+    page = client.post(
+        CHANGELIST, {"action": "retry_failed", "_selected_action": [mine.id, theirs.id]}, follow=True,
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    ).content.decode()  # fmt: skip
+    batches = sorted(
+        CommunicationLog.objects.filter(retry_of__isnull=False).values_list("batch_id", flat=True)
+    )
+    assert len(set(batches)) == 2 and all(batch in page for batch in batches)  # one batch per tenant
+    assert "条日志重新排队" in page
 
 
 def test_export_selected_rows_as_masked_csv(client, ada, alice):
@@ -114,3 +146,36 @@ def test_export_streams_100k_rows_without_holding_them_in_memory(client, ada, al
     tracemalloc.stop()
     assert lines == 100_001
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_the_provider_filter_lists_only_the_staff_members_tenants_providers(client, ada, root, alice, bob):
+    LogFactory(user=alice, provider="submail")
+    LogFactory(user=bob, provider="aliyun")  # another tenant's provider
+    client.force_login(ada)
+    page = client.get(CHANGELIST).content.decode()
+    assert "?provider=submail" in page and "?provider=aliyun" not in page
+    client.force_login(root)
+    page = client.get(CHANGELIST).content.decode()
+    assert "?provider=submail" in page and "?provider=aliyun" in page
+
+
+def test_csv_export_with_a_filter_the_list_does_not_have_is_refused_like_the_list(client, ada, alice):
+    LogFactory(user=alice)
+    client.force_login(ada)
+    response = client.get(CHANGELIST, {"bogus": "1", "export": "csv"})
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")
+
+
+def test_records_cannot_be_deleted_in_the_console_even_by_the_platform_admin(client, root, alice):
+    log = LogFactory(user=alice)
+    client.force_login(root)
+    assert (
+        client.get(reverse("admin:communication_communicationlog_delete", args=[log.id])).status_code == 403
+    )
+    page = client.get(CHANGELIST).content.decode()
+    assert 'value="delete_selected"' not in page
+    for name in ("notifications_notification", "communication_batch", "communication_syncrun"):
+        assert (
+            'value="delete_selected"' not in client.get(reverse(f"admin:{name}_changelist")).content.decode()
+        )
+    assert CommunicationLog.objects.filter(id=log.id).exists()

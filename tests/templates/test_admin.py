@@ -106,4 +106,4 @@ def test_editing_a_template_warns_when_pending_messages_use_it(client, ada, alic
     LogFactory(user=alice, template=template, status="pending")
     client.force_login(ada)
     page = client.get(reverse("admin:message_templates_template_change", args=[template.id])).content.decode()
-    assert "1 pending messages use this template" in page
+    assert "1 pending message uses this template" in page
