@@ -80,3 +80,13 @@ def test_results_are_cached_for_a_minute(ada, traffic, django_assert_num_queries
 def test_both_windows_come_from_one_aggregate_scan(ada, traffic, django_assert_num_queries):
     with django_assert_num_queries(3):  # counts for every window, then the top reasons per window
         delivery_dashboard(actor=ada)
+
+
+def test_the_panels_css_is_scoped_to_them_not_the_index_body(client, ada, traffic):
+    client.force_login(ada)
+    page = client.get("/admin/").content.decode()
+    style = page.split("<style>")[1].split("</style>")[0]
+    rules = [line.strip() for line in style.splitlines() if "{" in line]
+    # The index <body> has the class "dashboard": no rule may start from that class alone.
+    assert all(rule.startswith(("div.authms-panel", "body.dashboard #content", "/*")) for rule in rules), rules
+    assert 'class="authms-panel module" id="delivery-dashboard"' in page
