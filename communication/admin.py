@@ -147,7 +147,18 @@ class EmailEventInline(DeliveryAttemptInline):
 @admin.register(CommunicationLog)
 class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     inlines = [DeliveryAttemptInline, EmailEventInline]
-    list_display = ["id", "created_at", "status_badge", "channel", "masked_recipient", "user", "provider"]
+    # What support looks for first; the long id last.
+    list_display = [
+        "created",
+        "masked_recipient",
+        "user",
+        "channel",
+        "status_badge",
+        "provider",
+        "short_error",
+        "id",
+    ]
+    list_display_links = ["created"]
     list_filter = ["channel", "status", "status_detail", ProviderFilter, "created_at"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
@@ -245,6 +256,25 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             return queryset, False
         exact = Q(id=term) | Q(provider_message_id=term) | Q(recipient=term) | Q(recipient=term.lower())
         return queryset.filter(exact), False
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.user.is_superuser:  # platform admins see every tenant's logs side by side
+            columns.insert(3, "tenant")
+        return columns
+
+    def get_list_select_related(self, request):
+        return [*self.list_select_related, *(["tenant"] if request.user.is_superuser else [])]
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, log):
+        """With seconds and the zone: support compares these with what customers report."""
+        return date_format(localtime(log.created_at), "Y-m-d H:i:s T")
+
+    @admin.display(description=_("error"))
+    def short_error(self, log):
+        error = redact_recipient(log.error, log.channel, log.recipient) or ""
+        return error if len(error) <= 80 else f"{error[:79]}…"
 
     @admin.display(description=_("recipient"))
     def masked_recipient(self, log):

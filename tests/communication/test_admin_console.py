@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 from django.urls import reverse
 
@@ -179,3 +180,24 @@ def test_records_cannot_be_deleted_in_the_console_even_by_the_platform_admin(cli
             'value="delete_selected"' not in client.get(reverse(f"admin:{name}_changelist")).content.decode()
         )
     assert CommunicationLog.objects.filter(id=log.id).exists()
+
+
+def test_the_list_shows_what_support_looks_for_first(client, ada, root, alice):
+    LogFactory(user=alice, status="failed", error="Number is blocklisted", recipient="+8613700137000")
+    client.force_login(ada)
+    page = client.get(CHANGELIST).content.decode()
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+    assert headers[:7] == [
+        "created",
+        "masked_recipient",
+        "user",
+        "channel",
+        "status_badge",
+        "provider",
+        "short_error",
+    ]
+    assert "Number is blocklisted" in page and "137****7000" in page and "+8613700137000" not in page
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</a>", page)  # seconds and the zone
+    assert "column-tenant" not in page
+    client.force_login(root)
+    assert "column-tenant" in client.get(CHANGELIST).content.decode()

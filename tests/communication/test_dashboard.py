@@ -88,5 +88,7 @@ def test_the_panels_css_is_scoped_to_them_not_the_index_body(client, ada, traffi
     style = page.split("<style>")[1].split("</style>")[0]
     rules = [line.strip() for line in style.splitlines() if "{" in line]
     # The index <body> has the class "dashboard": no rule may start from that class alone.
-    assert all(rule.startswith(("div.authms-panel", "body.dashboard #content", "/*")) for rule in rules), rules
+    assert all(rule.startswith(("div.authms-panel", "body.dashboard #content", "/*")) for rule in rules), (
+        rules
+    )
     assert 'class="authms-panel module" id="delivery-dashboard"' in page
