@@ -163,7 +163,10 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     search_fields = ["id"]
-    search_help_text = _("Exact log id, provider message id or recipient (e.g. +8613800138000).")
+    search_help_text = _(
+        "A log, batch or provider message id; a phone number as written (13800138000, +86 138 0013 8000); "
+        "an email address or its beginning (ann@exam)."
+    )
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
@@ -251,11 +254,20 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         return HttpResponseRedirect(changelist)
 
     def get_search_results(self, request, queryset, search_term):
+        """What staff type: a log, batch or provider message id; a number as customers write it
+        (`13800138000`, `138 0013 8000`, `+86 138…`, found as the stored E.164); a whole email
+        address, or the start of one (`ann@`, `ann@exam`)."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        exact = Q(id=term) | Q(provider_message_id=term) | Q(recipient=term) | Q(recipient=term.lower())
-        return queryset.filter(exact), False
+        found = Q(id=term) | Q(batch_id=term) | Q(provider_message_id=term) | Q(recipient=term)
+        if "@" in term:
+            found |= Q(recipient__startswith=term.lower())
+        else:
+            number = normalise("sms", term)
+            if number.is_valid:
+                found |= Q(recipient=number.value)
+        return queryset.filter(found), False
 
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))

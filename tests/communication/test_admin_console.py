@@ -201,3 +201,31 @@ def test_the_list_shows_what_support_looks_for_first(client, ada, root, alice):
     assert "column-tenant" not in page
     client.force_login(root)
     assert "column-tenant" in client.get(CHANGELIST).content.decode()
+
+
+def test_search_finds_what_staff_type_and_nothing_else(client, ada, alice, bob):
+    number = LogFactory(user=alice, recipient="+8613800138000", batch_id="bat_A1", provider_message_id="pm-1")
+    LogFactory(
+        user=alice, recipient="+8613800138001", batch_id="bat_A2", provider_message_id="pm-2"
+    )  # must not match
+    ann = LogFactory(user=alice, channel="email", recipient="ann@example.com")
+    LogFactory(user=alice, channel="email", recipient="anna@example.org")  # must not match "ann@"
+    LogFactory(user=bob, recipient="+8613800138000")  # another tenant: never
+    client.force_login(ada)
+
+    def found(term):
+        page = client.get(CHANGELIST, {"q": term}).content.decode()
+        return set(re.findall(r'name="_selected_action" value="([^"]+)"', page))
+
+    for term in (
+        "13800138000",
+        "138 0013 8000",
+        "+86 138 0013 8000",
+        "+8613800138000",
+        "bat_A1",
+        "pm-1",
+        number.id,
+    ):
+        assert found(term) == {number.id}, term
+    for term in ("ann@", "ann@exam", "ANN@example.com"):
+        assert found(term) == {ann.id}, term
