@@ -262,7 +262,10 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             return queryset, False
         found = Q(id=term) | Q(batch_id=term) | Q(provider_message_id=term) | Q(recipient=term)
         if "@" in term:
-            found |= Q(recipient__startswith=term.lower())
+            address = normalise("email", term)
+            # A whole address is an index lookup; only the beginning of one scans (within the
+            # list's filters, newest first, until a page is full).
+            found |= Q(recipient=address.value) if address.is_valid else Q(recipient__startswith=term.lower())
         else:
             number = normalise("sms", term)
             if number.is_valid:
