@@ -265,7 +265,10 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             address = normalise("email", term)
             # A whole address is an index lookup; only the beginning of one scans (within the
             # list's filters, newest first, until a page is full).
-            found |= Q(recipient=address.value) if address.is_valid else Q(recipient__startswith=term.lower())
+            if address.is_valid:
+                found |= Q(recipient=address.value) | Q(recipient=address.value.lower())
+            else:
+                found |= Q(recipient__startswith=term.lower())
         else:
             number = normalise("sms", term)
             if number.is_valid:
