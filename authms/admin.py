@@ -1,9 +1,10 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from authms.admin_scoping import TenantScopedAdmin
+from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
 from authms.models import Tenant, User
 from authms.roles import make_tenant_admin
 
@@ -83,3 +84,26 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         if obj.is_staff and not obj.is_superuser:
             make_tenant_admin(obj)
+
+
+@admin.register(LogEntry)
+class StaffActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit trail of staff actions (authms/audit.py): every add, change and delete in the
+    console and its own actions (retry, sync now, notices sent, suppressions lifted).
+    Platform admins only, read-only."""
+
+    list_display = ["action_time", "user", "action_flag", "content_type", "object_repr", "message"]
+    list_filter = ["action_flag", "content_type"]
+    search_fields = ["=object_id", "object_repr", "change_message", "=user__username"]
+    list_select_related = ["user", "content_type"]
+    date_hierarchy = "action_time"
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    @admin.display(description=_("what"))
+    def message(self, entry):
+        return entry.get_change_message()

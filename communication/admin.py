@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 
 from authms.admin_paginator import EstimatedCountPaginator
 from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
+from authms.audit import staff_action_record
 from communication.masking import mask_recipient, redact_recipient
 from communication.models import (
     Batch,
@@ -221,6 +222,11 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             self.message_user(request, _("No provider in use reports delivery by polling."), messages.WARNING)
             return HttpResponseRedirect(changelist)
         runs = status_sync_all()
+        staff_action_record(
+            actor=request.user,
+            action="Synced delivery status now: "
+            + (", ".join(run.provider for run in runs) or "nothing due"),
+        )
         if not runs:
             self.message_user(
                 request,
@@ -333,6 +339,8 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         result = logs_retry(actor=request.user, log_ids=list(queryset.values_list("id", flat=True)))
         if result.retried:
             batches = ", ".join(batch.id for batch in result.batches)
+            originals = CommunicationLog.objects.filter(id__in=result.originals).only("id")
+            staff_action_record(actor=request.user, action=f"Retried as {batches}", objects=originals)
             self.message_user(
                 request,
                 ngettext(

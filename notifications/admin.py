@@ -7,6 +7,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
+from authms.audit import staff_action_record
 from authms.errors import ApplicationError
 from authms.models import Tenant, User
 from notifications.models import Notification, NotificationType, Priority
@@ -83,6 +84,10 @@ class NotificationAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
+                staff_action_record(
+                    actor=request.user,
+                    action=f"Sent notification {data['title']!r} to {created} users of tenant {tenant_id}",
+                )
                 self.message_user(
                     request, _("Sent %(count)d notifications.") % {"count": created}, messages.SUCCESS
                 )

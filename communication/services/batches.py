@@ -294,6 +294,7 @@ def notify_batch_completed(*, batch_id: str) -> None:
 class RetryResult:
     batches: list[Batch]  # one per tenant, user and channel of the retried logs
     retried: int
+    originals: list[str]  # ids of the failed logs that were copied
     skipped: dict[str, int]  # reason (translatable) → how many
 
 
@@ -334,7 +335,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             skipped[reason] += 1
     skipped = {reason: count for reason, count in skipped.items() if count}
     if not by_batch:
-        return RetryResult(batches=[], retried=0, skipped=skipped)
+        return RetryResult(batches=[], retried=0, originals=[], skipped=skipped)
 
     def copy_of(original, log_id, batch_id, now):
         return CommunicationLog(
@@ -367,7 +368,12 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             )[0]
             for (tenant_id, user_id, channel), group in by_batch.items()
         ]
-    return RetryResult(batches=batches, retried=sum(batch.total for batch in batches), skipped=skipped)
+    return RetryResult(
+        batches=batches,
+        retried=sum(batch.total for batch in batches),
+        originals=[original.id for group in by_batch.values() for original in group],
+        skipped=skipped,
+    )
 
 
 def _suppressed(tenant_id: str, channel: str, recipients: list[str]):

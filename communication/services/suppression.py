@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils.translation import gettext
 
+from authms.audit import staff_action_record
 from authms.errors import PermissionDeniedError, ValidationError
 from authms.models import User
 from communication.models import (
@@ -67,6 +68,7 @@ def suppressions_lift(*, actor: User, suppressions: Iterable[Suppression], note:
             )  # fmt: skip
             entry.delete()
             lifted += 1
+        staff_action_record(actor=actor, action=f"Lifted {lifted} suppression(s): {note}")
     return lifted
 
 

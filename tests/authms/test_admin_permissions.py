@@ -21,6 +21,7 @@ EXPECTED = {
     "message_templates.template": (True, True),
     "notifications.notification": (True, False),
     "auth.group": (False, False),
+    "admin.logentry": (False, False),
 }
 
 
