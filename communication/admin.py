@@ -4,6 +4,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -77,6 +78,10 @@ def _without_export(request):
     request.GET = request.GET.copy()
     request.GET.pop("export", None)
     return request
+
+
+def _detail_url(log_id: str) -> str:
+    return reverse("admin:communication_communicationlog_change", args=[quote(log_id)])
 
 
 class ProviderFilter(admin.SimpleListFilter):
@@ -172,36 +177,37 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 50
     actions = ["retry_failed", "export_csv"]
-    readonly_fields = [
-        "timeline",
-        "id",
-        "tenant",
-        "user",
-        "channel",
-        "provider",
-        "template",
-        "masked_recipient",
-        "subject",
-        "content",
-        "status",
-        "status_detail",
-        "engagement",
-        "masked_error",
-        "pretty_response",
-        "batch_id",
-        "retry_of",
-        "provider_message_id",
-        "fee",
-        "attempts",
-        "next_attempt_at",
-        "provider_ref",
-        "claimed_at",
-        "sent_at",
-        "delivered_at",
-        "created_at",
-        "updated_at",
+    # The detail page, grouped as support reads it.
+    fieldsets = [
+        (None, {"fields": ["timeline", "id", "tenant", "user", "batch_link", "retry_of_link", "retried_as"]}),
+        (_("Message"), {"fields": ["channel", "masked_recipient", "template", "subject", "content"]}),
+        (
+            _("Delivery"),
+            {
+                "fields": [
+                    "status",
+                    "status_detail",
+                    "masked_error",
+                    "provider",
+                    "provider_message_id",
+                    "fee",
+                    "engagement",
+                    "attempts",
+                    "sent_at",
+                    "delivered_at",
+                ]
+            },
+        ),  # fmt: skip
+        (_("Provider answer (recipients masked)"), {"fields": ["pretty_response"]}),
+        (
+            _("Internals"),
+            {
+                "classes": ["collapse"],
+                "fields": ["next_attempt_at", "provider_ref", "claimed_at", "created_at", "updated_at"],
+            },
+        ),  # fmt: skip
     ]
-    exclude = ["recipient", "error", "response", "send_payload"]
+    readonly_fields = [field for _name, options in fieldsets for field in options["fields"]]
 
     def get_urls(self):
         custom = [
@@ -209,7 +215,12 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                 "sync-status/",
                 self.admin_site.admin_view(self.sync_status_view),
                 name="communication_communicationlog_sync_status",
-            )
+            ),
+            path(
+                "<path:object_id>/retry/",
+                self.admin_site.admin_view(self.retry_one_view),
+                name="communication_communicationlog_retry",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -373,6 +384,49 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             return csv_export_response(changelist.get_queryset(request))
         extra_context = {**(extra_context or {}), "status_sync_enabled": status_sync_enabled()}
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("batch"))
+    def batch_link(self, log):
+        if not log.batch_id:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:communication_batch_change", args=[log.batch_id]),
+            log.batch_id,
+        )
+
+    @admin.display(description=_("retry of"))
+    def retry_of_link(self, log):
+        if not log.retry_of:
+            return "—"
+        return format_html('<a href="{}">{}</a>', _detail_url(log.retry_of), log.retry_of)
+
+    @admin.display(description=_("retried as"))
+    def retried_as(self, log):
+        copies = list(
+            CommunicationLog.objects.filter(tenant_id=log.tenant_id, retry_of=log.id).values_list(
+                "id", flat=True
+            )[:20]
+        )
+        if not copies:
+            return "—"
+        return format_html_join(", ", '<a href="{}">{}</a>', ((_detail_url(copy), copy) for copy in copies))
+
+    def retry_one_view(self, request, object_id):
+        """The detail page's Retry button: the same retry as the list action, for this log."""
+        log = self.get_object(request, unquote(object_id))
+        if request.method != "POST" or log is None or not self.has_view_permission(request, log):
+            raise PermissionDenied
+        self.retry_failed(request, self.get_queryset(request).filter(pk=log.pk))
+        copy = CommunicationLog.objects.filter(retry_of=log.pk).order_by("-created_at").first()
+        return HttpResponseRedirect(_detail_url(copy.id if copy else log.pk))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        log = self.get_object(request, unquote(object_id))
+        retryable = log is not None and log.status == Status.FAILED
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "retryable": retryable}
+        )
 
     def get_inlines(self, request, obj):
         email = obj is not None and obj.channel == "email"

@@ -229,3 +229,37 @@ def test_search_finds_what_staff_type_and_nothing_else(client, ada, alice, bob):
         assert found(term) == {number.id}, term
     for term in ("ann@", "ann@exam", "ANN@example.com"):
         assert found(term) == {ann.id}, term
+
+
+def test_the_detail_page_is_grouped_links_its_batch_and_retries_and_has_a_retry_button(
+    client, ada, alice, bob, recording_provider, django_capture_on_commit_callbacks
+):
+    from django.contrib.admin.utils import quote
+
+    def linked(log):  # the admin quotes ids in its links ("_" → "_5F")
+        return reverse("admin:communication_communicationlog_change", args=[quote(log.id)])
+
+    def retry_url(log):
+        return reverse("admin:communication_communicationlog_retry", args=[quote(log.id)])
+
+    failed = LogFactory(
+        user=alice, status="failed", provider="recording", batch_id="bat_ORIGINAL", error="Timeout"
+    )
+    sent = LogFactory(user=alice, status="sent", provider="recording")
+    client.force_login(ada)
+    page = client.get(_detail(failed)).content.decode()
+    for group in ("Message", "Delivery", "Provider answer (recipients masked)"):
+        assert f">{group}</h2>" in page, group
+    assert reverse("admin:communication_batch_change", args=["bat_ORIGINAL"]) in page
+    assert retry_url(failed) in page and retry_url(sent) not in client.get(_detail(sent)).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(retry_url(failed))
+    copy = CommunicationLog.objects.get(retry_of=failed.id)
+    assert response.status_code == 302 and response["Location"] == linked(copy)
+    assert linked(failed) in client.get(_detail(copy)).content.decode()  # "retry of" links back
+    assert linked(copy) in client.get(_detail(failed)).content.decode()  # the original is marked "retried as"
+
+    theirs = LogFactory(user=bob, status="failed", provider="recording")
+    assert client.post(retry_url(theirs)).status_code == 403
+    assert not CommunicationLog.objects.filter(retry_of=theirs.id).exists()
