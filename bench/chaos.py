@@ -568,6 +568,7 @@ def scenario_failover_back(cluster, user, count):
     batch_ids, started = [], time.monotonic()
 
     def send_for(seconds: float, prefix: str):
+        # +86145[23]…: numbers no other scenario sends to, so cross-gateway duplicates are F-back's own.
         until = time.monotonic() + seconds
         while time.monotonic() < until:
             batch_ids.append(_send_template(user, 100, f"{prefix}{len(batch_ids):03d}"))
@@ -575,12 +576,12 @@ def scenario_failover_back(cluster, user, count):
 
     cluster.gateway_down()
     try:
-        send_for(90, "+8613")  # SUBMAIL refuses: failovers, then out of rotation
+        send_for(90, "+861452")  # SUBMAIL refuses: failovers, then out of rotation
     finally:
         cluster.gateway_up()
     recovered, back_after = time.monotonic(), None
     while back_after is None and time.monotonic() - recovered < 600:
-        batch_ids.append(_send_template(user, 100, f"+8615{len(batch_ids):03d}"))
+        batch_ids.append(_send_template(user, 100, f"+861453{len(batch_ids):03d}"))
         time.sleep(5)
         recent = CommunicationLog.objects.filter(batch_id__in=batch_ids[-6:]).exclude(status="pending")
         on_submail = recent.filter(provider="submail").count()

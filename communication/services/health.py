@@ -33,7 +33,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -41,9 +41,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from authms.models import User
-from communication.models import ProviderHealth, ProviderSwitch
+from communication.models import ProviderHealth, ProviderSwitch, SyncRun
 from communication.selectors import awaiting_report_count
-from providers.base import Outcome, SendResult
+from providers.base import Outcome, Provider, SendResult
 from providers.registry import provider_by_name
 
 logger = logging.getLogger(__name__)
@@ -138,13 +138,37 @@ def undelivered(provider: str, *, since: datetime | None) -> tuple[int, int] | N
     last = now_minute - math.ceil(settings.HEALTH_UNDELIVERED_AFTER_SECONDS / 60) - 1
     if last < first:
         return 0, 0
+    sent_before = datetime.fromtimestamp((last + 1) * 60, UTC)
+    if not reports_read_up_to(provider_by_name(provider), sent_before):
+        return None  # our polling is behind: their silence is ours
     accepted = call_stats(provider, since_minute=first, until_minute=last)["sent"]
     waiting = awaiting_report_count(
-        provider=provider,
-        sent_from=datetime.fromtimestamp(first * 60, UTC),
-        sent_before=datetime.fromtimestamp((last + 1) * 60, UTC),
+        provider=provider, sent_from=datetime.fromtimestamp(first * 60, UTC), sent_before=sent_before
     )
     return waiting, max(accepted, waiting)  # counters are best effort; the rows are not
+
+
+def reports_read_up_to(provider: Provider, sent_before: datetime) -> bool:
+    """Whether we have read the provider's reports for what it accepted before `sent_before`:
+    pushed receipts arrive by themselves; polled ones only if the status sync polls (a call
+    within three intervals), and its last call read a page that was not full, over a window
+    reaching that far. A rate-limited poll that is behind (SUBMAIL: 500 records a minute after
+    a spike) must not make the provider look silent."""
+    if provider.push_token:
+        return True
+    if provider.status_poll_interval is None:
+        return False
+    since = timezone.now() - timedelta(seconds=3 * provider.status_poll_interval)
+    last = (
+        SyncRun.objects.filter(provider=provider.name, started_at__gte=since).order_by("-started_at").first()
+    )
+    return bool(
+        last
+        and not last.error
+        and last.received < settings.STATUS_SYNC_ROWS
+        and last.window_end is not None
+        and last.window_end >= sent_before
+    )
 
 
 def _undelivered_reason(counts: tuple[int, int] | None, *, at_least: float) -> str:
@@ -257,10 +281,15 @@ def _check_out_of_rotation(provider: str, health: ProviderHealth) -> str:
     now_minute = int(time.time() // 60)
     went_out = int(health.changed_at.timestamp() // 60)
     probe_minutes = max(1, settings.HEALTH_PROBE_WINDOW_SECONDS // 60)
-    if health.cause == ProviderHealth.Cause.DELIVERY:
+    counts = (
+        undelivered(provider, since=health.changed_at)
+        if health.cause == ProviderHealth.Cause.DELIVERY
+        else None
+    )
+    if counts is not None:
         # Probes delivered are proof enough (their calls worked); accepted ones are not.
-        reason = _probes_delivered(undelivered(provider, since=health.changed_at))
-    else:
+        reason = _probes_delivered(counts)
+    else:  # out for its calls, or its reports cannot be read now: judged on its calls
         reason = _recovered(
             call_stats(provider, since_minute=max(went_out + 1, now_minute - probe_minutes + 1))
         )

@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from communication.models import CommunicationLog, ProviderHealth, ProviderSwitch
+from communication.models import CommunicationLog, ProviderHealth, ProviderSwitch, SyncRun
 from communication.services import bulk_send, dispatch_pending, health
 from communication.services.health import providers_health_check, record_call
 from notifications.models import Notification
@@ -122,12 +122,28 @@ def _check_later(monkeypatch, minutes):
     return providers_health_check(PROVIDERS)
 
 
+@pytest.fixture
+def polled(db):
+    """The status sync's last call read SUBMAIL's reports up to now (less than a full page)."""
+
+    def record(received=10, window_end=None):
+        return SyncRun.objects.create(
+            provider="submail", account="10001", received=received,
+            window_end=window_end or timezone.now() + timedelta(minutes=30),
+        )  # fmt: skip
+
+    record()
+    return record
+
+
 def _deliver(logs, n):
     ids = [log.id for log in logs[:n]]
     CommunicationLog.objects.filter(id__in=ids).update(status="delivered", delivered_at=timezone.now())
 
 
-def test_a_provider_that_accepts_but_never_reports_delivery_leaves_the_rotation(route, alice, monkeypatch):
+def test_a_provider_that_accepts_but_never_reports_delivery_leaves_the_rotation(
+    route, alice, monkeypatch, polled
+):
     logs = _send(alice, 30)
     assert {log.provider for log in logs} == {"submail"}
     assert _check_later(monkeypatch, 2) == []  # too early to tell
@@ -138,7 +154,7 @@ def test_a_provider_that_accepts_but_never_reports_delivery_leaves_the_rotation(
     assert health_row.reason == "33% of 30 messages it accepted have no delivery report after 5 min"
 
 
-def test_delivered_messages_keep_a_provider_in(route, alice, monkeypatch):
+def test_delivered_messages_keep_a_provider_in(route, alice, monkeypatch, polled):
     logs = _send(alice, 30)
     _deliver(logs, 25)  # 5 of 30 (17 %) without a report: under HEALTH_UNDELIVERED_SHARE
     assert _check_later(monkeypatch, 6) == []
@@ -157,7 +173,7 @@ def test_silence_from_a_provider_that_reports_nothing_means_nothing(route, alice
 
 
 def test_out_for_undelivered_messages_it_returns_only_on_delivered_probes(
-    route, alice, monkeypatch, settings
+    route, alice, monkeypatch, settings, polled
 ):
     settings.HEALTH_PROBE_SHARE = 1.0  # every message probes
     ProviderHealth.objects.create(provider="submail", state="out", cause="delivery")
@@ -177,6 +193,29 @@ def test_out_for_undelivered_messages_it_returns_only_on_delivered_probes(
     ProviderHealth.objects.filter(provider="submail").update(changed_at=timezone.now())
     CommunicationLog.objects.filter(id__in=[log.id for log in probes]).update(status="sent")
     assert _check_later(monkeypatch, 6) == []
+
+
+def test_silence_is_not_judged_while_our_polling_is_behind(route, alice, monkeypatch, polled):
+    _send(alice, 30)
+    polled(received=500)  # the last sms/log call read a full page: more records wait to be read
+    assert _check_later(monkeypatch, 6) == []
+    polled(received=10, window_end=timezone.now() - timedelta(hours=1))  # caught up, but not that far
+    assert _check_later(monkeypatch, 6) == []
+    SyncRun.objects.all().delete()  # not polling at all
+    assert _check_later(monkeypatch, 6) == []
+    polled()
+    assert _check_later(monkeypatch, 6) == ["submail: out"]
+
+
+def test_out_for_undelivered_messages_it_returns_on_its_calls_when_reports_cannot_be_read(
+    route, alice, settings, polled
+):
+    settings.HEALTH_PROBE_SHARE = 1.0
+    ProviderHealth.objects.create(provider="submail", state="out", cause="delivery")
+    ProviderHealth.objects.filter(provider="submail").update(changed_at="2020-01-01T00:00:00Z")
+    polled(received=500)  # behind: delivered probes could not be seen
+    _send(alice, 25)
+    assert providers_health_check(PROVIDERS) == ["submail: in"]
 
 
 def test_out_for_failing_calls_it_returns_on_accepted_probes_without_waiting_for_reports(
