@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from communication.models import CommunicationLog, Status, StatusDetail
@@ -69,12 +69,20 @@ class ClaimHeartbeat:
 
     @staticmethod
     def renew(log_ids: Sequence[str]) -> int:
-        """One beat: the claims of these logs are still held by a live worker."""
-        return (
-            CommunicationLog.objects.filter(id__in=log_ids, status=Status.PENDING, claimed_at__isnull=False)
-            .exclude(status_detail=StatusDetail.RECONCILING)
-            .update(updated_at=timezone.now())
-        )
+        """One beat: the claims of these logs are still held by a live worker.
+
+        Rows a dispatch loop is updating at this moment are skipped (SKIP LOCKED), not waited
+        for: their hand-over or result is being written, which says as much. Waiting would lock
+        the process's claims in another order than the loops do, and PostgreSQL would end one
+        of the two statements as a deadlock (seen in `make chaos` with four loops)."""
+        with transaction.atomic():
+            free = (
+                CommunicationLog.objects.select_for_update(skip_locked=True)
+                .filter(id__in=log_ids, status=Status.PENDING, claimed_at__isnull=False)
+                .exclude(status_detail=StatusDetail.RECONCILING)
+                .values("id")
+            )
+            return CommunicationLog.objects.filter(id__in=free).update(updated_at=timezone.now())
 
 
 claim_heartbeat = ClaimHeartbeat()

@@ -369,3 +369,40 @@ def test_the_heartbeat_thread_renews_claims_while_the_block_runs_and_stops_after
     time.sleep(0.3)
     log.refresh_from_db()
     assert log.updated_at == old  # out of the block: no longer renewed
+
+
+def test_the_heartbeat_skips_rows_a_dispatch_loop_is_writing_instead_of_waiting(
+    transactional_db, on_postgres
+):
+    """Waiting would lock a process's claims in another order than its loops do: a deadlock."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    from communication.services.heartbeat import ClaimHeartbeat
+    from tests.factories import TenantFactory, UserFactory
+
+    if not on_postgres:
+        pytest.skip("row locks are PostgreSQL's")
+    user = UserFactory(tenant=TenantFactory(slug="beat"))
+    busy, free = (LogFactory(user=user, claimed_at=timezone.now(), provider_ref="r1") for _ in range(2))
+    locked, release = threading.Event(), threading.Event()
+
+    def loop_writing_its_result():
+        with transaction.atomic():
+            CommunicationLog.objects.select_for_update().get(id=busy.id)
+            locked.set()
+            release.wait(10)
+        connections.close_all()
+
+    writer = threading.Thread(target=loop_writing_its_result)
+    writer.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        assert ClaimHeartbeat.renew([busy.id, free.id]) == 1  # the free one; the busy one skipped
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        writer.join()
