@@ -143,8 +143,7 @@ class Cluster:
         os.killpg(self.worker.pid, signum) if signum == signal.SIGKILL else os.kill(self.worker.pid, signum)
 
     def gateway_down(self):
-        self.fake._server.shutdown()
-        self.fake._server.server_close()
+        self.fake.stop()  # kept-alive connections are cut too, as in a real outage
 
     def gateway_up(self):
         self.fake.start(self.port)

@@ -7,6 +7,7 @@ strikes before or after they are stored, as a real gateway's would.
 
 import json
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class FakeGateway:
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -53,6 +55,16 @@ class FakeGateway:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the real gateways' endpoints
             disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms stall
+
+            def setup(self):
+                super().setup()
+                with fake._lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self):
+                with fake._lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
 
             def do_GET(self):
                 fake._serve(self)
@@ -71,9 +83,17 @@ class FakeGateway:
         return self
 
     def stop(self):
+        """Down like a real outage: no new connections, and the kept-alive ones cut."""
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
 
     def handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, object] | None:
         raise NotImplementedError

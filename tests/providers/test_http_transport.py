@@ -98,3 +98,15 @@ def test_an_auxiliary_call_never_answered_is_retryable(transport, silent_server)
     with pytest.raises(ProviderError) as error:
         transport.request("GET", silent_server, auxiliary=True)
     assert not error.value.permanent and not error.value.outcome_unknown
+
+
+def test_a_stopped_fake_cuts_kept_alive_connections_like_a_real_outage(fake_submail):
+    """Tests and `make chaos` stop a fake to take a gateway down; a connection the client kept
+    alive must not keep working."""
+    import requests
+
+    session = requests.Session()
+    assert session.post(f"{fake_submail.url}/service/timestamp", timeout=2).status_code == 200
+    fake_submail.stop()
+    with pytest.raises(requests.ConnectionError):
+        session.post(f"{fake_submail.url}/service/timestamp", timeout=2)
