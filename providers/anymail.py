@@ -6,6 +6,7 @@ same subject and text (or the same ESP template) go out in one batch call: anyma
 send, one message per recipient, each with its own ESP message id (kept as the log's
 `provider_message_id`, which the tracking webhooks report against). The recipient's
 unsubscribe link travels as a per-recipient header and the log id as per-recipient metadata.
+An ESP whose anymail backend has no batch sending gets one call per message instead.
 
 Outcomes follow the shared transport rule (providers/http.py): a call that surely never left
 or that the ESP did not process (429, 503) is retried; one that may have been taken (a read
@@ -21,6 +22,7 @@ from anymail.exceptions import (
     AnymailAPIError,
     AnymailError,
     AnymailRequestsAPIError,
+    AnymailUnsupportedFeature,
 )
 from anymail.message import AnymailMessage
 from django.conf import settings
@@ -67,7 +69,22 @@ class AnymailEmailProvider(Provider):
         return self.send_grouped(messages, batch_of, self._send_batch)
 
     def _send_batch(self, messages: list[OutgoingMessage]) -> list[SendResult]:
-        email = self._build(messages)
+        try:
+            return self._send(self._build(messages), messages)
+        except ProviderError as exc:
+            if not isinstance(exc.__cause__, AnymailUnsupportedFeature):
+                raise
+        # This ESP's backend has no batch sending (anymail refused before any call): one call
+        # per message, the per-recipient data set on each message itself.
+        results = []
+        for message in messages:
+            try:
+                results += self._send(self._build_one(message), [message])
+            except ProviderError as exc:
+                results.append(exc.as_result())
+        return results
+
+    def _send(self, email: AnymailMessage, messages: list[OutgoingMessage]) -> list[SendResult]:
         try:
             email.send()
         except AnymailRequestsAPIError as exc:
@@ -104,15 +121,27 @@ class AnymailEmailProvider(Provider):
             email.template_id = first.provider_template_id
             email.merge_data = {message.recipient: message.variables for message in messages}
         unsubscribe = {
-            message.recipient: {
-                "List-Unsubscribe": f"<{message.unsubscribe_url}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            }
+            message.recipient: _unsubscribe_headers(message)
             for message in messages
             if message.unsubscribe_url
         }
         if unsubscribe:
             email.merge_headers = unsubscribe
+        return email
+
+    @staticmethod
+    def _build_one(message: OutgoingMessage) -> AnymailMessage:
+        email = AnymailMessage(
+            subject=message.subject,
+            body=message.body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[message.recipient],
+            headers=_unsubscribe_headers(message) if message.unsubscribe_url else None,
+        )
+        email.metadata = {"log_id": message.log_id}
+        if message.provider_template_id:
+            email.template_id = message.provider_template_id
+            email.merge_global_data = message.variables
         return email
 
     def _call_failure(self, exc: AnymailRequestsAPIError) -> ProviderError:
@@ -151,3 +180,10 @@ class AnymailEmailProvider(Provider):
         if status.status in SENT_STATUSES:
             return SendResult.sent(str(status.message_id))
         return SendResult.failed(REFUSALS.get(status.status, f"{self.esp_name} status {status.status}."))
+
+
+def _unsubscribe_headers(message: OutgoingMessage) -> dict[str, str]:
+    return {
+        "List-Unsubscribe": f"<{message.unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }

@@ -1,6 +1,7 @@
 """Email through django-anymail: batches per content, per-recipient outcomes, the transport rule."""
 
 import pytest
+from anymail.backends import test as anymail_test
 from django.core import mail
 
 from communication.models import CommunicationLog, Status, StatusDetail
@@ -128,3 +129,32 @@ def test_a_refused_address_is_failed_as_rejected_in_the_pipeline(fake_postmark, 
         CommunicationLog.objects.filter(batch_id=result.batch.id).values_list("recipient", "status_detail")
     )
     assert statuses == {"gone@example.com": StatusDetail.REJECTED, "ok@example.com": ""}
+
+
+class _PayloadWithoutBatches(anymail_test.TestPayload):
+    def set_merge_metadata(self, merge_metadata):
+        self.unsupported_feature("merge_metadata")
+
+
+class BackendWithoutBatches(anymail_test.EmailBackend):
+    """An ESP backend with no batch sending (anymail refuses per-recipient data for it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, payload_class=_PayloadWithoutBatches, **kwargs)
+
+
+def test_an_esp_without_batch_sending_gets_one_call_per_message(settings):
+    settings.CHANNEL_PROVIDERS = {**settings.CHANNEL_PROVIDERS, "email": "anymail"}
+    settings.EMAIL_BACKEND = f"{__name__}.BackendWithoutBatches"
+    reset_cache()
+    mail.outbox = []
+    results = _send([_message(1), _message(2), _message(3)])
+    assert [r.outcome for r in results] == [Outcome.SENT] * 3
+    assert [sent.to for sent in mail.outbox] == [
+        ["user1@example.com"],
+        ["user2@example.com"],
+        ["user3@example.com"],
+    ]
+    first = mail.outbox[0].anymail_test_params
+    assert first["extra_headers"]["List-Unsubscribe"] == "<https://example.com/u/1>"
+    assert first["metadata"] == {"log_id": "log_1"} and not first["is_batch_send"]
