@@ -5,6 +5,7 @@ any user of their tenant; a platform admin may read across tenants on the admin 
 """
 
 from datetime import UTC, timedelta
+from urllib.parse import urlencode
 
 import django_filters
 from django import forms
@@ -209,6 +210,14 @@ def delivery_dashboard(*, actor: User) -> dict:
                 {
                     "channel": channel,
                     "provider": provider,
+                    # The logs list showing these figures (the template adds the status).
+                    "list_query": urlencode(
+                        {
+                            "channel__exact": channel,
+                            "provider": provider,
+                            "created_at__gte": start.isoformat(),
+                        }
+                    ),
                     "total": total,
                     **counts,
                     "accepted_rate": round(100 * accepted / finished, 1) if finished else None,

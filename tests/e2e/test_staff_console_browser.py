@@ -140,3 +140,8 @@ def test_dashboard_shows_the_numbers_in_the_database(page, data, ada):
     assert row.locator("td.delivered").inner_text() == "3" and row.locator("td.failed").inner_text() == "1"
     assert page.locator("#dashboard-24h svg rect").count() == 2
     shot(page, "08-dashboard")
+    # Each figure opens the logs list it counts: the failed one, the one failed log.
+    row.locator("td.failed a").click()
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 1
+    assert "status__exact=failed" in page.url and "provider=console" in page.url
