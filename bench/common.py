@@ -135,15 +135,19 @@ def drain_in_workers(
 
 
 def send_rows(
-    messages: int, batched: float, single: float, batched_label: str, single_label: str
+    messages: int, batched: float, single: float, batched_label: str, single_label: str, *, what: str = "SMS"
 ) -> list[list]:
-    """Table rows: a batch of SMS sent in chunks against one call each, and the ratio."""
+    """Table rows: a batch of messages (`what`) sent in chunks against one call each, and the ratio."""
     return [
         [
-            f"send {messages:,} SMS, {batched_label}",
+            f"send {messages:,} {what}, {batched_label}",
             f"{batched:.2f} s",
             f"{messages / batched:,.0f} messages/s",
         ],
-        [f"send {messages:,} SMS, {single_label}", f"{single:.2f} s", f"{messages / single:,.0f} messages/s"],
+        [
+            f"send {messages:,} {what}, {single_label}",
+            f"{single:.2f} s",
+            f"{messages / single:,.0f} messages/s",
+        ],
         ["speed-up", f"{single / batched:.1f}x", ""],
     ]

@@ -421,12 +421,9 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         copy = CommunicationLog.objects.filter(retry_of=log.pk).order_by("-created_at").first()
         return HttpResponseRedirect(_detail_url(copy.id if copy else log.pk))
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        log = self.get_object(request, unquote(object_id))
-        retryable = log is not None and log.status == Status.FAILED
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "retryable": retryable}
-        )
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        context["retryable"] = obj is not None and obj.status == Status.FAILED  # the Retry button
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def get_inlines(self, request, obj):
         email = obj is not None and obj.channel == "email"

@@ -157,9 +157,6 @@ def batch_status_counts(*, batch_id: str) -> dict[str, int]:
     return counts
 
 
-DASHBOARD_WINDOWS = (("24h", 24), ("7d", 24 * 7))
-
-
 def awaiting_report_count(*, provider: str, sent_from, sent_before) -> int:
     """Messages `provider` accepted in [sent_from, sent_before) with no delivery report yet.
 
@@ -170,6 +167,7 @@ def awaiting_report_count(*, provider: str, sent_from, sent_before) -> int:
     ).count()
 
 
+DASHBOARD_WINDOWS = (("24h", 24), ("7d", 24 * 7))
 DASHBOARD_CACHE_SECONDS = 60
 
 

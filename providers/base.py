@@ -178,12 +178,6 @@ class Provider:
     push_token: str = ""
     push_ack: dict = {}
 
-    @property
-    def reports_delivery(self) -> bool:
-        """True when delivery reports reach us (polled, or pushed to the receipts URL): only
-        then does "accepted but never reported delivered" say anything about the provider."""
-        return self.status_poll_interval is not None or bool(self.push_token)
-
     def look_up(self, *, recipient: str, reference: str, handed_at: datetime) -> "SentRecord | None":
         """For providers searchable one message at a time (`can_reconcile` without report
         pages): the gateway's record of the message a call carrying `reference` sent to

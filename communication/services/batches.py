@@ -158,18 +158,19 @@ def bulk_send(
         payload.update(provider_codes=codes, variables=variables)
 
     def log_for(recipient, log_id, batch_id, now):
-        is_suppressed = recipient.is_valid and suppression_key(channel, recipient.value) in suppressed
+        why_suppressed = (
+            suppressed.get(suppression_key(channel, recipient.value)) if recipient.is_valid else None
+        )
         error = recipient.error or (
-            f"Recipient is on this tenant's {channel} suppression list "
-            f"({suppressed[suppression_key(channel, recipient.value)]})."
-            if is_suppressed
+            f"Recipient is on this tenant's {channel} suppression list ({why_suppressed})."
+            if why_suppressed
             else None
         )
         detail = (
             StatusDetail.INVALID
             if recipient.error
             else StatusDetail.SUPPRESSED
-            if is_suppressed
+            if why_suppressed
             else StatusDetail.QUEUED
         )
         return CommunicationLog(

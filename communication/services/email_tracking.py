@@ -132,15 +132,15 @@ def _describe(event: AnymailTrackingEvent) -> str:
 
 def _apply_status(log, kind, event, at, detail) -> None:
     if kind == Kind.DELIVERED:
-        reports_apply([StatusReport(log.provider_message_id, Status.DELIVERED, at=at)])
+        status, error = Status.DELIVERED, None
     elif kind in FAILING:
-        reason = f"{FAILING[kind]}: {detail}" if detail else f"{FAILING[kind]}."
-        reports_apply([StatusReport(log.provider_message_id, Status.FAILED, at=at, error=reason)])
+        status, error = Status.FAILED, f"{FAILING[kind]}: {detail}" if detail else f"{FAILING[kind]}."
     elif kind == Kind.SOFT_BOUNCE and event.event_type == EventType.BOUNCED:
         # The ESP gave up on this message (a soft bounce it will not retry).
-        reports_apply(
-            [StatusReport(log.provider_message_id, Status.FAILED, at=at, error=f"Soft bounce: {detail}")]
-        )
+        status, error = Status.FAILED, f"Soft bounce: {detail}"
+    else:  # deferrals, complaints, opens, clicks: the status stays
+        return
+    reports_apply([StatusReport(log.provider_message_id, status, at=at, error=error)])
 
 
 def _apply_policy(log, kind, detail) -> bool:

@@ -127,9 +127,7 @@ def call_stats(provider: str, *, since_minute: int, until_minute: int | None = N
 def undelivered(provider: str, *, since: datetime | None) -> tuple[int, int] | None:
     """(still without a report, accepted) for the messages `provider` accepted from
     HEALTH_UNDELIVERED_WINDOW to HEALTH_UNDELIVERED_AFTER ago, and after `since`, in whole
-    minutes; None when the provider reports no deliveries (then silence means nothing)."""
-    if not provider_by_name(provider).reports_delivery:
-        return None
+    minutes; None when we cannot read its delivery reports (then silence means nothing)."""
     now_minute = int(time.time() // 60)
     first = now_minute - math.ceil(settings.HEALTH_UNDELIVERED_WINDOW_SECONDS / 60)
     if since is not None:
@@ -171,15 +169,21 @@ def reports_read_up_to(provider: Provider, sent_before: datetime) -> bool:
     )
 
 
-def _undelivered_reason(counts: tuple[int, int] | None, *, at_least: float) -> str:
-    """Why the undelivered share condemns the provider, or "" (too few messages, or fine)."""
+def _waiting_share(counts: tuple[int, int] | None) -> float | None:
+    """The share of accepted messages still without a report; None when too few to judge."""
     if counts is None or counts[1] < settings.HEALTH_MIN_MESSAGES:
-        return ""
+        return None
     waiting, accepted = counts
-    if waiting / accepted < at_least:
+    return waiting / accepted
+
+
+def _undelivered_reason(counts: tuple[int, int] | None) -> str:
+    """Why the undelivered share condemns the provider, or "" (too few messages, or fine)."""
+    share = _waiting_share(counts)
+    if share is None or share < settings.HEALTH_UNDELIVERED_SHARE:
         return ""
     minutes = settings.HEALTH_UNDELIVERED_AFTER_SECONDS // 60
-    return f"{waiting / accepted:.0%} of {accepted} messages it accepted have no delivery report after {minutes} min"
+    return f"{share:.0%} of {counts[1]} messages it accepted have no delivery report after {minutes} min"
 
 
 # --- Rotation -----------------------------------------------------------------------------
@@ -272,7 +276,7 @@ def _check_in_rotation(provider: str, *, back_since: datetime | None) -> str:
     if not reason:
         # Only what it accepted since it last came back: older silence was judged already.
         counts = undelivered(provider, since=back_since)
-        reason = _undelivered_reason(counts, at_least=settings.HEALTH_UNDELIVERED_SHARE)
+        reason = _undelivered_reason(counts)
         cause = ProviderHealth.Cause.DELIVERY
     return "out" if reason and _switch(provider, ProviderHealth.State.OUT, reason, cause) else ""
 
@@ -298,12 +302,10 @@ def _check_out_of_rotation(provider: str, health: ProviderHealth) -> str:
 
 def _probes_delivered(counts: tuple[int, int] | None) -> str:
     """Back from undelivered messages only on delivered probes old enough to judge."""
-    if counts is None or counts[1] < settings.HEALTH_MIN_MESSAGES:
+    share = _waiting_share(counts)
+    if share is None or share > settings.HEALTH_IN_SHARE:
         return ""
-    waiting, accepted = counts
-    if waiting / accepted > settings.HEALTH_IN_SHARE:
-        return ""
-    return f"{1 - waiting / accepted:.0%} of {accepted} probes it accepted were reported delivered in time"
+    return f"{1 - share:.0%} of {counts[1]} probes it accepted were reported delivered in time"
 
 
 def providers_overview(providers: Sequence[str]) -> list[dict]:
