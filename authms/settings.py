@@ -367,6 +367,7 @@ CELERY_BEAT_SCHEDULE = {
     "purge-revoked-tokens": {"task": "authms.tasks.purge_revoked_tokens", "schedule": 3600.0},
     "sync-delivery-status": {"task": "communication.tasks.sync_delivery_status", "schedule": 60.0},
     "provider-health": {"task": "communication.tasks.check_provider_health", "schedule": 30.0},
+    "fold-log-counts": {"task": "communication.tasks.fold_log_counts", "schedule": 30.0},
 }
 
 LOGGING = {

@@ -458,3 +458,53 @@ class EmailEvent(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class LogCountFields(models.Model):
+    """Logs per tenant, hour of creation (UTC), channel, provider and status, with the failure
+    reason's first 200 characters for failed logs and the delivery latency summed for delivered
+    ones. Kept by database triggers on the log table (`communication/log_counts_sql.py`), so
+    every write path counts, bulk updates included, in the transaction that made the change."""
+
+    tenant = models.ForeignKey(
+        "authms.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    hour = models.DateTimeField()
+    channel = models.CharField(max_length=10)
+    provider = models.CharField(max_length=32)
+    status = models.CharField(max_length=10)
+    error = models.CharField(max_length=200, blank=True, default="")
+    messages = models.BigIntegerField(default=0)
+    # Sum and count of delivered_at - sent_at over delivered logs with both times.
+    latency_ms = models.BigIntegerField(default=0)
+    latency_messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.tenant_id} {self.hour:%Y-%m-%d %H}h {self.channel}/{self.provider}/{self.status}: {self.messages}"
+
+
+class LogCount(LogCountFields):
+    """The folded figures: one row per group and hour."""
+
+    class Meta:
+        db_table = "communication_log_count"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "hour", "channel", "provider", "status", "error"], name="log_count_group"
+            )
+        ]
+        indexes = [models.Index(fields=["hour"], name="log_count_hour")]
+
+
+class LogCountDelta(LogCountFields):
+    """PostgreSQL: changes not folded into LogCount yet. The triggers only append here (no row
+    is locked, so concurrent senders never wait on a shared counter); a task folds them every
+    30 s, and readers add both tables in one statement, so a figure is exact at any moment."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    class Meta:
+        db_table = "communication_log_count_delta"

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import django_filters
 from django import forms
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -19,7 +19,15 @@ from django_filters.fields import IsoDateTimeField
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import User
-from communication.models import Batch, Channel, CommunicationLog, Status, StatusDetail
+from communication.models import (
+    Batch,
+    Channel,
+    CommunicationLog,
+    LogCount,
+    LogCountDelta,
+    Status,
+    StatusDetail,
+)
 
 
 def _choice_error(name: str, choices) -> dict:
@@ -167,74 +175,182 @@ def awaiting_report_count(*, provider: str, sent_from, sent_before) -> int:
     ).count()
 
 
-DASHBOARD_WINDOWS = (("24h", 24), ("7d", 24 * 7))
+# (label, hours, hours per chart point)
+DASHBOARD_WINDOWS = (("24h", 24, 1), ("7d", 24 * 7, 6))
 DASHBOARD_CACHE_SECONDS = 60
+CHART_WIDTH, CHART_HEIGHT = 240, 60
+
+
+def _log_count_sums(*, by: tuple[str, ...], tenant_id: int | None, since, **filters) -> dict[tuple, dict]:
+    """Maintained log counts (LogCount plus unfolded deltas, in one statement so a fold in
+    between can neither hide nor double a change) summed per `by`, from the hour `since`."""
+
+    def part(model):
+        rows = model.objects.filter(hour__gte=since, **filters)
+        if tenant_id is not None:
+            rows = rows.filter(tenant_id=tenant_id)
+        return (
+            rows.values(*by)
+            .annotate(n=Sum("messages"), latency_ms_sum=Sum("latency_ms"), latency_n=Sum("latency_messages"))
+            .order_by()
+        )
+
+    sums: dict[tuple, dict] = {}
+    for row in part(LogCount).union(part(LogCountDelta), all=True):
+        total = sums.setdefault(
+            tuple(row[column] for column in by), {"n": 0, "latency_ms": 0, "latency_n": 0}
+        )
+        total["n"] += row["n"]
+        total["latency_ms"] += row["latency_ms_sum"]
+        total["latency_n"] += row["latency_n"]
+    return {key: total for key, total in sums.items() if total["n"]}
 
 
 def delivery_dashboard(*, actor: User) -> dict:
-    """Per channel and provider: sent, delivered, failed, pending and rates, for the last
-    24 hours and 7 days, plus the top failure reasons; cached a minute per tenant."""
+    """Per channel and provider: sent, delivered, failed, pending and rates for the last 24 hours
+    and 7 days, the top failure reasons, a delivery-rate and latency chart per provider and, for
+    the platform admin, a line per tenant. Read from the maintained counts (never a COUNT over
+    the log table); windows start on the hour, so each figure is exactly the list it links to.
+    Cached a minute per tenant."""
     scope = "all" if actor.is_platform_admin else actor.tenant_id
     key = f"dashboard:{scope}"
     cached = cache.get(key)
     if cached is not None:
         return cached
+    tenant_id = None if actor.is_platform_admin else actor.tenant_id
     now = timezone.now()
-    base = _base(tenant_id=None if actor.is_platform_admin else actor.tenant_id)
-    starts = {label: now - timedelta(hours=hours) for label, hours in DASHBOARD_WINDOWS}
-    # One scan of the longest window counts every window at once (the shorter ones are inside it).
-    rows = (
-        base.filter(created_at__gte=min(starts.values()))
-        .values("channel", "provider", "status")
-        .annotate(**{label: Count("id", filter=Q(created_at__gte=start)) for label, start in starts.items()})
-        .order_by()
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    starts = {label: this_hour - timedelta(hours=hours - 1) for label, hours, _step in DASHBOARD_WINDOWS}
+    earliest = min(starts.values())
+    hourly = _log_count_sums(
+        by=("hour", "channel", "provider", "status"), tenant_id=tenant_id, since=earliest
     )
-    per_window: dict[str, dict[tuple[str, str], dict]] = {label: {} for label in starts}
-    for row in rows:
-        for label in starts:
-            if row[label]:
-                group = per_window[label].setdefault(
-                    (row["channel"], row["provider"]), dict.fromkeys(Status.values, 0)
-                )
-                group[row["status"]] = row[label]
     windows = []
-    for label, start in starts.items():
-        lines = []
-        for (channel, provider), counts in sorted(per_window[label].items()):
-            total = sum(counts.values())
-            finished = total - counts[Status.PENDING]
-            accepted = counts[Status.SENT] + counts[Status.DELIVERED]
-            lines.append(
-                {
-                    "channel": channel,
-                    "provider": provider,
-                    # The logs list showing these figures (the template adds the status).
-                    "list_query": urlencode(
-                        {
-                            "channel__exact": channel,
-                            "provider": provider,
-                            "created_at__gte": start.isoformat(),
-                        }
-                    ),
-                    "total": total,
-                    **counts,
-                    "accepted_rate": round(100 * accepted / finished, 1) if finished else None,
-                    "delivery_rate": round(100 * counts[Status.DELIVERED] / finished, 1)
-                    if finished
-                    else None,
-                    "bars": _bar_widths(counts, total),
-                }
+    for label, hours, step in DASHBOARD_WINDOWS:
+        start = starts[label]
+        in_window = {key: total for key, total in hourly.items() if key[0] >= start}
+        window = {
+            "label": label,
+            "start": start,
+            "lines": _dashboard_lines(in_window, start),
+            "charts": _provider_charts(in_window, start=start, points=hours // step, step=step),
+            "top_failures": [
+                {"error": error, "n": total["n"]}
+                for (error,), total in sorted(
+                    _log_count_sums(
+                        by=("error",), tenant_id=tenant_id, since=start, status=Status.FAILED
+                    ).items(),
+                    key=lambda item: (-item[1]["n"], item[0]),
+                )[:5]
+            ],
+        }
+        if actor.is_platform_admin:
+            window["tenants"] = _tenant_lines(
+                _log_count_sums(by=("tenant_id", "status"), tenant_id=None, since=start)
             )
-        reasons = list(
-            base.filter(created_at__gte=start, status=Status.FAILED)
-            .values("error")
-            .annotate(n=Count("id"))
-            .order_by("-n", "error")[:5]
-        )
-        windows.append({"label": label, "lines": lines, "top_failures": reasons})
+        windows.append(window)
     dashboard = {"windows": windows, "generated_at": now}
     cache.set(key, dashboard, DASHBOARD_CACHE_SECONDS)
     return dashboard
+
+
+def _status_figures(counts: dict[str, int]) -> dict:
+    """The figures of one dashboard line from its counts per status."""
+    total = sum(counts.values())
+    finished = total - counts[Status.PENDING]
+    accepted = counts[Status.SENT] + counts[Status.DELIVERED]
+    return {
+        "total": total,
+        **counts,
+        "accepted_rate": round(100 * accepted / finished, 1) if finished else None,
+        "delivery_rate": round(100 * counts[Status.DELIVERED] / finished, 1) if finished else None,
+        "bars": _bar_widths(counts, total),
+    }
+
+
+def _dashboard_lines(hourly: dict[tuple, dict], start) -> list[dict]:
+    per_group: dict[tuple[str, str], dict[str, int]] = {}
+    for (_hour, channel, provider, status), total in hourly.items():
+        per_group.setdefault((channel, provider), dict.fromkeys(Status.values, 0))[status] += total["n"]
+    return [
+        {
+            "channel": channel,
+            "provider": provider,
+            # The logs list showing these figures (the template adds the status).
+            "list_query": urlencode(
+                {"channel__exact": channel, "provider": provider, "created_at__gte": start.isoformat()}
+            ),
+            **_status_figures(counts),
+        }
+        for (channel, provider), counts in sorted(per_group.items())
+    ]
+
+
+def _tenant_lines(per_tenant: dict[tuple, dict]) -> list[dict]:
+    """The platform admin's breakdown: one line per tenant, largest first."""
+    from authms.models import Tenant
+
+    counts: dict[int, dict[str, int]] = {}
+    for (tenant_id, status), total in per_tenant.items():
+        counts.setdefault(tenant_id, dict.fromkeys(Status.values, 0))[status] += total["n"]
+    names = dict(Tenant.objects.filter(id__in=counts).values_list("id", "name"))
+    lines = [
+        {"tenant_id": tenant_id, "tenant": names.get(tenant_id, tenant_id), **_status_figures(by_status)}
+        for tenant_id, by_status in counts.items()
+    ]
+    return sorted(lines, key=lambda line: (-line["total"], str(line["tenant"])))
+
+
+def _provider_charts(hourly: dict[tuple, dict], *, start, points: int, step: int) -> list[dict]:
+    """Per provider, delivery rate (delivered of those finished) and mean delivery latency over
+    `points` buckets of `step` hours, as SVG polylines (drawn here: no chart library, no CDN)."""
+    buckets: dict[str, list[dict]] = {}
+    for (hour, _channel, provider, status), total in hourly.items():
+        series = buckets.setdefault(
+            provider,
+            [{"finished": 0, "delivered": 0, "latency_ms": 0, "latency_n": 0} for _ in range(points)],
+        )
+        bucket = series[int((hour - start).total_seconds() // 3600) // step]
+        if status != Status.PENDING:
+            bucket["finished"] += total["n"]
+        if status == Status.DELIVERED:
+            bucket["delivered"] += total["n"]
+        bucket["latency_ms"] += total["latency_ms"]
+        bucket["latency_n"] += total["latency_n"]
+    charts = []
+    for provider, series in sorted(buckets.items()):
+        rates = [100 * b["delivered"] / b["finished"] if b["finished"] else None for b in series]
+        latencies = [b["latency_ms"] / b["latency_n"] / 1000 if b["latency_n"] else None for b in series]
+        top = max((value for value in latencies if value is not None), default=0)
+        charts.append(
+            {
+                "provider": provider,
+                "rate_lines": _polylines(rates, top=100),
+                "latency_lines": _polylines(latencies, top=top),
+                "latency_top": round(top, 1),
+                "points": [
+                    {"at": start + timedelta(hours=i * step), "rate": rate, "latency": latency}
+                    for i, (rate, latency) in enumerate(zip(rates, latencies, strict=True))
+                ],
+            }
+        )
+    return charts
+
+
+def _polylines(values: list[float | None], *, top: float) -> list[str]:
+    """SVG `points` strings, one per run of known values (a gap where nothing was measured)."""
+    step = CHART_WIDTH / max(len(values) - 1, 1)
+    lines, current = [], []
+    for i, value in enumerate(values):
+        if value is None:
+            current and lines.append(current)
+            current = []
+            continue
+        height = CHART_HEIGHT * value / top if top else 0
+        current.append(f"{i * step:.1f},{CHART_HEIGHT - height:.1f}")
+    current and lines.append(current)
+    # A single point still shows: draw it as a short flat line.
+    return [" ".join(line if len(line) > 1 else [*line, line[0]]) for line in lines]
 
 
 def _bar_widths(counts: dict[str, int], total: int) -> list[dict]:

@@ -5,6 +5,7 @@ from django.conf import settings
 
 from authms.idempotency import purge_expired_keys
 from communication import services
+from communication.services import log_counts
 from communication.services.health import providers_health_check
 from communication.services.reconcile import reconcile_by_lookup
 from communication.status_sync import status_sync_all
@@ -70,3 +71,9 @@ def apply_pushed_reports(reports: list[dict]):
 def check_provider_health():
     """Beat, every 30 s: switch providers out of or back into rotation."""
     return providers_health_check(providers_in_use())
+
+
+@shared_task(ignore_result=True)
+def fold_log_counts():
+    """Beat, every 30 s: the dashboard's count deltas into the counts (PostgreSQL)."""
+    return log_counts.fold_log_counts()

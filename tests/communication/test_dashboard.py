@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from communication.selectors import delivery_dashboard
@@ -79,9 +81,56 @@ def test_results_are_cached_for_a_minute(ada, traffic, django_assert_num_queries
         delivery_dashboard(actor=ada)
 
 
-def test_both_windows_come_from_one_aggregate_scan(ada, traffic, django_assert_num_queries):
-    with django_assert_num_queries(3):  # counts for every window, then the top reasons per window
-        delivery_dashboard(actor=ada)
+def test_the_figures_come_from_the_maintained_counts_not_the_log_table(ada, root, traffic):
+    for actor in (ada, root):
+        cache.clear()
+        with CaptureQueriesContext(connection) as queries:
+            delivery_dashboard(actor=actor)
+        # Counts for every window at once, then the top reasons per window (and the platform
+        # admin's per-tenant lines with their names).
+        assert len(queries) == (3 if actor is ada else 7)
+        assert not [q["sql"] for q in queries if re.search(r'FROM "communication_log"(?!_count)', q["sql"])]
+
+
+def test_the_platform_admin_gets_a_line_per_tenant_and_a_tenant_admin_none(
+    ada, root, traffic, tenant_a, tenant_b
+):
+    last_day, last_week = delivery_dashboard(actor=root)["windows"]
+    tenants = {line["tenant"]: line for line in last_week["tenants"]}
+    assert set(tenants) == {"Acme", "Globex"}
+    assert (tenants["Acme"]["total"], tenants["Acme"]["failed"], tenants["Acme"]["delivered"]) == (12, 2, 6)
+    assert (tenants["Globex"]["total"], tenants["Globex"]["failed"]) == (1, 1)
+    assert {line["tenant"]: line["total"] for line in last_day["tenants"]} == {"Acme": 11, "Globex": 1}
+    cache.clear()
+    assert all("tenants" not in window for window in delivery_dashboard(actor=ada)["windows"])
+
+
+def test_charts_show_each_hours_delivery_rate_and_mean_latency(ada, alice):
+    now = timezone.now()
+    two_hours_ago = now - timedelta(hours=2)
+    for seconds in (4, 8):  # two delivered, 4 s and 8 s after the provider took them
+        LogFactory(
+            user=alice, provider="aliyun", status="delivered", created_at=two_hours_ago,
+            sent_at=two_hours_ago, delivered_at=two_hours_ago + timedelta(seconds=seconds),
+        )  # fmt: skip
+    LogFactory(user=alice, provider="aliyun", status="failed", created_at=two_hours_ago)
+    LogFactory(user=alice, provider="aliyun", status="pending")  # not finished: not in the rate
+    last_day, last_week = delivery_dashboard(actor=ada)["windows"]
+    chart = next(chart for chart in last_day["charts"] if chart["provider"] == "aliyun")
+    measured = [point for point in chart["points"] if point["rate"] is not None]
+    assert len(chart["points"]) == 24 and len(measured) == 1
+    assert measured[0]["at"] == two_hours_ago.replace(minute=0, second=0, microsecond=0)
+    assert round(measured[0]["rate"], 1) == 66.7 and measured[0]["latency"] == 6.0
+    assert chart["latency_top"] == 6.0 and len(chart["rate_lines"]) == 1
+    week_chart = next(chart for chart in last_week["charts"] if chart["provider"] == "aliyun")
+    assert len(week_chart["points"]) == 28
+
+
+def test_the_index_draws_the_charts_and_the_tenant_lines(client, root, traffic):
+    client.force_login(root)
+    html = client.get("/admin/").content.decode()
+    assert '<figure class="chart" data-provider="submail">' in html and "<polyline" in html
+    assert re.search(r'<tr data-tenant="[^"]+">\s*<td>Globex</td>', html)
 
 
 def test_the_panels_css_is_scoped_to_them_not_the_index_body(client, ada, traffic):

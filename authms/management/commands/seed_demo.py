@@ -90,7 +90,9 @@ def _demo_logs(tenant, owners, count):
             status=status,
             error=_demo_error(channel) if status == Status.FAILED else None,
             sent_at=created + timedelta(seconds=2) if status in (Status.SENT, Status.DELIVERED) else None,
-            delivered_at=created + timedelta(seconds=9) if status == Status.DELIVERED else None,
+            delivered_at=created + timedelta(seconds=2 + rng.randint(3, 40))
+            if status == Status.DELIVERED
+            else None,
             created_at=created,
         )
 
