@@ -10,12 +10,20 @@ EXACT_UP_TO = 10_000
 
 
 class EstimatedCountPaginator(Paginator):
-    """Exact counts up to 10,000 rows (a bounded scan); above that, PostgreSQL's planner
+    """Counts from `known_count` when given; otherwise exact counts up to 10,000 rows (a bounded scan); above that, PostgreSQL's planner
     estimate for the same filtered query. The page links stay usable, the last page
     number is approximate, and the page itself is always exact."""
 
+    def __init__(self, *args, known_count=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A callable answering the count exactly without a scan (maintained counters), when
+        # the list's filters allow one.
+        self.known_count = known_count
+
     @cached_property
     def count(self):
+        if self.known_count is not None:
+            return self.known_count()
         queryset = self.object_list
         exact = queryset.order_by()[: EXACT_UP_TO + 1].count()
         if exact <= EXACT_UP_TO:

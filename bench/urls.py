@@ -1,10 +1,12 @@
-"""The service's URLs plus the stock-DRF baseline views the benchmarks compare against."""
+"""The service's URLs plus the stock-DRF views and stock admin the benchmarks compare against."""
 
+from django.contrib import admin
 from django.db import models
 from django.urls import path
 from rest_framework import generics, pagination, serializers
 
 from authms.urls import urlpatterns as service_urlpatterns
+from communication.models import CommunicationLog
 
 
 class PlainLog(models.Model):
@@ -76,8 +78,30 @@ class HqNotification(models.Model):
         app_label = "notifications"
 
 
+class StockLogAdmin(admin.ModelAdmin):
+    """Stock Django admin over the logs: the service's columns, filters, search fields and date
+    hierarchy, scoped to the staff member's tenant, with Django's paginator and counts."""
+
+    list_display = ["created_at", "recipient", "user", "channel", "status", "provider", "error", "id"]
+    list_filter = ["channel", "status", "status_detail", "provider", "created_at"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    search_fields = ["=id", "=batch_id", "=provider_message_id", "=recipient"]
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(tenant_id=request.user.tenant_id)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+
+stock_admin = admin.AdminSite(name="stock")
+stock_admin.register(CommunicationLog, StockLogAdmin)
+
 urlpatterns = [
     *service_urlpatterns,
     path("bench/baseline/logs", BaselineUserLogs.as_view()),
     path("bench/baseline/admin-logs", BaselineAdminLogs.as_view()),
+    path("bench/stock-admin/", stock_admin.urls),
 ]

@@ -1,5 +1,6 @@
 import csv
 import json
+from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
@@ -36,6 +37,7 @@ from communication.models import (
     SyncRun,
 )
 from communication.recipients import normalise, suppression_key
+from communication.selectors import counted_log_providers, counted_log_total
 from communication.services import logs_retry
 from communication.services.suppression import suppressions_lift
 from communication.status_sync import status_sync_all, status_sync_enabled
@@ -84,8 +86,36 @@ def _detail_url(log_id: str) -> str:
     return reverse("admin:communication_communicationlog_change", args=[quote(log_id)])
 
 
+# List parameters the maintained log counts answer exactly, and the count field of each.
+COUNTED_LIST_FILTERS = {
+    "channel__exact": "channel",
+    "status__exact": "status",
+    "provider": "provider",
+    "tenant__id__exact": "tenant_id",
+}
+LIST_CONTROLS = {"p", "o"}  # page and ordering: they do not change what is counted
+
+
+def counted_filters(request, *, only_counted: bool = False) -> dict[str, str] | None:
+    """The logs list's filters as count fields. None when some filter (a search, a date, the
+    status detail) is one the counts cannot answer, or with `only_counted`, those left out."""
+    dimensions = {}
+    for name, values in request.GET.lists():
+        tenant_filter_refused = name == "tenant__id__exact" and not request.user.is_superuser
+        counted = name in COUNTED_LIST_FILTERS and len(values) == 1 and not tenant_filter_refused
+        if counted:
+            dimensions[COUNTED_LIST_FILTERS[name]] = values[0]
+        elif name not in LIST_CONTROLS and not only_counted:
+            return None
+    # Tenant staff count their own tenant only; the platform admin every tenant or the one filtered.
+    dimensions["tenant_id"] = (
+        dimensions.get("tenant_id") if request.user.is_superuser else request.user.tenant_id
+    )
+    return dimensions
+
+
 class ProviderFilter(admin.SimpleListFilter):
-    """Provider choices from a cached DISTINCT, so the list page does not scan the table each time."""
+    """Provider choices from the maintained log counts (cached), never a DISTINCT over the logs."""
 
     title = _("provider")
     parameter_name = "provider"
@@ -95,8 +125,9 @@ class ProviderFilter(admin.SimpleListFilter):
         key = f"communication:provider-names:{'all' if request.user.is_superuser else request.user.tenant_id}"
         names = cache.get(key)
         if names is None:
-            visible = model_admin.get_queryset(request)
-            names = sorted(visible.values_list("provider", flat=True).distinct().order_by())
+            names = counted_log_providers(
+                tenant_id=None if request.user.is_superuser else request.user.tenant_id
+            )
             cache.set(key, names, 300)
         return [(name, name) for name in names]
 
@@ -174,6 +205,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         "an email address or its beginning (ann@exam)."
     )
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a COUNT per filter choice over millions of logs
     paginator = EstimatedCountPaginator
     list_per_page = 50
     actions = ["retry_failed", "export_csv"]
@@ -269,6 +301,13 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
                     messages.SUCCESS,
                 )
         return HttpResponseRedirect(changelist)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        """The count from the maintained log counts when the list's filters are ones they
+        answer (channel, status, provider, tenant); otherwise the estimating paginator's."""
+        dimensions = counted_filters(request)
+        known_count = None if dimensions is None else partial(counted_log_total, **dimensions)
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, known_count=known_count)
 
     def get_search_results(self, request, queryset, search_term):
         """What staff type: a log, batch or provider message id; a number as customers write it

@@ -181,12 +181,18 @@ DASHBOARD_CACHE_SECONDS = 60
 CHART_WIDTH, CHART_HEIGHT = 240, 60
 
 
-def _log_count_sums(*, by: tuple[str, ...], tenant_id: int | None, since, **filters) -> dict[tuple, dict]:
+def _log_count_sums(
+    *, by: tuple[str, ...], tenant_id: str | None, since=None, **filters
+) -> dict[tuple, dict]:
     """Maintained log counts (LogCount plus unfolded deltas, in one statement so a fold in
     between can neither hide nor double a change) summed per `by`, from the hour `since`."""
 
     def part(model):
-        rows = model.objects.filter(hour__gte=since, **filters)
+        rows = (
+            model.objects.filter(**filters)
+            if since is None
+            else model.objects.filter(hour__gte=since, **filters)
+        )
         if tenant_id is not None:
             rows = rows.filter(tenant_id=tenant_id)
         return (
@@ -204,6 +210,35 @@ def _log_count_sums(*, by: tuple[str, ...], tenant_id: int | None, since, **filt
         total["latency_ms"] += row["latency_ms_sum"]
         total["latency_n"] += row["latency_n"]
     return {key: total for key, total in sums.items() if total["n"]}
+
+
+def counted_log_total(*, tenant_id: str | None, **dimensions) -> int:
+    """Exactly how many logs (of a tenant, or every tenant's) match `dimensions` (some of
+    channel, status, provider), from the maintained counts: no scan of the log table."""
+    totals = _log_count_sums(by=("status",), tenant_id=tenant_id, **dimensions)
+    return sum(total["n"] for total in totals.values())
+
+
+def counted_log_dates(*, tenant_id: str | None, kind: str, since=None, until=None, **dimensions) -> list:
+    """The years, months or days (`kind`) in [since, until) with logs, from the counts' hours."""
+    found = set()
+    for model in (LogCount, LogCountDelta):
+        rows = model.objects.filter(**dimensions)
+        if tenant_id is not None:
+            rows = rows.filter(tenant_id=tenant_id)
+        if since is not None:
+            rows = rows.filter(hour__gte=since, hour__lt=until)
+        found.update(rows.exclude(messages=0).datetimes("hour", kind))
+    return sorted(found)
+
+
+def counted_log_providers(*, tenant_id: str | None) -> list[str]:
+    """The providers a tenant's (or any tenant's) logs name."""
+    found = set()
+    for model in (LogCount, LogCountDelta):
+        rows = model.objects.all() if tenant_id is None else model.objects.filter(tenant_id=tenant_id)
+        found.update(rows.exclude(messages=0).values_list("provider", flat=True).distinct().order_by())
+    return sorted(found)
 
 
 def delivery_dashboard(*, actor: User) -> dict:

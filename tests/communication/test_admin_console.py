@@ -3,7 +3,10 @@
 import csv
 import io
 import re
+from datetime import UTC, datetime
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from authms.admin_paginator import EstimatedCountPaginator
@@ -263,3 +266,62 @@ def test_the_detail_page_is_grouped_links_its_batch_and_retries_and_has_a_retry_
     theirs = LogFactory(user=bob, status="failed", provider="recording")
     assert client.post(retry_url(theirs)).status_code == 403
     assert not CommunicationLog.objects.filter(retry_of=theirs.id).exists()
+
+
+def _log_table_queries(queries) -> list[str]:
+    """Queries that read the log table itself (not its maintained counts)."""
+    return [q["sql"] for q in queries if re.search(r'FROM "communication_log"(?!_count)', q["sql"])]
+
+
+def test_the_lists_count_comes_from_the_maintained_counts_when_the_filters_allow(
+    client, ada, root, alice, bob
+):
+    for status in ("failed", "failed", "delivered"):
+        LogFactory(user=alice, status=status)
+    LogFactory(user=alice, status="failed", channel="email", provider="smtp")
+    LogFactory(user=bob, status="failed")
+    cases = [
+        (ada, {"status__exact": "failed"}, 3),
+        (ada, {"status__exact": "failed", "channel__exact": "sms"}, 2),
+        (ada, {"provider": "smtp", "o": "-1"}, 1),
+        (ada, {}, 4),
+        (root, {"status__exact": "failed"}, 4),
+        (root, {"status__exact": "failed", "tenant__id__exact": bob.tenant_id}, 1),
+    ]
+    for user, params, expected in cases:
+        client.force_login(user)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(CHANGELIST, params)
+        assert response.status_code == 200
+        assert (response.context["cl"].result_count, len(response.context["cl"].result_list)) == (
+            expected,
+            expected,
+        )
+        # The page itself reads the log table; nothing counts it.
+        assert not [sql for sql in _log_table_queries(queries) if "COUNT(" in sql], params
+    # A filter the counts cannot answer: the estimating paginator's bounded exact count.
+    client.force_login(ada)
+    response = client.get(CHANGELIST, {"status__exact": "failed", "q": "+8613800138000"})
+    assert response.context["cl"].result_count == 3
+
+
+def test_the_date_hierarchy_comes_from_the_counts_and_follows_tenant_and_filters(client, ada, alice, bob):
+    LogFactory(user=alice, status="delivered", created_at=datetime(2026, 3, 4, 10, tzinfo=UTC))
+    LogFactory(user=alice, status="failed", created_at=datetime(2025, 7, 9, 23, tzinfo=UTC))
+    LogFactory(user=alice, status="delivered", created_at=datetime(2025, 8, 1, 1, tzinfo=UTC))
+    LogFactory(user=bob, status="failed", created_at=datetime(2024, 1, 2, tzinfo=UTC))
+
+    def hierarchy(**params):
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(CHANGELIST, params).content.decode()
+        toplinks = re.search(r'<nav class="toplinks">(.*?)</nav>', page, re.S)
+        links = re.findall(r"<a [^>]*>(?:&lsaquo; )?([^<]+)</a>|\n([^<\n]+)\n", toplinks.group(1)) if toplinks else []
+        assert not [sql for sql in _log_table_queries(queries) if "DISTINCT" in sql or "MIN(" in sql], params
+        return [(linked or plain).strip() for linked, plain in links if (linked or plain).strip()]
+
+    client.force_login(ada)
+    assert hierarchy() == ["2025", "2026"]  # not Globex's 2024
+    assert hierarchy(status__exact="failed") == ["2025", "July 9"]  # one month: opens on its days
+    assert hierarchy(created_at__year="2025") == ["All dates", "July 2025", "August 2025"]
+    assert hierarchy(created_at__year="2025", created_at__month="7") == ["2025", "July 9"]
+    assert hierarchy(channel__exact="email") == []
