@@ -115,6 +115,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # The default language; each request may ask for another with Accept-Language.
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+FORMAT_MODULE_PATH = ["authms.formats"]  # date and time with seconds and the zone (authms/formats)
 LOCALE_PATHS = [BASE_DIR / "authms" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True

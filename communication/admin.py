@@ -239,7 +239,23 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             },
         ),  # fmt: skip
     ]
-    readonly_fields = [field for _name, options in fieldsets for field in options["fields"]]
+    readonly_fields = [*(field for _name, options in fieldsets for field in options["fields"]), "recipient"]
+
+    def get_fieldsets(self, request, obj=None):
+        """The full recipient instead of the masked one for staff allowed to see it."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if not request.user.has_perm("communication.view_full_recipient"):
+            return fieldsets
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": ["recipient" if f == "masked_recipient" else f for f in options["fields"]],
+                },
+            )
+            for name, options in fieldsets
+        ]
 
     def get_urls(self):
         custom = [
@@ -343,7 +359,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     @admin.display(description=_("created at"), ordering="created_at")
     def created(self, log):
         """With seconds and the zone: support compares these with what customers report."""
-        return date_format(localtime(log.created_at), "Y-m-d H:i:s T")
+        return date_format(localtime(log.created_at), "DATETIME_FORMAT")
 
     @admin.display(description=_("error"))
     def short_error(self, log):
@@ -421,7 +437,13 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             except IncorrectLookupParameters:  # a filter the list does not have: as the list does
                 return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
             return csv_export_response(changelist.get_queryset(request))
-        extra_context = {**(extra_context or {}), "status_sync_enabled": status_sync_enabled()}
+        extra_context = {
+            **(extra_context or {}),
+            "status_sync_enabled": status_sync_enabled(),
+            # The list needs the width more than the navigation (breadcrumbs remain): with the
+            # sidebar its columns scrolled off at 1280 px.
+            "is_nav_sidebar_enabled": False,
+        }
         return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("batch"))

@@ -135,6 +135,9 @@ class CommunicationLog(models.Model):
         verbose_name = _("communication log")
         verbose_name_plural = _("communication logs")
         ordering = ["-created_at", "-id"]
+        # Lists and exports always mask recipients; the full one shows on a log's own page only
+        # to staff given this (platform admins have it; tenant admins when granted).
+        permissions = [("view_full_recipient", _("Can see a log's full recipient on its page"))]
         indexes = [
             models.Index(fields=["tenant", "user", "-created_at", "-id"], name="log_tenant_user_created"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="log_tenant_created"),

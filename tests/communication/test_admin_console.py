@@ -5,6 +5,7 @@ import io
 import re
 from datetime import UTC, datetime
 
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -315,7 +316,11 @@ def test_the_date_hierarchy_comes_from_the_counts_and_follows_tenant_and_filters
         with CaptureQueriesContext(connection) as queries:
             page = client.get(CHANGELIST, params).content.decode()
         toplinks = re.search(r'<nav class="toplinks">(.*?)</nav>', page, re.S)
-        links = re.findall(r"<a [^>]*>(?:&lsaquo; )?([^<]+)</a>|\n([^<\n]+)\n", toplinks.group(1)) if toplinks else []
+        links = (
+            re.findall(r"<a [^>]*>(?:&lsaquo; )?([^<]+)</a>|\n([^<\n]+)\n", toplinks.group(1))
+            if toplinks
+            else []
+        )
         assert not [sql for sql in _log_table_queries(queries) if "DISTINCT" in sql or "MIN(" in sql], params
         return [(linked or plain).strip() for linked, plain in links if (linked or plain).strip()]
 
@@ -325,3 +330,19 @@ def test_the_date_hierarchy_comes_from_the_counts_and_follows_tenant_and_filters
     assert hierarchy(created_at__year="2025") == ["All dates", "July 2025", "August 2025"]
     assert hierarchy(created_at__year="2025", created_at__month="7") == ["2025", "July 9"]
     assert hierarchy(channel__exact="email") == []
+
+
+def test_the_full_recipient_shows_on_the_detail_page_only_with_the_permission(client, ada, root, alice):
+    log = LogFactory(user=alice, recipient="+8613800138000")
+    LogFactory(user=alice, recipient="+8613900139000")
+    client.force_login(ada)
+    detail = client.get(_detail(log)).content.decode()
+    assert "+8613800138000" not in detail and "138****8000" in detail
+    ada.user_permissions.add(Permission.objects.get(codename="view_full_recipient"))
+    ada = type(ada).objects.get(pk=ada.pk)  # a fresh permission cache
+    client.force_login(ada)
+    detail = client.get(_detail(log)).content.decode()
+    assert "+8613800138000" in detail and "+8613900139000" not in detail
+    for user in (ada, root):  # lists stay masked for everyone
+        client.force_login(user)
+        assert "+8613800138000" not in client.get(CHANGELIST).content.decode()

@@ -3,50 +3,14 @@ server, with a real Celery worker on the Redis broker. Screenshots of every step
 test-artifacts/staff-console/."""
 
 import csv
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
 
 from communication.models import CommunicationLog
 from communication.selectors import delivery_dashboard
+from tests.e2e.browser import log_in, shot
 from tests.factories import LogFactory
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls these tests make
-# around it are ordinary blocking calls, which Django would otherwise refuse there.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "staff-console"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed; `make test` installs it (.ci/ensure-chromium).")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(
-        viewport={"width": 1400, "height": 900}, accept_downloads=True, base_url=live_server.url
-    )
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 @pytest.fixture
@@ -61,18 +25,6 @@ def data(transactional_db, ada, alice, bob):
     }
     yield logs
     cache.clear()
-
-
-def shot(page, name):
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page, username="ada", password="pass-word-123"):
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
 
 
 def test_tenant_admin_finds_a_failed_log_and_retries_it(page, data, worker):

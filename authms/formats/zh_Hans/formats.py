@@ -1,0 +1,3 @@
+from authms.formats.en.formats import DATETIME_FORMAT, SHORT_DATETIME_FORMAT
+
+__all__ = ["DATETIME_FORMAT", "SHORT_DATETIME_FORMAT"]
