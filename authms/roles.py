@@ -13,6 +13,7 @@ PERMISSIONS = {
         "batch": ["view"],
         "suppression": ["view", "add", "change", "delete"],
         "suppressionlift": ["view"],
+        "device": ["view", "delete"],
     },
     "message_templates": {"template": ["view", "add", "change", "delete"]},
     "notifications": {"notification": ["view"]},

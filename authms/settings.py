@@ -342,6 +342,18 @@ EMAIL_ESP_CHUNK_SIZE = env_int("EMAIL_ESP_CHUNK_SIZE", 100)  # recipients per ba
 EMAIL_SOFT_BOUNCE_LIMIT = env_int("EMAIL_SOFT_BOUNCE_LIMIT", 3)
 EMAIL_SOFT_BOUNCE_WINDOW_SECONDS = env_seconds("EMAIL_SOFT_BOUNCE_WINDOW", "7d")
 
+# --- Push devices (communication/push_targets.py) ------------------------------------------------
+# A Web Push endpoint must be https on a public host; by default only the browsers' push services
+# (suffix match). An empty WEBPUSH_ENDPOINT_HOSTS allows any public host.
+WEBPUSH_ENDPOINT_HOSTS = env_list(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    "fcm.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com",
+)
+WEBPUSH_ALLOW_HTTP = env_bool("WEBPUSH_ALLOW_HTTP", DEBUG)
+# Loopback and private addresses are refused (SSRF); only local fakes in tests turn this on.
+WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = env_bool("WEBPUSH_ALLOW_PRIVATE_ENDPOINTS", False)
+DEVICES_PER_USER = env_int("DEVICES_PER_USER", 20)
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 # Without a broker the embedded run executes tasks inline, so no worker is needed.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)

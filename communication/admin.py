@@ -28,6 +28,7 @@ from communication.models import (
     Batch,
     CommunicationLog,
     DeliveryAttempt,
+    Device,
     EmailEvent,
     ProviderHealth,
     ProviderSwitch,
@@ -38,7 +39,7 @@ from communication.models import (
 )
 from communication.recipients import normalise, suppression_key
 from communication.selectors import counted_log_providers, counted_log_total
-from communication.services import logs_retry
+from communication.services import devices_deactivate, logs_retry
 from communication.services.suppression import suppressions_lift
 from communication.status_sync import status_sync_all, status_sync_enabled
 
@@ -592,6 +593,50 @@ class SuppressionLiftAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_filter = ["channel", "was"]
     search_fields = ["=recipient"]
     list_select_related = ["lifted_by"]
+
+
+@admin.register(Device)
+class DeviceAdmin(TenantScopedAdmin):
+    """Users' push targets. Tokens and endpoints are secrets: shown masked, never editable;
+    staff may deactivate or delete a device (a lost phone), not change it."""
+
+    list_display = ["user", "platform", "provider", "masked_token", "name", "app_id", "active", "failure_count",
+                    "last_seen_at", "last_error"]  # fmt: skip
+    list_filter = ["platform", "provider", "active"]
+    search_fields = ["=user__username", "=user__id", "=device_id", "=id"]
+    list_select_related = ["user"]
+    fields = readonly_fields = [
+        "id", "tenant", "user", "platform", "provider", "masked_token", "app_id", "device_id", "name", "locale",
+        "time_zone", "app_version", "active", "failure_count", "last_error", "created_at", "last_seen_at",
+        "deactivated_at",
+    ]  # fmt: skip
+    actions = ["deactivate"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # apps register devices through the API
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("token or endpoint"))
+    def masked_token(self, device):
+        return device.masked_token
+
+    @admin.action(description=_("Deactivate selected devices (stop sending to them)"), permissions=["delete"])
+    def deactivate(self, request, queryset):
+        ids = list(queryset.values_list("id", flat=True))
+        count = devices_deactivate(device_ids=ids, reason=_("Deactivated by staff."))
+        staff_action_record(
+            actor=request.user,
+            action=f"Deactivated {count} push devices",
+            objects=queryset.filter(id__in=ids),
+        )
+        self.message_user(
+            request,
+            ngettext("%(count)d device deactivated.", "%(count)d devices deactivated.", count)
+            % {"count": count},
+        )
 
 
 @admin.register(Batch)

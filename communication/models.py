@@ -511,3 +511,72 @@ class LogCountDelta(LogCountFields):
 
     class Meta:
         db_table = "communication_log_count_delta"
+
+
+class Device(models.Model):
+    """Where a user's push notifications go: an FCM registration token (Android, iOS through
+    FCM's APNs block) or a browser's Web Push subscription (endpoint + p256dh + auth).
+    Tokens, endpoints and auth secrets are secrets: masked in every output but the owner's own
+    registration answer, and kept out of error texts."""
+
+    class Platform(models.TextChoices):
+        ANDROID = "android", _("Android")
+        IOS = "ios", _("iOS")
+        WEB = "web", _("Web")
+
+    class Provider(models.TextChoices):
+        FCM = "fcm", _("Firebase Cloud Messaging")
+        WEBPUSH = "webpush", _("Web Push")
+
+    id = PrefixedIdField(prefix="dev")
+    tenant = models.ForeignKey(
+        "authms.Tenant", verbose_name=_("tenant"), on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="devices"
+    )
+    platform = models.CharField(_("platform"), max_length=10, choices=Platform.choices)
+    provider = models.CharField(_("push service"), max_length=10, choices=Provider.choices)
+    # FCM: the registration token; Web Push: the subscription's endpoint URL.
+    token = models.CharField(_("token or endpoint"), max_length=1024)
+    p256dh = models.CharField(_("p256dh key"), max_length=100, blank=True)
+    auth = models.CharField(_("auth secret"), max_length=50, blank=True)
+    app_id = models.CharField(_("app id"), max_length=255, blank=True, help_text=_("Package or bundle id."))
+    device_id = models.CharField(
+        _("device id"),
+        max_length=64,
+        blank=True,
+        help_text=_("The app's id for this install (one token each)."),
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    locale = models.CharField(_("locale"), max_length=35, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
+    app_version = models.CharField(_("app version"), max_length=50, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    failure_count = models.PositiveIntegerField(_("failures"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen at"), default=timezone.now)
+    deactivated_at = models.DateTimeField(_("deactivated at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "communication_device"
+        verbose_name = _("push device")
+        verbose_name_plural = _("push devices")
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "provider", "token"], name="device_token_unique"),
+        ]
+        indexes = [models.Index(fields=["tenant", "user", "active"], name="device_user_active")]
+
+    def __str__(self):
+        return f"{self.get_provider_display()} {self.masked_token}"
+
+    @property
+    def masked_token(self) -> str:
+        return mask_secret(self.token)
+
+
+def mask_secret(value: str) -> str:
+    """First 6 and last 4 characters of a token or endpoint; the rest hidden."""
+    return f"{value[:6]}…{value[-4:]}" if len(value) > 12 else "…"

@@ -23,6 +23,7 @@ from communication.models import (
     Batch,
     Channel,
     CommunicationLog,
+    Device,
     LogCount,
     LogCountDelta,
     Status,
@@ -398,3 +399,32 @@ def _bar_widths(counts: dict[str, int], total: int) -> list[dict]:
         )
         offset += width
     return segments
+
+
+def device_list(*, actor: User, user_id: str | None = None) -> QuerySet:
+    """The caller's own push devices, or — for a tenant admin — one user's of the caller's
+    tenant (a platform admin: of any tenant)."""
+    target = user_id or actor.id
+    if target == actor.id:
+        return Device.objects.filter(tenant_id=actor.tenant_id, user_id=actor.id)
+    if not actor.is_tenant_admin:
+        raise PermissionDeniedError(_("You may only list your own devices."))
+    users = User.objects.all() if actor.is_platform_admin else User.objects.filter(tenant_id=actor.tenant_id)
+    owner = users.filter(id=target).first()
+    if owner is None:
+        raise NotFoundError(_("No user %(id)r.") % {"id": target})
+    return Device.objects.filter(tenant_id=owner.tenant_id, user_id=owner.id)
+
+
+def device_get(*, actor: User, device_id: str) -> Device:
+    """One device the caller may manage: their own; a tenant admin's tenant's; any for a
+    platform admin. Anyone else's (or none) is the same 404."""
+    devices = Device.objects.all()
+    if not actor.is_platform_admin:
+        devices = devices.filter(tenant_id=actor.tenant_id)
+        if not actor.is_tenant_admin:
+            devices = devices.filter(user_id=actor.id)
+    device = devices.filter(id=device_id).first()
+    if device is None:
+        raise NotFoundError(_("Device not found."))
+    return device

@@ -1,11 +1,15 @@
+from functools import cache
+from zoneinfo import available_timezones
+
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
 from authms.api.fields import BoundedListField, StrictCharField
 from communication.masking import mask_recipient, redact_recipient
-from communication.models import CommunicationLog
+from communication.models import CommunicationLog, Device
 
 
 class CommunicationLogSerializer(serializers.ModelSerializer):
@@ -120,3 +124,66 @@ class BatchSerializer(serializers.Serializer):
     completed = serializers.BooleanField(help_text="True once no log of the batch is pending.")
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class DeviceSerializer(serializers.Serializer):
+    """A push device as the API shows it: the token or endpoint masked (first 6, last 4)."""
+
+    id = serializers.CharField()
+    user_id = serializers.CharField()
+    platform = serializers.CharField()
+    provider = serializers.CharField()
+    token = serializers.CharField(source="masked_token", help_text="Masked: first 6 and last 4 characters.")
+    app_id = serializers.CharField()
+    device_id = serializers.CharField()
+    name = serializers.CharField()
+    locale = serializers.CharField()
+    time_zone = serializers.CharField()
+    app_version = serializers.CharField()
+    active = serializers.BooleanField()
+    failure_count = serializers.IntegerField()
+    last_error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    deactivated_at = serializers.DateTimeField(allow_null=True)
+
+
+@cache
+def _time_zones() -> set[str]:
+    return available_timezones()
+
+
+class DeviceRegisterSerializer(serializers.Serializer):
+    """POST /devices: an FCM token, or a browser's Web Push subscription (`toJSON()`); the
+    target's own rules are in communication.push_targets."""
+
+    platform = serializers.ChoiceField(choices=Device.Platform.values)
+    provider = serializers.ChoiceField(
+        choices=Device.Provider.values,
+        required=False,
+        help_text="Default: webpush for the web platform with a subscription, else fcm.",
+    )
+    token = StrictCharField(required=False, max_length=1024, help_text="FCM registration token.")
+    subscription = serializers.DictField(
+        required=False, help_text='Web Push: {"endpoint": "https://…", "keys": {"p256dh": "…", "auth": "…"}}.'
+    )
+    app_id = StrictCharField(required=False, allow_blank=True, max_length=255)
+    device_id = StrictCharField(required=False, allow_blank=True, max_length=64)
+    name = StrictCharField(required=False, allow_blank=True, max_length=100)
+    locale = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=35,
+        validators=[
+            RegexValidator(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", gettext_lazy("A locale like zh-CN."))
+        ],
+    )
+    time_zone = StrictCharField(required=False, allow_blank=True, max_length=64)
+    app_version = StrictCharField(required=False, allow_blank=True, max_length=50)
+
+    def validate_time_zone(self, value):
+        if value and value not in _time_zones():
+            raise serializers.ValidationError(
+                gettext_lazy("Unknown time zone; use an IANA name like Asia/Shanghai.")
+            )
+        return value

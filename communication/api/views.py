@@ -27,6 +27,8 @@ from communication.api.serializers import (
     BatchSerializer,
     BulkSendRequestSerializer,
     CommunicationLogSerializer,
+    DeviceRegisterSerializer,
+    DeviceSerializer,
 )
 from communication.models import Channel, Status, StatusDetail, Suppression
 from communication.services.reconcile import reconcile_push
@@ -366,3 +368,68 @@ def _apply_soon(reports: list[dict]) -> None:
         tasks.apply_pushed_reports.delay(reports)
     except (OSError, BrokerError):
         tasks.apply_pushed_reports(reports)
+
+
+_DEVICE_RESPONSE = data_envelope("DeviceResponse", DeviceSerializer())
+
+
+class DeviceListView(PaginatedListView):
+    serializer_class = DeviceSerializer
+
+    @extend_schema(
+        operation_id="devices_list",
+        summary="My push devices (tenant admins: a user's, with user_id)",
+        parameters=[
+            OpenApiParameter("user_id", str, description="Tenant admins: the user whose devices to list.")
+        ],
+        responses=error_responses(DeviceSerializer(many=True), 400, 401, 403, 404),
+        tags=["devices"],
+    )
+    def get(self, request):
+        return self.list_response(
+            selectors.device_list(actor=request.user, user_id=request.query_params.get("user_id") or None)
+        )
+
+    @extend_schema(
+        operation_id="devices_register",
+        summary="Register (or refresh) a push target: an FCM token or a Web Push subscription",
+        description="Idempotent: the same token or endpoint again updates and reactivates its device "
+        "(200); a new one creates a device (201). A token another user of the tenant registered moves "
+        "to the caller. Tokens are masked in every answer.",
+        request=DeviceRegisterSerializer,
+        responses=error_responses(_DEVICE_RESPONSE, 400, 401),
+        tags=["devices"],
+    )
+    def post(self, request):
+        serializer = DeviceRegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device, created = services.device_register(user=request.user, **serializer.validated_data)
+        return data_response(
+            DeviceSerializer(device).data,
+            message=_("Registered.") if created else _("Updated."),
+            status_code=201 if created else 200,
+        )
+
+
+class DeviceDetailView(APIView):
+    @extend_schema(
+        operation_id="devices_get",
+        summary="One push device",
+        responses=error_responses(_DEVICE_RESPONSE, 401, 404),
+        tags=["devices"],
+    )
+    def get(self, request, device_id):
+        return data_response(
+            DeviceSerializer(selectors.device_get(actor=request.user, device_id=device_id)).data
+        )
+
+    @extend_schema(
+        operation_id="devices_delete",
+        summary="Delete a push device (at logout, or a tenant admin for a user of the tenant)",
+        responses=error_responses(data_envelope("DeviceDeletedResponse", serializers.DictField()), 401, 404),
+        tags=["devices"],
+    )
+    def delete(self, request, device_id):
+        device = selectors.device_get(actor=request.user, device_id=device_id)
+        services.device_delete(device=device)
+        return data_response({"deleted": device_id}, message=_("Deleted."))

@@ -21,6 +21,7 @@ from communication.services.batches import (
     logs_retry,
     notify_batch_completed,
 )
+from communication.services.devices import device_delete, device_register, devices_deactivate
 from communication.services.dispatch import DispatchReport, SweepReport, dispatch_pending, sweep_pending
 from communication.services.status import (
     ReplayedReceipt,
@@ -46,6 +47,9 @@ __all__ = [
     "StatusUpdate",
     "SweepReport",
     "batch_complete_if_done",
+    "device_delete",
+    "device_register",
+    "devices_deactivate",
     "bulk_send",
     "bulk_send_now",
     "dispatch_pending",

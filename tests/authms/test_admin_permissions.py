@@ -15,6 +15,7 @@ EXPECTED = {
     "communication.batch": (True, False),
     "communication.suppression": (True, True),
     "communication.suppressionlift": (True, False),
+    "communication.device": (True, False),
     "communication.syncrun": (False, False),
     "communication.providerhealth": (False, False),
     "communication.providerswitch": (False, False),
