@@ -217,6 +217,10 @@ BULK_CONCURRENCY_PER_PROCESS = env_int("BULK_CONCURRENCY_PER_PROCESS", 1)
 BULK_MAX_TOTAL_CHARS = env_int("BULK_MAX_TOTAL_CHARS", 20_000_000)
 SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)
 EMAIL_MAX_LENGTH = env_int("EMAIL_MAX_LENGTH", 100_000)
+# Push: the body's length, and the whole notification (title, body, data, link) as JSON in bytes:
+# 3,993 is what a 4,096-byte Web Push record carries after its encryption header (RFC 8291).
+PUSH_MAX_LENGTH = env_int("PUSH_MAX_LENGTH", 1000)
+PUSH_MAX_PAYLOAD_BYTES = env_int("PUSH_MAX_PAYLOAD_BYTES", 3993)
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "CN")
 IDEMPOTENCY_TTL_SECONDS = env_seconds("IDEMPOTENCY_TTL", "24h")
 # Absolute base for links in messages (one-click unsubscribe).
@@ -236,6 +240,12 @@ _SMS_ROUTE = env_list("SMS_PROVIDERS") or [
     env_str("SMS_PROVIDER", "submail" if env_str("SUBMAIL_APPID") else "console")
 ]
 CHANNEL_PROVIDERS = {"sms": _SMS_ROUTE[0], "email": env_str("EMAIL_PROVIDER", "smtp")}  # the primaries
+# Push has no route: a device belongs to one push service, and its logs go to the provider
+# serving that service (the console prints them until FCM or Web Push is configured).
+PUSH_PROVIDERS = {
+    "fcm": env_str("PUSH_FCM_PROVIDER", "console"),
+    "webpush": env_str("PUSH_WEBPUSH_PROVIDER", "console"),
+}
 FAILOVER_PROVIDERS = {"sms": _SMS_ROUTE[1:]}  # then these, in order
 # Provider health (communication/services/health.py): out of rotation at HEALTH_OUT_SHARE of
 # messages not handed over in HEALTH_WINDOW (or slow calls), probed with HEALTH_PROBE_SHARE of

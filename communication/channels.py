@@ -30,8 +30,8 @@ class ChannelSpec:
 
 
 def _specs() -> dict[str, ChannelSpec]:
-    from communication.masking import mask_email, mask_phone
-    from communication.recipients import normalise_email, normalise_phone
+    from communication.masking import mask_email, mask_phone, mask_push_target
+    from communication.recipients import normalise_device_id, normalise_email, normalise_phone
 
     return {
         "sms": ChannelSpec(
@@ -57,6 +57,19 @@ def _specs() -> dict[str, ChannelSpec]:
             needs_subject=True,
             unsubscribe_link=True,
             user_address_field="email",
+        ),
+        # Bulk requests name users; each of their active devices gets a log whose recipient is
+        # the device id (never the token, which is a secret).
+        "push": ChannelSpec(
+            name="push",
+            label="push",
+            normalise=normalise_device_id,
+            suppression_key=lambda value: value,
+            mask=mask_push_target,
+            max_length_setting="PUSH_MAX_LENGTH",
+            needs_subject=False,
+            unsubscribe_link=False,
+            user_address_field="id",
         ),
     }
 

@@ -47,6 +47,12 @@ def mask_email(value: str) -> str:
     return f"{local[:1]}***@{domain}" if domain else f"{value[:1]}***"
 
 
+def mask_push_target(value: str) -> str:
+    """A push log's recipient is a device (or, when it failed early, a user) id: not secret.
+    Anything else is masked like a number."""
+    return value if re.fullmatch(r"(dev|usr)_[0-9A-Z]{26}", value) else mask_phone(value)
+
+
 def mask_recipient(channel: str, value: str) -> str:
     """Masked as the channel's addresses are (an address with `@` always as an email)."""
     if "@" in value:

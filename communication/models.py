@@ -94,6 +94,9 @@ class CommunicationLog(models.Model):
         help_text=_("The failed log this one resends (staff retry)."),
     )
     provider_message_id = models.CharField(_("provider message id"), max_length=255, null=True, blank=True)
+    # Push only: the data map and deep link sent with the notification (title: subject, body:
+    # content). Kept with the log, unlike send_payload, so a retry sends the same.
+    push_data = models.JSONField(_("push data and link"), null=True, blank=True)
     send_payload = models.JSONField(
         _("send payload"),
         null=True,

@@ -1,9 +1,10 @@
-"""Recipient normalisation: E.164 phone numbers, emails with a lower-cased domain.
+"""Recipient normalisation: E.164 phone numbers, emails with a lower-cased domain, device ids.
 
 Normalised values are what logs and suppressions store, so "13800138000",
 "+86 138 0013 8000" and "+8613800138000" are one recipient.
 """
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -53,6 +54,14 @@ def normalise_email(raw: str) -> Recipient:
         return Recipient(raw, text[:MAX_RECIPIENT_LENGTH], "Not a valid email address.")
     local, _, domain = text.rpartition("@")
     return Recipient(raw, f"{local}@{domain.lower()}")
+
+
+def normalise_device_id(raw: str) -> Recipient:
+    """A push log's recipient: the id of the device it goes to."""
+    text = raw.strip()
+    if re.fullmatch(r"dev_[0-9A-Z]{26}", text):
+        return Recipient(raw=raw, value=text)
+    return Recipient(raw=raw, value=text[:40], error="Not a device id.")
 
 
 def normalise(channel: str, raw: str) -> Recipient:

@@ -24,6 +24,10 @@ class OutgoingMessage:
     # Sent along where the gateway echoes it (SUBMAIL's `tag`), so a message whose outcome
     # is unknown can be found again. Shared by every message of one provider call.
     reference: str = ""
+    # Push: the data map (strings) and deep link sent with the notification; the title is
+    # `subject`, the text `body`, and `recipient` the device id.
+    data: dict[str, str] = field(default_factory=dict)
+    link: str = ""
 
 
 class Outcome(StrEnum):

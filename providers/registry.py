@@ -46,9 +46,8 @@ def channel_route(channel: str, order: Sequence[str] = ()) -> list[str]:
 
 def providers_in_use() -> list[str]:
     """Every provider on some channel's route, once, in route order."""
-    return list(
-        dict.fromkeys(name for channel in settings.CHANNEL_PROVIDERS for name in channel_route(channel))
-    )
+    routed = [name for channel in settings.CHANNEL_PROVIDERS for name in channel_route(channel)]
+    return list(dict.fromkeys([*routed, *settings.PUSH_PROVIDERS.values()]))
 
 
 def route_message(

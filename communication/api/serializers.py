@@ -91,10 +91,11 @@ class BulkSendRequestSerializer(serializers.Serializer):
     """
 
     channel = serializers.ChoiceField(
-        choices=["sms", "email"],
+        choices=["sms", "email", "push"],
         error_messages={
-            "invalid_choice": gettext_lazy("Unknown channel {input}; allowed values: sms, email.")
+            "invalid_choice": gettext_lazy("Unknown channel {input}; allowed values: sms, email, push.")
         },
+        help_text="push: `recipients` are user ids; each of their active devices gets a log.",
     )
     content = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
     recipients = BoundedListField(
@@ -112,6 +113,37 @@ class BulkSendRequestSerializer(serializers.Serializer):
     variables = serializers.DictField(
         child=StrictCharField(allow_blank=True, trim_whitespace=False), required=False
     )
+    data = serializers.DictField(
+        child=StrictCharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        help_text="Push only: string key-value data for the app (keys from, message_type, log_id, "
+        "notification, google.* and gcm.* are reserved).",
+    )
+    link = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=1024,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$",
+                gettext_lazy("A URL without spaces, e.g. https://… or myapp://…."),
+            )
+        ],
+        help_text="Push only: the deep link opened when the notification is tapped.",
+    )
+
+    def validate_data(self, value):
+        reserved = [
+            key for key in value
+            if not key or key in ("from", "message_type", "log_id", "notification") or key.startswith(("google.", "gcm."))
+        ]  # fmt: skip
+        if reserved:
+            raise serializers.ValidationError(
+                gettext_lazy("Reserved or empty keys: %(keys)s.")
+                % {"keys": ", ".join(repr(k) for k in reserved)}
+            )
+        return value
 
 
 class BatchSerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 """Batch creation (bulk send, staff retry), enqueueing dispatch, and batch completion."""
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,19 +22,22 @@ from authms.models import User
 from communication.channels import channel_spec
 from communication.models import (
     Batch,
+    Channel,
     CommunicationLog,
+    Device,
     Status,
     StatusDetail,
 )
 from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
+from communication.services.devices import push_targets
 from communication.services.routing import route, tenant_order
 from communication.services.suppression import suppressed_keys
 from notifications.services import notify
 from providers.base import (
     Provider,
 )
-from providers.registry import channel_route
+from providers.registry import channel_route, provider_by_name
 from templates.rendering import render
 from templates.selectors import template_get_active
 
@@ -83,6 +87,32 @@ def _check_length(channel: str, provider: Provider, text: str) -> None:
         )
 
 
+def _check_push_size(rendered, push_data: dict | None) -> None:
+    """The whole notification as a provider sends it (title, body, data, link, the log id)
+    must fit PUSH_MAX_PAYLOAD_BYTES, checked before anything is queued."""
+    if len(rendered.outbound_content) > settings.PUSH_MAX_LENGTH:
+        raise ValidationError.for_field(
+            "content",
+            _("The push text is %(length)s characters; the limit is %(limit)s.")
+            % {"length": f"{len(rendered.outbound_content):,}", "limit": f"{settings.PUSH_MAX_LENGTH:,}"},
+        )
+    notification = {
+        "title": rendered.outbound_subject,
+        "body": rendered.outbound_content,
+        **(push_data or {}),
+        "log_id": new_ids("log", 1)[0],
+    }
+    size = len(json.dumps(notification, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > settings.PUSH_MAX_PAYLOAD_BYTES:
+        raise ValidationError.for_field(
+            "content",
+            _(
+                "The push notification is %(size)s bytes with its title, data and link; the limit is %(limit)s."
+            )
+            % {"size": f"{size:,}", "limit": f"{settings.PUSH_MAX_PAYLOAD_BYTES:,}"},
+        )
+
+
 def bulk_send(
     *,
     actor: User,
@@ -93,12 +123,18 @@ def bulk_send(
     template: str | None = None,
     variables: dict[str, str] | None = None,
     user_id: str | None = None,
+    data: dict[str, str] | None = None,
+    link: str | None = None,
 ) -> BulkResult:
     """Create one pending log per distinct recipient and dispatch them after commit.
 
     Invalid and suppressed recipients do not fail the request: their logs are created
     as `failed` with the reason. Must run inside a transaction (the API's idempotency
     wrapper owns it), so the logs and the idempotency record commit together.
+
+    Push: `recipients` are user ids of the tenant; each of their active devices gets a log
+    (a user without one gets a failed log saying so), with `subject` as the title and the
+    `data` map and deep `link` sent along.
     """
     _check_recipient_count(recipients)
     variables = variables or {}
@@ -121,25 +157,38 @@ def bulk_send(
         raise ValidationError.for_field(
             "subject", _("The subject must be one line: it contains a line break (CR or LF).")
         )
+    push = channel == Channel.PUSH
+    if not push and (data or link):
+        raise ValidationError.for_field("data" if data else "link", _("data and link are for push only."))
     codes = tmpl.provider_codes if tmpl else {}
-    provider = route(channel, codes, tenant_id=actor.tenant_id)
-    if provider is None:
-        raise ValidationError.for_field(
-            "template" if tmpl else "content",
-            _(
-                "No provider configured for %(channel)s can send this: %(providers)s send approved templates only. Use a template that has a code for them."
+    if push:
+        # Each named user's active devices, each with the provider serving its push service.
+        push_data = {"data": data or {}, "link": link or ""} if data or link else None
+        _check_push_size(rendered, push_data)
+        targets = push_targets(tenant_id=actor.tenant_id, user_ids=list(recipients))
+        normalised = [recipient for recipient, _provider in targets]
+        provider_of = {recipient.value: name for recipient, name in targets}
+        suppressed = {}
+    else:
+        push_data = None
+        provider = route(channel, codes, tenant_id=actor.tenant_id)
+        if provider is None:
+            raise ValidationError.for_field(
+                "template" if tmpl else "content",
+                _(
+                    "No provider configured for %(channel)s can send this: %(providers)s send approved templates only. Use a template that has a code for them."
+                )
+                % {
+                    "channel": channel,
+                    "providers": ", ".join(channel_route(channel, tenant_order(actor.tenant_id, channel))),
+                },
             )
-            % {
-                "channel": channel,
-                "providers": ", ".join(channel_route(channel, tenant_order(actor.tenant_id, channel))),
-            },
+        _check_length(channel, provider, rendered.outbound_content)
+        normalised = normalise_all(channel, list(recipients))
+        provider_of = {recipient.value: provider.name for recipient in normalised}
+        suppressed = suppressed_keys(
+            tenant_id=actor.tenant_id, channel=channel, recipients=[r.value for r in normalised if r.is_valid]
         )
-    _check_length(channel, provider, rendered.outbound_content)
-
-    normalised = normalise_all(channel, list(recipients))
-    suppressed = suppressed_keys(
-        tenant_id=actor.tenant_id, channel=channel, recipients=[r.value for r in normalised if r.is_valid]
-    )
     total_chars = len(rendered.outbound_content) * len(normalised)
     if total_chars > settings.BULK_MAX_TOTAL_CHARS:
         raise ValidationError.for_field(
@@ -178,7 +227,7 @@ def bulk_send(
             tenant_id=actor.tenant_id,
             user=owner,
             channel=channel,
-            provider=provider.name,
+            provider=provider_of.get(recipient.value, ""),
             template=tmpl,
             recipient=recipient.value,
             subject=rendered.subject,
@@ -188,6 +237,7 @@ def bulk_send(
             error=error,
             batch_id=batch_id,
             send_payload=None if error else (payload or None),
+            push_data=push_data,
             created_at=now,
             updated_at=now,
         )
@@ -306,6 +356,7 @@ INVALID = gettext_lazy("invalid recipient")
 NO_PROVIDER = gettext_lazy("no provider is configured for its channel")
 NO_FREE_TEXT = gettext_lazy("no configured provider sends free text")
 SUPPRESSED = gettext_lazy("recipient is suppressed")
+DEVICE_GONE = gettext_lazy("the device is no longer registered or active")
 
 
 def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
@@ -324,7 +375,10 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
     by_scope: dict[tuple[str, str], list[str]] = defaultdict(list)
     for original in originals:
         by_scope[(original.tenant_id, original.channel)].append(original.recipient)
-    suppressed = {scope: _suppressed(*scope, recipients) for scope, recipients in by_scope.items()}
+    suppressed = {
+        (tenant_id, channel): suppressed_keys(tenant_id=tenant_id, channel=channel, recipients=recipients)
+        for (tenant_id, channel), recipients in by_scope.items()
+    }
     by_batch: dict[tuple[str, str, str], list[CommunicationLog]] = defaultdict(list)
     providers: dict[str, str] = {}  # log id → the provider its copy starts with
     for original in originals:
@@ -349,6 +403,7 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
             recipient=original.recipient,
             subject=original.subject,
             content=original.content,
+            push_data=original.push_data,
             batch_id=batch_id,
             retry_of=original.id,
             status_detail=StatusDetail.QUEUED,
@@ -377,20 +432,25 @@ def logs_retry(*, actor: User, log_ids: Sequence[str]) -> RetryResult:
     )
 
 
-def _suppressed(tenant_id: str, channel: str, recipients: list[str]):
-    try:
-        return suppressed_keys(tenant_id=tenant_id, channel=channel, recipients=recipients)
-    except LookupError:  # a channel without a spec (push, today): _retry_route skips its logs
-        return {}
+def _push_retry_route(original: CommunicationLog) -> tuple[str | None, Provider | None]:
+    """A push goes again to the same device, through the provider serving its push service."""
+    if not normalise(original.channel, original.recipient).is_valid:
+        return INVALID, None
+    device = Device.objects.filter(tenant_id=original.tenant_id, id=original.recipient, active=True).first()
+    if device is None:
+        return DEVICE_GONE, None
+    return None, provider_by_name(settings.PUSH_PROVIDERS[device.provider])
 
 
 def _retry_route(original: CommunicationLog, suppressed) -> tuple[str | None, Provider | None]:
     """(why this failed log cannot be resent as it is, None) or (None, the provider to start with)."""
     if original.template and (original.template.sensitive or original.template.provider_codes):
         return ERASED, None
+    if original.channel == Channel.PUSH:
+        return _push_retry_route(original)
     try:
         provider = route(original.channel, {}, tenant_id=original.tenant_id)
-    except LookupError:  # a channel without a provider in this deployment (push, today)
+    except LookupError:  # a channel without a provider in this deployment's settings
         return NO_PROVIDER, None
     if provider is None:
         return NO_FREE_TEXT, None

@@ -10,6 +10,7 @@ from authms.errors import ValidationError
 from authms.models import User
 from communication.models import Device
 from communication.push_targets import fcm_token_clean, subscription_clean
+from communication.recipients import Recipient
 
 PROFILE_FIELDS = ("app_id", "device_id", "name", "locale", "time_zone", "app_version")
 
@@ -101,3 +102,30 @@ def devices_deactivate(*, device_ids, reason: str) -> int:
     return Device.objects.filter(id__in=list(device_ids), active=True).update(
         active=False, deactivated_at=timezone.now(), last_error=reason
     )
+
+
+def push_targets(*, tenant_id: str, user_ids: list[str]) -> list[tuple[Recipient, str]]:
+    """Where a push to these users goes: for each distinct user id, in order, one (device,
+    the provider serving its push service) per active device; a user of another tenant, an
+    unknown id or a user with no active device gets one failed target saying why."""
+    wanted = list(dict.fromkeys(raw.strip() for raw in user_ids))
+    known = set(User.objects.filter(tenant_id=tenant_id, id__in=wanted).values_list("id", flat=True))
+    devices: dict[str, list[Device]] = {}
+    for device in Device.objects.filter(tenant_id=tenant_id, user_id__in=known, active=True).order_by("id"):
+        devices.setdefault(device.user_id, []).append(device)
+    targets = []
+    for user_id in wanted:
+        if user_id not in known:
+            targets.append(
+                (Recipient(raw=user_id, value=user_id[:40], error="No such user in this tenant."), "")
+            )
+        elif user_id not in devices:
+            targets.append(
+                (Recipient(raw=user_id, value=user_id, error="The user has no active push device."), "")
+            )
+        else:
+            targets.extend(
+                (Recipient(raw=user_id, value=device.id), settings.PUSH_PROVIDERS[device.provider])
+                for device in devices[user_id]
+            )
+    return targets

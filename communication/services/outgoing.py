@@ -31,4 +31,6 @@ def outgoing_message(log: CommunicationLog, reference: str = "") -> OutgoingMess
             else ""
         ),
         reference=reference,
+        data=(log.push_data or {}).get("data", {}),
+        link=(log.push_data or {}).get("link", ""),
     )

@@ -37,7 +37,12 @@ def route(
 ) -> Provider | None:
     """The provider a message goes to next (see providers.registry.route_message), in the
     tenant's order when it has one: providers out of rotation are skipped, except for a probe
-    share of the traffic and when no other provider can take the message."""
+    share of the traffic and when no other provider can take the message.
+
+    Push has no route (None): a log stays with the provider serving its device's push service,
+    for retries too, and never fails over (no other service knows the device)."""
+    if channel == "push":
+        return None
     order = tenant_order(tenant_id, channel)
     out = out_of_rotation()
     if out and random.random() >= settings.HEALTH_PROBE_SHARE:  # noqa: S311 - a sampling share

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from authms.admin_paginator import EstimatedCountPaginator
-from communication.models import CommunicationLog, Suppression
+from communication.models import CommunicationLog, Device, Suppression
 from templates.models import Template
 from tests.factories import LogFactory
 
@@ -68,13 +68,16 @@ def test_retry_skips_erased_sensitive_text_and_suppressed_recipients(client, ada
 
 
 def test_retry_skips_a_log_whose_channel_has_no_provider_instead_of_failing(
-    client, ada, alice, recording_provider
+    client, ada, alice, recording_provider, settings
 ):
-    push = LogFactory(user=alice, status="failed", channel="push", recipient="device-token-1", provider="fcm")
+    settings.CHANNEL_PROVIDERS = {"sms": "recording"}  # this deployment sends no email
+    email = LogFactory(
+        user=alice, status="failed", channel="email", recipient="ann@example.com", provider="smtp"
+    )
     sms = LogFactory(user=alice, status="failed", provider="recording")
     client.force_login(ada)
     response = client.post(
-        CHANGELIST, {"action": "retry_failed", "_selected_action": [push.id, sms.id]}, follow=True
+        CHANGELIST, {"action": "retry_failed", "_selected_action": [email.id, sms.id]}, follow=True
     )
     assert response.status_code == 200
     page = response.content.decode()
@@ -82,6 +85,26 @@ def test_retry_skips_a_log_whose_channel_has_no_provider_instead_of_failing(
     assert list(
         CommunicationLog.objects.filter(retry_of__isnull=False).values_list("retry_of", flat=True)
     ) == [sms.id]
+
+
+def test_a_push_log_is_retried_to_its_device_through_its_push_service(client, ada, alice, settings):
+    settings.PUSH_PROVIDERS = {"fcm": "console", "webpush": "console"}
+    device = Device.objects.create(
+        tenant=alice.tenant, user=alice, platform="android", provider="fcm", token="t" * 40
+    )
+    gone = Device.objects.create(
+        tenant=alice.tenant, user=alice, platform="android", provider="fcm", token="u" * 40, active=False
+    )
+    push = LogFactory(user=alice, status="failed", channel="push", recipient=device.id, provider="console",
+                      subject="Hi", push_data={"data": {"order": "42"}, "link": "myapp://orders/42"})  # fmt: skip
+    stale = LogFactory(user=alice, status="failed", channel="push", recipient=gone.id, provider="console")
+    client.force_login(ada)
+    page = client.post(
+        CHANGELIST, {"action": "retry_failed", "_selected_action": [push.id, stale.id]}, follow=True
+    )
+    assert "1 skipped: the device is no longer registered or active" in page.content.decode()
+    copy = CommunicationLog.objects.get(retry_of=push.id)
+    assert (copy.recipient, copy.provider, copy.push_data) == (device.id, "console", push.push_data)
 
 
 def test_retry_names_every_batch_it_made_in_the_staff_language(client, root, alice, bob, recording_provider):

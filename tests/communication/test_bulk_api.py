@@ -197,7 +197,7 @@ def test_user_id_of_another_tenant_is_404(post, ada, bob):
         (_sms(recipients=["13800138000", None]), "recipients[1]"),
         (_sms(recipients=[["13800138000"]]), "recipients[0]"),
         ({"content": "x", "recipients": ["1"]}, "channel"),
-        (_sms(channel="push"), "channel"),
+        (_sms(channel="SMS"), "channel"),
         (_sms(channel="pigeon"), "channel"),
         (_sms(content=None), "content"),
         (_sms(content=""), "content"),

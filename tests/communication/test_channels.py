@@ -21,5 +21,7 @@ def test_each_channel_says_how_its_addresses_behave(settings):
 def test_an_unknown_channel_is_a_lookup_error_and_masking_still_masks():
     with pytest.raises(LookupError):
         channel_spec("fax")
+    assert mask_recipient("fax", "+8613800138000") != "+8613800138000"
     assert mask_recipient("push", "+8613800138000") != "+8613800138000"
+    assert mask_recipient("push", "dev_01M8NGPJ99481GMGJZKN1B201M") == "dev_01M8NGPJ99481GMGJZKN1B201M"
     assert mask_recipient("sms", "ann@example.com") == "a***@example.com"

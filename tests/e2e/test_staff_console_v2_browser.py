@@ -68,11 +68,13 @@ def follow(page, selector: str):
         page.click(selector)
 
 
-def retry_failed_sms_and_push(page, console) -> str:
-    """As ada, the list's retry action on Acme's failed SMS and failed push; the messages shown."""
+def retry_failed_sms_and_email(page, console, settings) -> str:
+    """As ada, the list's retry action on Acme's failed SMS and failed email, in a deployment
+    that sends no email (no provider for the channel); the messages shown."""
+    settings.CHANNEL_PROVIDERS = {"sms": "console"}
     log_in(page, "ada")
     page.goto(f"{LOGS}?status__exact=failed")
-    for log in (console["logs"]["failed"], console["logs"]["push"]):
+    for log in (console["logs"]["failed"], console["logs"]["anne"]):
         page.check(f"input[name=_selected_action][value={log.id}]")
     page.select_option("select[name=action]", "retry_failed")
     follow(page, "button[name=index]")
@@ -82,15 +84,15 @@ def retry_failed_sms_and_push(page, console) -> str:
 # --- Defects -----------------------------------------------------------------------------------
 
 
-def test_1_retry_skips_a_log_whose_channel_has_no_provider_with_a_reason(page, console):
-    messages = retry_failed_sms_and_push(page, console)
+def test_1_retry_skips_a_log_whose_channel_has_no_provider_with_a_reason(page, console, settings):
+    messages = retry_failed_sms_and_email(page, console, settings)
     assert (
         "1 log queued again" in messages
         and "1 skipped: no provider is configured for its channel" in messages
     )
     assert "Server Error" not in page.content()
     assert CommunicationLog.objects.filter(retry_of=console["logs"]["failed"].id).count() == 1
-    assert not CommunicationLog.objects.filter(retry_of=console["logs"]["push"].id).exists()
+    assert not CommunicationLog.objects.filter(retry_of=console["logs"]["anne"].id).exists()
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -110,12 +112,12 @@ def test_3_export_with_a_filter_the_list_does_not_have_is_refused_not_a_500(page
     assert response.status == 200 and "e=1" in page.url and "Server Error" not in page.content()
 
 
-def test_4_messages_are_in_the_staff_language_with_plural_forms(browser, live_server, console):
+def test_4_messages_are_in_the_staff_language_with_plural_forms(browser, live_server, console, settings):
     context = browser.new_context(
         base_url=live_server.url, locale="zh-CN", extra_http_headers={"Accept-Language": "zh-hans"}
     )
     page = context.new_page()
-    messages = retry_failed_sms_and_push(page, console)
+    messages = retry_failed_sms_and_email(page, console, settings)
     assert re.search(r"已将 1 条日志重新排队，批次：bat_\w+。", messages), messages
     assert "skipped" not in messages and "跳过" in messages
     context.close()

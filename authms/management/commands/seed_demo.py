@@ -10,7 +10,7 @@ from django.utils import timezone
 from authms.ids import new_id
 from authms.models import Tenant, User
 from authms.roles import make_tenant_admin
-from communication.models import Channel, CommunicationLog, Status
+from communication.models import Channel, CommunicationLog, Device, Status
 
 DEMO_PASSWORD = "demo-pass-2026"
 PERSONAS = [
@@ -54,36 +54,45 @@ class Command(BaseCommand):
             if is_staff and not is_superuser:
                 make_tenant_admin(user)
             users[username] = user
+        for username in ("alice", "bob"):  # a phone each, so push has somewhere to go
+            user = users[username]
+            Device.objects.get_or_create(
+                tenant_id=user.tenant_id,
+                provider=Device.Provider.FCM,
+                token=f"demo-{username}:APA91b-demo-token-0000000000",
+                defaults={"user": user, "platform": Device.Platform.ANDROID, "name": f"{username}'s phone"},
+            )
         for tenant in tenants.values():
             if not CommunicationLog.objects.filter(tenant=tenant).exists():
                 owners = [u for u in users.values() if u.tenant_id == tenant.id]
-                CommunicationLog.objects.bulk_create(_demo_logs(tenant, owners, logs), batch_size=500)
+                device = Device.objects.filter(tenant=tenant).first()
+                CommunicationLog.objects.bulk_create(_demo_logs(tenant, owners, logs, device), batch_size=500)
 
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Logins (password {password!r}):"))
         for username, _, _, _, description in PERSONAS:
             self.stdout.write(f"  {username:<6} {description}")
 
 
-def _demo_logs(tenant, owners, count):
+def _demo_logs(tenant, owners, count, device):
     rng = random.Random(tenant.slug)
     now = timezone.now()
     outcomes = [Status.DELIVERED] * 6 + [Status.SENT] * 2 + [Status.FAILED, Status.PENDING]
     for index in range(count):
         created = now - timedelta(minutes=rng.randint(1, 7 * 24 * 60))
-        channel = Channel.SMS if index % 3 else Channel.EMAIL
+        channel = Channel.PUSH if index % 10 == 0 else Channel.SMS if index % 3 else Channel.EMAIL
         status = rng.choice(outcomes)
         owner = owners[index % len(owners)]
-        recipient = (
-            f"+86139{rng.randint(10_000_000, 99_999_999)}"
-            if channel == Channel.SMS
-            else f"customer{index}@example.com"
-        )
+        recipient = {
+            Channel.SMS: f"+86139{rng.randint(10_000_000, 99_999_999)}",
+            Channel.EMAIL: f"customer{index}@example.com",
+            Channel.PUSH: device.id,
+        }[channel]
         yield CommunicationLog(
             id=new_id("log", int(created.timestamp() * 1000)),
             tenant=tenant,
             user=owner,
             channel=channel,
-            provider="console" if channel == Channel.SMS else "smtp",
+            provider="smtp" if channel == Channel.EMAIL else "console",
             recipient=recipient,
             subject="" if channel == Channel.SMS else "Your order has shipped",
             content=f"Hello, your order #{10_000 + index} has shipped.",
@@ -98,6 +107,8 @@ def _demo_logs(tenant, owners, count):
 
 
 def _demo_error(channel):
-    if channel == Channel.SMS:
-        return "Recipient number does not exist (demo)"
-    return "Mailbox does not exist (demo)"
+    return {
+        Channel.SMS: "Recipient number does not exist (demo)",
+        Channel.EMAIL: "Mailbox does not exist (demo)",
+        Channel.PUSH: "The app was uninstalled: FCM UNREGISTERED (demo)",
+    }[channel]
