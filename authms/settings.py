@@ -232,6 +232,7 @@ COMMUNICATION_PROVIDERS = {
     "submail": "providers.submail.SubmailSmsProvider",
     "aliyun": "providers.aliyun.AliyunSmsProvider",
     "anymail": "providers.anymail.AnymailEmailProvider",
+    "fcm": "providers.fcm.FcmProvider",
 }
 # SMS routing: SMS_PROVIDERS=submail,aliyun tries them in that order (a message moves on only
 # when a provider provably did not accept it). SMS_PROVIDER names a single one; SUBMAIL
@@ -242,8 +243,19 @@ _SMS_ROUTE = env_list("SMS_PROVIDERS") or [
 CHANNEL_PROVIDERS = {"sms": _SMS_ROUTE[0], "email": env_str("EMAIL_PROVIDER", "smtp")}  # the primaries
 # Push has no route: a device belongs to one push service, and its logs go to the provider
 # serving that service (the console prints them until FCM or Web Push is configured).
+# FCM HTTP v1 (providers/fcm.py): the Firebase service account's JSON key, as text or a file.
+FCM_SERVICE_ACCOUNT_JSON = env_str("FCM_SERVICE_ACCOUNT_JSON")
+FCM_SERVICE_ACCOUNT_FILE = env_str("FCM_SERVICE_ACCOUNT_FILE")
+FCM_BASE_URL = env_str("FCM_BASE_URL", "https://fcm.googleapis.com")
+FCM_CONNECT_TIMEOUT = float(env_str("FCM_CONNECT_TIMEOUT", "3"))
+FCM_READ_TIMEOUT = float(env_str("FCM_READ_TIMEOUT", "10"))
+FCM_CONCURRENCY = env_int("FCM_CONCURRENCY", 32)  # requests in flight per provider call
+# How long push services keep an undelivered notification (FCM's default would be 4 weeks).
+PUSH_TTL_SECONDS = env_seconds("PUSH_TTL", "1d")
 PUSH_PROVIDERS = {
-    "fcm": env_str("PUSH_FCM_PROVIDER", "console"),
+    "fcm": env_str(
+        "PUSH_FCM_PROVIDER", "fcm" if FCM_SERVICE_ACCOUNT_JSON or FCM_SERVICE_ACCOUNT_FILE else "console"
+    ),
     "webpush": env_str("PUSH_WEBPUSH_PROVIDER", "console"),
 }
 FAILOVER_PROVIDERS = {"sms": _SMS_ROUTE[1:]}  # then these, in order

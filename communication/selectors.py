@@ -428,3 +428,11 @@ def device_get(*, actor: User, device_id: str) -> Device:
     if device is None:
         raise NotFoundError(_("Device not found."))
     return device
+
+
+def push_device_targets(*, device_ids: list[str]) -> dict[str, dict[str, str]]:
+    """Where each active device of `device_ids` is at its push service (token; Web Push keys)."""
+    if not device_ids:
+        return {}
+    rows = Device.objects.filter(id__in=device_ids, active=True).values("id", "token", "p256dh", "auth")
+    return {row.pop("id"): row for row in rows}

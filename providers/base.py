@@ -28,6 +28,8 @@ class OutgoingMessage:
     # `subject`, the text `body`, and `recipient` the device id.
     data: dict[str, str] = field(default_factory=dict)
     link: str = ""
+    # Push: where the device is at its push service (`token`; Web Push also `p256dh`, `auth`).
+    target: dict[str, str] = field(default_factory=dict)
 
 
 class Outcome(StrEnum):
@@ -47,18 +49,36 @@ class SendResult:
     # FAILED because of our account or configuration at this provider (credentials, an
     # unapproved template, no balance), not the message: another provider may send it.
     provider_fault: bool = False
+    # FAILED because the recipient no longer exists at the provider (an uninstalled app's
+    # push token, an expired Web Push subscription): stop sending there.
+    target_gone: bool = False
+    # RETRY: the provider asked us to wait this many seconds (Retry-After) before trying again.
+    retry_after: int | None = None
 
     @classmethod
     def sent(cls, provider_message_id: str | None, response: str | None = None, fee: int | None = None):
         return cls(Outcome.SENT, provider_message_id=provider_message_id, response=response, fee=fee)
 
     @classmethod
-    def failed(cls, error: str, response: str | None = None, *, provider_fault: bool = False):
-        return cls(Outcome.FAILED, error=error, response=response, provider_fault=provider_fault)
+    def failed(
+        cls,
+        error: str,
+        response: str | None = None,
+        *,
+        provider_fault: bool = False,
+        target_gone: bool = False,
+    ):
+        return cls(
+            Outcome.FAILED,
+            error=error,
+            response=response,
+            provider_fault=provider_fault,
+            target_gone=target_gone,
+        )
 
     @classmethod
-    def retry(cls, error: str, response: str | None = None):
-        return cls(Outcome.RETRY, error=error, response=response)
+    def retry(cls, error: str, response: str | None = None, *, after: int | None = None):
+        return cls(Outcome.RETRY, error=error, response=response, retry_after=after)
 
     @classmethod
     def unknown(cls, reason: str, response: str | None = None):

@@ -1,3 +1,5 @@
+import functools
+import json
 import os
 from contextlib import contextmanager
 from datetime import timedelta
@@ -248,6 +250,50 @@ def fake_postmark(settings):
         "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY,
         "REQUESTS_TIMEOUT": (1.0, 1.0),
     }
+    reset_cache()
+    yield fake
+    fake.stop()
+    reset_cache()
+
+
+@functools.cache
+def _service_account_key() -> tuple[bytes, bytes]:
+    """A test RSA key pair for the fake FCM's service account (made once per run)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+@pytest.fixture
+def fake_fcm(settings):
+    """A running fake FCM (and Google token endpoint) that push to Android/iOS devices goes to."""
+    from providers.registry import reset_cache
+    from tests.fakes.fcm_server import FakeFcm
+
+    private, public = _service_account_key()
+    email = "push-sender@authms-test.iam.gserviceaccount.com"
+    fake = FakeFcm(project_id="authms-test", client_email=email, public_key_pem=public).start()
+    settings.FCM_SERVICE_ACCOUNT_JSON = json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "authms-test",
+            "private_key_id": "test-key-1",
+            "private_key": private.decode(),
+            "client_email": email,
+            "token_uri": f"{fake.url}/token",
+        }
+    )
+    settings.FCM_BASE_URL = fake.url
+    settings.FCM_CONNECT_TIMEOUT = settings.FCM_READ_TIMEOUT = 1.0
+    settings.PUSH_PROVIDERS = {**settings.PUSH_PROVIDERS, "fcm": "fcm"}
     reset_cache()
     yield fake
     fake.stop()

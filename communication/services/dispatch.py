@@ -27,8 +27,10 @@ from authms.ids import new_ulid
 from authms.iterables import chunked
 from authms.metrics import observe_provider_call
 from communication.masking import redact_recipient
-from communication.models import CommunicationLog, DeliveryAttempt, Status, StatusDetail
+from communication.models import Channel, CommunicationLog, DeliveryAttempt, Status, StatusDetail
+from communication.selectors import push_device_targets
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
+from communication.services.devices import devices_deactivate
 from communication.services.health import flush_call_stats, record_call
 from communication.services.heartbeat import claim_heartbeat
 from communication.services.outgoing import outgoing_message
@@ -193,7 +195,12 @@ def _send_through_provider(
 def _call_provider(provider: Provider, logs: list[CommunicationLog], reference: str) -> list[SendResult]:
     provider_name = provider.name
     try:
-        results = provider.send_many([outgoing_message(log, reference) for log in logs])
+        targets = push_device_targets(
+            device_ids=[log.recipient for log in logs if log.channel == Channel.PUSH]
+        )
+        results = provider.send_many(
+            [outgoing_message(log, reference, targets.get(log.recipient)) for log in logs]
+        )
     except ProviderError as exc:
         log_call = logger.error if exc.permanent else logger.warning
         log_call("Provider %s failed a call of %d messages: %s", provider_name, len(logs), exc.message)
@@ -227,6 +234,7 @@ def _record_results(
     # Messages going back to the queue, by (the attempt after which they wait, or None: due
     # now; the provider that gets them). One jittered wait per group, one UPDATE per group.
     updates, requeued, held, path = [], defaultdict(list), [], []
+    gone: dict[str, list[str]] = defaultdict(list)  # why → push devices the push service says are gone
     for log, result in zip(logs, results, strict=True):
         not_taken = result.outcome == Outcome.RETRY or (
             result.outcome == Outcome.FAILED and result.provider_fault
@@ -237,7 +245,7 @@ def _record_results(
         )
         if next_provider is not None:
             # Provably not accepted here: the next provider of the route tries it now.
-            requeued[(None, next_provider.name)].append(log.id)
+            requeued[(None, next_provider.name, None)].append(log.id)
             path.append(DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "",
                                         next_provider=next_provider.name))  # fmt: skip
             report.failed_over += 1
@@ -256,7 +264,7 @@ def _record_results(
         elif result.outcome == Outcome.RETRY and log.attempts < attempts_allowed:
             # The next try starts again from the top of the route (the primary may be back).
             first = route(log.channel, codes, tenant_id=log.tenant_id)
-            requeued[(log.attempts, first.name if first else log.provider)].append(log.id)
+            requeued[(log.attempts, first.name if first else log.provider, result.retry_after)].append(log.id)
             path.append(
                 DeliveryAttempt(log_id=log.id, provider=log.provider, at=now, error=result.error or "")
             )
@@ -280,18 +288,25 @@ def _record_results(
                 )
             )
             report.failed += 1
+            if result.target_gone and log.channel == Channel.PUSH:
+                gone[result.error or "Gone at the push service."].append(log.recipient)
     unknown_reason = next((r.error for r in results if r.outcome == Outcome.UNKNOWN), "")
 
     def write():
         logs_apply_status(updates)
-        for (attempts, provider_name), ids in requeued.items():
+        for (attempts, provider_name, wait), ids in requeued.items():
+            due = None if attempts is None else retry_at(attempts, now)
+            if wait:  # the provider's Retry-After, when later than our schedule
+                due = max(due or now, now + timedelta(seconds=wait))
             CommunicationLog.objects.filter(id__in=ids, status=Status.PENDING).update(
                 claimed_at=None,
-                next_attempt_at=None if attempts is None else retry_at(attempts, now),
+                next_attempt_at=due,
                 status_detail=StatusDetail.RETRYING,
                 provider=provider_name,
             )
         DeliveryAttempt.objects.bulk_create(path)
+        for reason, device_ids in gone.items():
+            devices_deactivate(device_ids=device_ids, reason=reason)
         if held:
             logs_hold_for_reconciliation(log_ids=held, reason=unknown_reason)
 

@@ -14,7 +14,11 @@ def template_code(log: CommunicationLog) -> str:
     return codes.get(log.provider, "") if codes else payload.get("provider_template_id", "")
 
 
-def outgoing_message(log: CommunicationLog, reference: str = "") -> OutgoingMessage:
+def outgoing_message(
+    log: CommunicationLog, reference: str = "", target: dict | None = None
+) -> OutgoingMessage:
+    """`target`: for push, where the log's device is at its push service (none when the device
+    was deleted or deactivated since)."""
     payload = log.send_payload or {}
     return OutgoingMessage(
         log_id=log.id,
@@ -33,4 +37,5 @@ def outgoing_message(log: CommunicationLog, reference: str = "") -> OutgoingMess
         reference=reference,
         data=(log.push_data or {}).get("data", {}),
         link=(log.push_data or {}).get("link", ""),
+        target=target or {},
     )

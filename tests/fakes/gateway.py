@@ -28,6 +28,12 @@ class Faults:
     error_numbers: dict[str, object] = field(default_factory=dict)  # to → per-recipient error code
 
 
+class _Server(ThreadingHTTPServer):
+    # Clients open dozens of connections at once (FCM's concurrent sends): the default
+    # listen backlog of 5 would refuse some, which a real gateway does not.
+    request_queue_size = 128
+
+
 class Reset(Exception):
     """Drop the connection without an answer."""
 
@@ -75,7 +81,7 @@ class FakeGateway:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -128,11 +134,13 @@ class FakeGateway:
         return answer
 
     @staticmethod
-    def reply(handler, status: int, body):
+    def reply(handler, status: int, body, headers: dict[str, str] | None = None):
         payload = json.dumps(body, ensure_ascii=False).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(payload)
 
