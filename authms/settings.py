@@ -420,7 +420,8 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "INFO"}},
+    # httpx logs every request at INFO: one line per push message.
+    "loggers": {"django.server": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
 }
 
 # --- Transport security (README "Production") ------------------------------------------------

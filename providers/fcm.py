@@ -57,10 +57,18 @@ class FcmProvider(Provider):
         self._token_lock = threading.Lock()
         timeouts = (settings.FCM_CONNECT_TIMEOUT, settings.FCM_READ_TIMEOUT)
         self._token_request = _TimedRequest(requests.Session(), timeouts)
+        # At most FCM_CONCURRENCY requests in flight per process (the dispatch loops share this
+        # provider), and as many pooled connections: a request never waits inside httpcore's
+        # pool, where a connection assigned to a waiting request can be closed under it
+        # (encode/httpcore#1110: ReadError or a hang, i.e. "outcome unknown" for a push that
+        # never left).
+        self._in_flight = threading.BoundedSemaphore(settings.FCM_CONCURRENCY)
         self._client = httpx.Client(
             http2=True,
             timeout=httpx.Timeout(settings.FCM_READ_TIMEOUT, connect=settings.FCM_CONNECT_TIMEOUT),
-            limits=httpx.Limits(max_connections=settings.FCM_CONCURRENCY),
+            limits=httpx.Limits(
+                max_connections=settings.FCM_CONCURRENCY, max_keepalive_connections=settings.FCM_CONCURRENCY
+            ),
         )
         self._url = f"{settings.FCM_BASE_URL.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
 
@@ -97,16 +105,17 @@ class FcmProvider(Provider):
         if not device_token:
             return SendResult.failed("The device is no longer registered.")
         try:
-            response = self._client.post(
-                self._url,
-                content=json.dumps(
-                    {"message": self._message(message, device_token)}, ensure_ascii=False
-                ).encode(),
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Content-Type": "application/json; charset=UTF-8",
-                },
-            )
+            with self._in_flight:
+                response = self._client.post(
+                    self._url,
+                    content=json.dumps(
+                        {"message": self._message(message, device_token)}, ensure_ascii=False
+                    ).encode(),
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Type": "application/json; charset=UTF-8",
+                    },
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return SendResult.retry(f"FCM could not be reached: {type(exc).__name__}")
         except httpx.HTTPError as exc:  # sent, and no answer: FCM may have accepted it

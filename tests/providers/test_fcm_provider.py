@@ -10,7 +10,7 @@ import pytest
 from communication.models import CommunicationLog, DeliveryAttempt, Device
 from communication.services.dispatch import dispatch_pending
 from providers.base import Outcome, OutgoingMessage
-from providers.registry import provider_by_name
+from providers.registry import provider_by_name, reset_cache
 from tests.factories import UserFactory
 
 
@@ -145,3 +145,24 @@ def test_a_push_bulk_through_fcm_retires_gone_devices_and_sends_each_once(
     sent_tokens = fake_fcm.delivered_tokens()
     assert len(sent_tokens) == len(set(sent_tokens)) == 47  # each device once
     assert not CommunicationLog.objects.filter(status="pending").exists()
+
+
+def test_calls_from_the_dispatch_loops_never_wait_inside_the_connection_pool(fake_fcm, settings):
+    """Four loops share the provider, each call sending concurrently: with more requests than
+    pooled connections, httpcore 1.0.9 could close a connection assigned to a waiting request
+    (encode/httpcore#1110), and those pushes came back "outcome unknown" without having left."""
+    settings.FCM_CONCURRENCY = 1
+    outcomes = []
+    for _trial in range(5):
+        reset_cache()
+        fcm = provider_by_name("fcm")
+
+        def loop(k, fcm=fcm):
+            outcomes.extend(r.outcome for r in fcm.send_many([message(1000 * k + n) for n in range(25)]))
+
+        threads = [threading.Thread(target=loop, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert outcomes.count(Outcome.SENT) == len(outcomes) == 500
