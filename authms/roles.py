@@ -4,6 +4,8 @@ Tenant scoping (which rows) is the admin's job (TenantScopedAdmin); this group s
 models and actions. Platform admins are superusers and need no group.
 """
 
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 
 TENANT_ADMINS = "Tenant admins"
@@ -39,6 +41,14 @@ def tenant_admin_group() -> Group:
     ]
     group.permissions.set(permissions)
     return group
+
+
+def tenant_admin_group_repair(*_migration_args) -> Group:
+    """For migrations (as a RunPython function): Django creates permissions only after all
+    migrations ran, so create them first, then bring the group up to PERMISSIONS."""
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    return tenant_admin_group()
 
 
 def make_tenant_admin(user) -> None:

@@ -233,6 +233,7 @@ COMMUNICATION_PROVIDERS = {
     "aliyun": "providers.aliyun.AliyunSmsProvider",
     "anymail": "providers.anymail.AnymailEmailProvider",
     "fcm": "providers.fcm.FcmProvider",
+    "webpush": "providers.webpush.WebPushProvider",
 }
 # SMS routing: SMS_PROVIDERS=submail,aliyun tries them in that order (a message moves on only
 # when a provider provably did not accept it). SMS_PROVIDER names a single one; SUBMAIL
@@ -250,13 +251,22 @@ FCM_BASE_URL = env_str("FCM_BASE_URL", "https://fcm.googleapis.com")
 FCM_CONNECT_TIMEOUT = float(env_str("FCM_CONNECT_TIMEOUT", "3"))
 FCM_READ_TIMEOUT = float(env_str("FCM_READ_TIMEOUT", "10"))
 FCM_CONCURRENCY = env_int("FCM_CONCURRENCY", 32)  # requests in flight per provider call
+# Web Push (providers/webpush.py): our VAPID key pair (`manage.py vapid_keys` makes one; keep it
+# for good: a subscription is bound to the public key it was made with) and a contact for the
+# push services (mailto: or https:).
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
+VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", "mailto:push@example.com")
+WEBPUSH_CONNECT_TIMEOUT = float(env_str("WEBPUSH_CONNECT_TIMEOUT", "3"))
+WEBPUSH_READ_TIMEOUT = float(env_str("WEBPUSH_READ_TIMEOUT", "10"))
+WEBPUSH_CONCURRENCY = env_int("WEBPUSH_CONCURRENCY", 16)
 # How long push services keep an undelivered notification (FCM's default would be 4 weeks).
 PUSH_TTL_SECONDS = env_seconds("PUSH_TTL", "1d")
 PUSH_PROVIDERS = {
     "fcm": env_str(
         "PUSH_FCM_PROVIDER", "fcm" if FCM_SERVICE_ACCOUNT_JSON or FCM_SERVICE_ACCOUNT_FILE else "console"
     ),
-    "webpush": env_str("PUSH_WEBPUSH_PROVIDER", "console"),
+    "webpush": env_str("PUSH_WEBPUSH_PROVIDER", "webpush" if VAPID_PRIVATE_KEY else "console"),
 }
 FAILOVER_PROVIDERS = {"sms": _SMS_ROUTE[1:]}  # then these, in order
 # Provider health (communication/services/health.py): out of rotation at HEALTH_OUT_SHARE of

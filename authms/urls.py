@@ -13,6 +13,7 @@ from authms.api.routing import api_path
 from authms.api.views import SchemaView, SwaggerView
 from authms.metrics import metrics_view
 from authms.middleware import current_request_id
+from communication.views import push_demo, push_worker
 
 api_patterns = [
     path("", include("authms.api.urls")),
@@ -24,6 +25,8 @@ api_patterns = [
 
 urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("authms/favicon.svg"), permanent=True)),
+    path("push/demo/", push_demo, name="push-demo"),
+    path("push/sw.js", push_worker, name="push-worker"),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path(settings.API_PREFIX, include(api_patterns)),

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from authms.errors import ValidationError
+from providers.http import is_internal_address
 
 # FCM registration tokens: base64url-ish text with ':' ("<instance>:APA91b…"), ~150–200 chars.
 FCM_TOKEN = re.compile(r"[A-Za-z0-9_\-:.]{20,1024}")
@@ -79,12 +80,6 @@ def _is_internal(host: str) -> bool:
     except ValueError:
         return False  # a name: the sender checks what it resolves to before connecting
     return is_internal_address(address)
-
-
-def is_internal_address(address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return not address.is_global or address.is_multicast
 
 
 def subscription_clean(subscription: object) -> dict:

@@ -16,7 +16,6 @@ device; QUOTA_EXCEEDED and UNAVAILABLE are retried after Retry-After (QUOTA_EXCE
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from email.utils import parsedate_to_datetime
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -27,7 +26,7 @@ from django.utils import timezone
 from google.oauth2 import service_account
 
 from providers.base import OutgoingMessage, Provider, ProviderError, SendResult
-from providers.http import NOT_PROCESSED_STATUSES
+from providers.http import NOT_PROCESSED_STATUSES, retry_after_seconds
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -150,7 +149,7 @@ class FcmProvider(Provider):
                 return SendResult.unknown(f"unreadable FCM answer (HTTP {status})", text)
         code, message = _fcm_error(response)
         if status in NOT_PROCESSED_STATUSES:  # QUOTA_EXCEEDED, UNAVAILABLE: not processed
-            wait = _retry_after(response) or (QUOTA_WAIT_SECONDS if code == "QUOTA_EXCEEDED" else None)
+            wait = retry_after_seconds(response) or (QUOTA_WAIT_SECONDS if code == "QUOTA_EXCEEDED" else None)
             return SendResult.retry(f"FCM {code or status}: {message}", text, after=wait)
         if status >= 500:
             return SendResult.unknown(f"FCM answered HTTP {status}", text)
@@ -176,19 +175,6 @@ def _fcm_error(response: httpx.Response) -> tuple[str, str]:
         return (codes[0] if codes else ""), str(error.get("message", ""))
     except (ValueError, KeyError, TypeError, AttributeError):
         return "", response.text[:200]
-
-
-def _retry_after(response: httpx.Response) -> int | None:
-    """Retry-After in seconds or as an HTTP date."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return int(value)
-    try:
-        return max(0, int((parsedate_to_datetime(value) - timezone.now()).total_seconds()))
-    except (TypeError, ValueError):
-        return None
 
 
 def _service_account_info() -> dict:

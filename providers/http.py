@@ -12,9 +12,12 @@ one is retryable: it can never make a message's outcome unknown. Every call has 
 and read timeouts; nothing here retries (that is the dispatcher's decision).
 """
 
+import ipaddress
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 import requests
+from django.utils import timezone
 
 from providers.base import OUTCOME_UNKNOWN, ProviderError
 
@@ -96,3 +99,23 @@ def never_connected(exc: requests.ConnectionError) -> bool:
         marker in text
         for marker in ("NewConnectionError", "NameResolutionError", "Connection refused", "Failed to resolve")
     )
+
+
+def retry_after_seconds(response) -> int | None:
+    """An answer's Retry-After (seconds, or an HTTP date) in seconds; None when absent or unreadable."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return max(0, int((parsedate_to_datetime(value) - timezone.now()).total_seconds()))
+    except (TypeError, ValueError):
+        return None
+
+
+def is_internal_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Private, loopback, link-local, reserved or multicast: never a public service's address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast

@@ -298,3 +298,35 @@ def fake_fcm(settings):
     yield fake
     fake.stop()
     reset_cache()
+
+
+@pytest.fixture
+def vapid_keys():
+    """A fresh VAPID key pair as `manage.py vapid_keys` prints it: (private, public)."""
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("vapid_keys", stdout=out, stderr=io.StringIO())
+    pairs = dict(line.split("=", 1) for line in out.getvalue().split())
+    return pairs["VAPID_PRIVATE_KEY"], pairs["VAPID_PUBLIC_KEY"]
+
+
+@pytest.fixture
+def fake_webpush(settings, vapid_keys):
+    """A running fake Web Push service that browsers' push goes to (loopback allowed for it)."""
+    from providers.registry import reset_cache
+    from tests.fakes.webpush_server import FakeWebPush
+
+    fake = FakeWebPush().start()
+    settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = vapid_keys
+    settings.VAPID_SUBJECT = "mailto:push-ops@example.com"
+    settings.PUSH_PROVIDERS = {**settings.PUSH_PROVIDERS, "webpush": "webpush"}
+    settings.WEBPUSH_ALLOW_HTTP = settings.WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = True
+    settings.WEBPUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
+    settings.WEBPUSH_CONNECT_TIMEOUT = settings.WEBPUSH_READ_TIMEOUT = 1.0
+    reset_cache()
+    yield fake
+    fake.stop()
+    reset_cache()

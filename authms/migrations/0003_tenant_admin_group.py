@@ -1,15 +1,6 @@
-from django.apps import apps as global_apps
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-
-def create_group(apps, schema_editor):
-    # Permissions are normally created after all migrations; create them now so the group can hold them.
-    for app_config in global_apps.get_app_configs():
-        create_permissions(app_config, verbosity=0)
-    from authms.roles import tenant_admin_group
-
-    tenant_admin_group()
+from authms.roles import tenant_admin_group_repair
 
 
 class Migration(migrations.Migration):
@@ -22,4 +13,4 @@ class Migration(migrations.Migration):
         ("notifications", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(create_group, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(tenant_admin_group_repair, migrations.RunPython.noop)]

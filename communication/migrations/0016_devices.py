@@ -4,18 +4,9 @@ import authms.ids
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
-from django.apps import apps as global_apps
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
-
-def tenant_admins_see_devices(apps, schema_editor):
-    """The Tenant admins group gains view and delete on devices (authms.roles)."""
-    for app_config in global_apps.get_app_configs():
-        create_permissions(app_config, verbosity=0)
-    from authms.roles import tenant_admin_group
-
-    tenant_admin_group()
+from authms.roles import tenant_admin_group_repair
 
 
 class Migration(migrations.Migration):
@@ -60,5 +51,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('tenant', 'provider', 'token'), name='device_token_unique')],
             },
         ),
-        migrations.RunPython(tenant_admins_see_devices, migrations.RunPython.noop),
+        migrations.RunPython(tenant_admin_group_repair, migrations.RunPython.noop),
     ]
