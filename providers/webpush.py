@@ -85,7 +85,12 @@ class WebPushProvider(Provider):
                 timeout=(settings.WEBPUSH_CONNECT_TIMEOUT, settings.WEBPUSH_READ_TIMEOUT),
             )
         except requests.RequestException as exc:
-            return request_failure("the push service", exc).as_result()
+            # Classified by the shared rule, but described without the exception's text: it
+            # carries the endpoint URL, which is a secret of the subscription.
+            failure = request_failure("the push service", exc)
+            if failure.outcome_unknown:
+                return SendResult.unknown(f"the push service did not answer ({type(exc).__name__})")
+            return SendResult.retry(f"The push service could not be reached ({type(exc).__name__}).")
         return _result(response)
 
     def _vapid_headers(self, origin: str) -> dict:

@@ -3,6 +3,7 @@ service says a target is gone."""
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -129,3 +130,8 @@ def push_targets(*, tenant_id: str, user_ids: list[str]) -> list[tuple[Recipient
                 for device in devices[user_id]
             )
     return targets
+
+
+def devices_count_failure(*, device_ids: list[str]) -> int:
+    """One more transient failure (retried or unknown) on each device; registering resets it."""
+    return Device.objects.filter(id__in=device_ids).update(failure_count=F("failure_count") + 1)

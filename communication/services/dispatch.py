@@ -30,7 +30,7 @@ from communication.masking import redact_recipient
 from communication.models import Channel, CommunicationLog, DeliveryAttempt, Status, StatusDetail
 from communication.selectors import push_device_targets
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
-from communication.services.devices import devices_deactivate
+from communication.services.devices import devices_count_failure, devices_deactivate
 from communication.services.health import flush_call_stats, record_call
 from communication.services.heartbeat import claim_heartbeat
 from communication.services.outgoing import outgoing_message
@@ -235,6 +235,12 @@ def _record_results(
     # now; the provider that gets them). One jittered wait per group, one UPDATE per group.
     updates, requeued, held, path = [], defaultdict(list), [], []
     gone: dict[str, list[str]] = defaultdict(list)  # why → push devices the push service says are gone
+    # Push devices whose service failed transiently or did not answer: counted on the device.
+    troubled = [
+        log.recipient
+        for log, result in zip(logs, results, strict=True)
+        if log.channel == Channel.PUSH and result.outcome in (Outcome.RETRY, Outcome.UNKNOWN)
+    ]
     for log, result in zip(logs, results, strict=True):
         not_taken = result.outcome == Outcome.RETRY or (
             result.outcome == Outcome.FAILED and result.provider_fault
@@ -307,6 +313,8 @@ def _record_results(
         DeliveryAttempt.objects.bulk_create(path)
         for reason, device_ids in gone.items():
             devices_deactivate(device_ids=device_ids, reason=reason)
+        if troubled:
+            devices_count_failure(device_ids=troubled)
         if held:
             logs_hold_for_reconciliation(log_ids=held, reason=unknown_reason)
 

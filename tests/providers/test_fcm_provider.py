@@ -136,6 +136,7 @@ def test_a_push_bulk_through_fcm_retires_gone_devices_and_sends_each_once(
     statuses = dict(CommunicationLog.objects.values_list("recipient", "status"))
     assert list(statuses.values()).count("sent") == 46 and list(statuses.values()).count("failed") == 3
     assert statuses[devices[5].id] == "pending"  # UNAVAILABLE: waits for its retry
+    assert Device.objects.get(id=devices[5].id).failure_count == 1
     assert DeliveryAttempt.objects.filter(log__recipient=devices[5].id).count() == 1
     assert set(Device.objects.filter(active=False).values_list("token", flat=True)) == gone
     assert "UNREGISTERED" in Device.objects.filter(active=False).first().last_error

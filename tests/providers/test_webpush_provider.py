@@ -85,6 +85,8 @@ def test_no_answer_after_sending_is_unknown_and_a_refused_connection_retry(fake_
     fake_webpush.stop()
     [down] = provider_by_name("webpush").send_many([message(subscription, 2)])
     assert down.outcome == Outcome.RETRY
+    # The endpoint is the subscription's secret: never in an error a log keeps.
+    assert "/push/" not in late.error and "/push/" not in down.error
 
 
 def test_an_endpoint_resolving_inside_the_network_is_refused_at_send_time(fake_webpush, vapid_keys, settings):
