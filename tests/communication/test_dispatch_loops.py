@@ -54,7 +54,9 @@ def test_loops_send_chunks_side_by_side_and_every_message_once(
         connections.close_all()
     assert (report.sent, report.failed, report.retry) == (200, 0, 0)
     assert set(Counter(to for to, _ in slow_gateway.deliveries()).values()) == {1}
-    assert len(slow_gateway.deliveries()) == 200 and slow_gateway.calls("sms/multisend") == 20
+    # 20 chunks of 10, give or take: a loop claiming while another's claim is still locking
+    # rows gets the rows left (SKIP LOCKED), so a chunk is sometimes short and one more goes out.
+    assert len(slow_gateway.deliveries()) == 200 and 20 <= slow_gateway.calls("sms/multisend") <= 26
     assert len(set(loop_threads)) == 4 and "MainThread" not in loop_threads
 
 
