@@ -219,6 +219,7 @@ SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)
 EMAIL_MAX_LENGTH = env_int("EMAIL_MAX_LENGTH", 100_000)
 # Push: the body's length, and the whole notification (title, body, data, link) as JSON in bytes:
 # 3,993 is what a 4,096-byte Web Push record carries after its encryption header (RFC 8291).
+SCHEDULE_MAX_DAYS = env_int("SCHEDULE_MAX_DAYS", 35)  # how far ahead a bulk's send_at may be
 PUSH_MAX_LENGTH = env_int("PUSH_MAX_LENGTH", 1000)
 PUSH_MAX_PAYLOAD_BYTES = env_int("PUSH_MAX_PAYLOAD_BYTES", 3993)
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "CN")

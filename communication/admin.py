@@ -39,7 +39,7 @@ from communication.models import (
 )
 from communication.recipients import normalise, suppression_key
 from communication.selectors import counted_log_providers, counted_log_total
-from communication.services import devices_deactivate, logs_retry
+from communication.services import batches_cancel, devices_deactivate, logs_retry
 from communication.services.suppression import suppressions_lift
 from communication.status_sync import status_sync_all, status_sync_enabled
 
@@ -641,12 +641,30 @@ class DeviceAdmin(TenantScopedAdmin):
 
 @admin.register(Batch)
 class BatchAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ["id", "created_at", "sender", "user", "channel", "total", "completed_at"]
+    list_display = ["id", "created_at", "sender", "user", "channel", "total", "send_at", "cancellation_key",
+                    "completed_at"]  # fmt: skip
     list_filter = ["channel"]
     list_select_related = ["sender", "user"]
-    search_fields = ["=id"]
+    search_fields = ["=id", "=cancellation_key"]
     show_full_result_count = False
-    readonly_fields = ["id", "tenant", "sender", "user", "channel", "total", "created_at", "completed_at"]
+    readonly_fields = ["id", "tenant", "sender", "user", "channel", "total", "created_at", "send_at",
+                       "cancellation_key", "completed_at"]  # fmt: skip
+    actions = ["cancel"]
+
+    @admin.action(description=_("Cancel what the selected batches have not sent yet"))
+    def cancel(self, request, queryset):
+        batches = list(queryset)
+        result = batches_cancel(actor=request.user, batches=batches)
+        staff_action_record(
+            actor=request.user,
+            action=f"Cancelled {result.cancelled} logs ({result.already_left} had already left)",
+            objects=batches,
+        )
+        self.message_user(
+            request,
+            _("%(cancelled)d cancelled; %(left)d had already left.")
+            % {"cancelled": result.cancelled, "left": result.already_left},
+        )
 
 
 class PlatformRecordAdmin(admin.ModelAdmin):

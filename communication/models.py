@@ -23,6 +23,7 @@ class StatusDetail(models.TextChoices):
     """Finer states under the seed's four statuses (API extension `status_detail`)."""
 
     QUEUED = "queued", _("Queued")  # pending: waiting for a worker
+    SCHEDULED = "scheduled", _("Scheduled")  # pending: waits for the bulk's send_at (next_attempt_at)
     RETRYING = "retrying", _("Retrying")  # pending: the provider never got it; due at next_attempt_at
     RECONCILING = "reconciling", _("Reconciling")  # pending: it may have gone out; asking the gateway
     INVALID = "invalid", _("Invalid recipient")  # failed
@@ -31,6 +32,7 @@ class StatusDetail(models.TextChoices):
     GAVE_UP = "gave_up", _("Gave up")  # failed: never reached the provider in the retry schedule
     UNKNOWN = "unknown", _("Outcome unknown")  # failed: may have gone out; could not be settled
     UNDELIVERED = "undelivered", _("Undelivered")  # failed: the carrier reported it
+    CANCELLED = "cancelled", _("Cancelled")  # failed: cancelled before it was handed to a provider
 
 
 # The one place the status rule lives: pending → sent → delivered | failed, or
@@ -198,6 +200,9 @@ class Batch(models.Model):
     total = models.PositiveIntegerField(_("recipients"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True, help_text=_("Scheduled for."))
+    # The tenant's own name for what to cancel together (POST /communication/cancel).
+    cancellation_key = models.CharField(_("cancellation key"), max_length=100, blank=True, default="")
 
     class Meta:
         db_table = "communication_batch"
@@ -207,6 +212,11 @@ class Batch(models.Model):
             models.Index(fields=["tenant", "-created_at"], name="batch_tenant_created"),
             models.Index(
                 fields=["completed_at"], name="batch_open", condition=models.Q(completed_at__isnull=True)
+            ),
+            models.Index(
+                fields=["tenant", "cancellation_key"],
+                name="batch_cancellation_key",
+                condition=~models.Q(cancellation_key=""),
             ),
         ]
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import django_filters
 from django import forms
 from django.core.cache import cache
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -130,18 +130,30 @@ def log_list_for_admin(*, actor: User, filters=None) -> QuerySet:
     return _filtered(AdminLogFilter, queryset, filters or {})
 
 
+def _visible_batches(actor: User) -> QuerySet:
+    """The batches the caller sent, owns, or administers."""
+    if actor.is_platform_admin:
+        return Batch.objects.all()
+    batches = Batch.objects.filter(tenant_id=actor.tenant_id)
+    return batches if actor.is_tenant_admin else batches.filter(Q(sender_id=actor.id) | Q(user_id=actor.id))
+
+
+def batch_get(*, actor: User, batch_id: str) -> Batch:
+    """A batch the caller may see; anyone else's (or none) is the same 404."""
+    batch = _visible_batches(actor).filter(id=batch_id).first()
+    if batch is None:
+        raise NotFoundError(_("No batch %(id)r.") % {"id": batch_id})
+    return batch
+
+
+def batches_by_cancellation_key(*, actor: User, key: str) -> list[Batch]:
+    """The caller's visible batches of its tenant sent with `key`."""
+    return list(_visible_batches(actor).filter(tenant_id=actor.tenant_id, cancellation_key=key))
+
+
 def batch_progress(*, actor: User, batch_id: str) -> dict:
     """Counts per status of a batch the caller sent, owns, or administers; else 404."""
-    batch = Batch.objects.filter(id=batch_id).first()
-    visible = batch is not None and (
-        actor.is_platform_admin
-        or (
-            batch.tenant_id == actor.tenant_id
-            and (actor.is_tenant_admin or actor.id in (batch.sender_id, batch.user_id))
-        )
-    )
-    if not visible:
-        raise NotFoundError(_("No batch %(id)r.") % {"id": batch_id})
+    batch = batch_get(actor=actor, batch_id=batch_id)
     counts = batch_status_counts(batch_id=batch.id)
     return {
         "batch_id": batch.id,
@@ -153,6 +165,8 @@ def batch_progress(*, actor: User, batch_id: str) -> dict:
         "completed": batch.completed_at is not None,
         "created_at": batch.created_at,
         "completed_at": batch.completed_at,
+        "send_at": batch.send_at,
+        "cancellation_key": batch.cancellation_key or None,
     }
 
 

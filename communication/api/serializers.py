@@ -1,8 +1,10 @@
+from datetime import UTC
 from functools import cache
 from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.validators import RegexValidator
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
@@ -84,6 +86,24 @@ class CommunicationLogSerializer(serializers.ModelSerializer):
         }
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an explicit offset, in UTC: a naive time is ambiguous (whose 09:00?)."""
+
+    default_error_messages = {
+        "naive": gettext_lazy("Give the time with its offset, e.g. 2026-12-01T09:00:00+08:00."),
+    }
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value).astimezone(UTC)
+
+
 class BulkSendRequestSerializer(serializers.Serializer):
     """dto.BulkSendRequest: shape only; the business rules live in services.bulk_send.
 
@@ -112,6 +132,18 @@ class BulkSendRequestSerializer(serializers.Serializer):
     user_id = StrictCharField(required=False, allow_null=True, allow_blank=False, max_length=40)
     variables = serializers.DictField(
         child=StrictCharField(allow_blank=True, trim_whitespace=False), required=False
+    )
+    send_at = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Schedule: ISO 8601 with an offset, in the future and at most 35 days ahead.",
+    )
+    cancellation_key = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=False,
+        max_length=100,
+        help_text="Your name for what to cancel together (POST /communication/cancel).",
     )
     data = serializers.DictField(
         child=StrictCharField(allow_blank=True, trim_whitespace=False),
@@ -146,6 +178,10 @@ class BulkSendRequestSerializer(serializers.Serializer):
         return value
 
 
+class CancelRequestSerializer(serializers.Serializer):
+    cancellation_key = StrictCharField(max_length=100)
+
+
 class BatchSerializer(serializers.Serializer):
     batch_id = serializers.CharField()
     channel = serializers.CharField()
@@ -156,6 +192,8 @@ class BatchSerializer(serializers.Serializer):
     completed = serializers.BooleanField(help_text="True once no log of the batch is pending.")
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+    send_at = serializers.DateTimeField(allow_null=True, help_text="When a scheduled batch goes out.")
+    cancellation_key = serializers.CharField(allow_null=True)
 
 
 class DeviceSerializer(serializers.Serializer):

@@ -11,6 +11,12 @@ urlpatterns = [
     api_path("communication/bulk", views.BulkSendView.as_view(), name="communication-bulk"),
     api_path("communication/batches/{batch_id}", views.BatchDetailView.as_view(), name="communication-batch"),
     api_path(
+        "communication/batches/{batch_id}/cancel",
+        views.BatchCancelView.as_view(),
+        name="communication-batch-cancel",
+    ),
+    api_path("communication/cancel", views.CancelByKeyView.as_view(), name="communication-cancel"),
+    api_path(
         "communication/unsubscribe/{token}", views.UnsubscribeView.as_view(), name="communication-unsubscribe"
     ),
     api_path("devices", views.DeviceListView.as_view(), name="devices"),

@@ -26,6 +26,7 @@ from communication import selectors, services, tasks
 from communication.api.serializers import (
     BatchSerializer,
     BulkSendRequestSerializer,
+    CancelRequestSerializer,
     CommunicationLogSerializer,
     DeviceRegisterSerializer,
     DeviceSerializer,
@@ -202,6 +203,58 @@ class BatchDetailView(APIView):
     def get(self, request, batch_id):
         progress = selectors.batch_progress(actor=request.user, batch_id=batch_id)
         return data_response(BatchSerializer(progress).data)
+
+
+_CANCEL_RESPONSE = error_responses(
+    data_envelope(
+        "CancelResponse",
+        serializers.DictField(child=serializers.IntegerField(), help_text="cancelled, already_left"),
+    ),
+    400,
+    401,
+    404,
+)
+
+
+def _cancel_response(result):
+    return data_response(
+        {"cancelled": result.cancelled, "already_left": result.already_left},
+        message=_("%(cancelled)d cancelled; %(left)d had already left.")
+        % {"cancelled": result.cancelled, "left": result.already_left},
+    )
+
+
+class BatchCancelView(APIView):
+    @extend_schema(
+        operation_id="communication_batch_cancel",
+        summary="Cancel what a batch has not handed to a provider yet",
+        description="Pending logs (scheduled, queued, waiting for a retry) become failed with "
+        "status_detail cancelled; logs already handed to a provider are counted in already_left.",
+        request=None,
+        responses=_CANCEL_RESPONSE,
+        tags=["communication"],
+    )
+    def post(self, request, batch_id):
+        batch = selectors.batch_get(actor=request.user, batch_id=batch_id)
+        return _cancel_response(services.batches_cancel(actor=request.user, batches=[batch]))
+
+
+class CancelByKeyView(APIView):
+    @extend_schema(
+        operation_id="communication_cancel_by_key",
+        summary="Cancel every batch sent with a cancellation_key",
+        request=CancelRequestSerializer,
+        responses=_CANCEL_RESPONSE,
+        tags=["communication"],
+    )
+    def post(self, request):
+        serializer = CancelRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = serializer.validated_data["cancellation_key"]
+        batches = selectors.batches_by_cancellation_key(actor=request.user, key=key)
+        if not batches:
+            raise NotFoundError(_("No batch with cancellation_key %(key)r.") % {"key": key})
+        return _cancel_response(services.batches_cancel(actor=request.user, batches=batches))
 
 
 class UnsubscribeView(APIView):

@@ -13,8 +13,10 @@ import from here.
 
 from communication.services.batches import (
     BulkResult,
+    CancelResult,
     RetryResult,
     batch_complete_if_done,
+    batches_cancel,
     bulk_send,
     bulk_send_now,
     enqueue_dispatch,
@@ -46,7 +48,9 @@ __all__ = [
     "RetryResult",
     "StatusUpdate",
     "SweepReport",
+    "CancelResult",
     "batch_complete_if_done",
+    "batches_cancel",
     "device_delete",
     "device_register",
     "devices_deactivate",

@@ -5,7 +5,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -87,6 +87,18 @@ def _check_length(channel: str, provider: Provider, text: str) -> None:
         )
 
 
+def _check_send_at(send_at: datetime | None) -> None:
+    if send_at is None:
+        return
+    now = timezone.now()
+    if send_at <= now:
+        raise ValidationError.for_field("send_at", _("send_at is in the past; leave it out to send now."))
+    if send_at > now + timedelta(days=settings.SCHEDULE_MAX_DAYS):
+        raise ValidationError.for_field(
+            "send_at", _("send_at is more than %(days)d days ahead.") % {"days": settings.SCHEDULE_MAX_DAYS}
+        )
+
+
 def _check_push_size(rendered, push_data: dict | None) -> None:
     """The whole notification as a provider sends it (title, body, data, link, the log id)
     must fit PUSH_MAX_PAYLOAD_BYTES, checked before anything is queued."""
@@ -125,6 +137,8 @@ def bulk_send(
     user_id: str | None = None,
     data: dict[str, str] | None = None,
     link: str | None = None,
+    send_at: datetime | None = None,
+    cancellation_key: str | None = None,
 ) -> BulkResult:
     """Create one pending log per distinct recipient and dispatch them after commit.
 
@@ -132,11 +146,15 @@ def bulk_send(
     as `failed` with the reason. Must run inside a transaction (the API's idempotency
     wrapper owns it), so the logs and the idempotency record commit together.
 
+    `send_at` schedules the logs (pending, `scheduled`, due then); `cancellation_key` names
+    the batch for POST /communication/cancel.
+
     Push: `recipients` are user ids of the tenant; each of their active devices gets a log
     (a user without one gets a failed log saying so), with `subject` as the title and the
     `data` map and deep `link` sent along.
     """
     _check_recipient_count(recipients)
+    _check_send_at(send_at)
     variables = variables or {}
     owner = _resolve_owner(actor=actor, user_id=user_id)
     tmpl = (
@@ -233,7 +251,8 @@ def bulk_send(
             subject=rendered.subject,
             content=rendered.content,
             status=Status.FAILED if error else Status.PENDING,
-            status_detail=detail,
+            status_detail=StatusDetail.SCHEDULED if send_at and not error else detail,
+            next_attempt_at=None if error else send_at,
             error=error,
             batch_id=batch_id,
             send_payload=None if error else (payload or None),
@@ -249,11 +268,15 @@ def bulk_send(
         channel=channel,
         items=normalised,
         make_log=log_for,
+        send_at=send_at,
+        cancellation_key=cancellation_key or "",
     )
     return BulkResult(batch=batch, logs=logs)
 
 
-def _batch_create(*, tenant_id: str, sender: User, user: User, channel: str, items: Sequence, make_log):
+def _batch_create(
+    *, tenant_id: str, sender: User, user: User, channel: str, items: Sequence, make_log, **batch_fields
+):
     """The one way a batch and its logs are written, for bulk send and staff retry alike.
 
     `make_log(item, log_id, batch_id, now)` builds one log per item. All rows are written
@@ -262,8 +285,9 @@ def _batch_create(*, tenant_id: str, sender: User, user: User, channel: str, ite
     """
     now = timezone.now()
     batch = Batch(
-        tenant_id=tenant_id, sender=sender, user=user, channel=channel, total=len(items), created_at=now
-    )
+        tenant_id=tenant_id, sender=sender, user=user, channel=channel, total=len(items), created_at=now,
+        **batch_fields,
+    )  # fmt: skip
     logs = [
         make_log(item, log_id, batch.id, now)
         for log_id, item in zip(new_ids("log", len(items)), items, strict=True)
@@ -316,6 +340,51 @@ def batch_complete_if_done(*, batch_id: str) -> bool:
     if completed:
         notify_batch_completed(batch_id=batch_id)
     return completed
+
+
+@dataclass
+class CancelResult:
+    cancelled: int  # pending logs that never reached a provider: now failed, `cancelled`
+    already_left: (
+        int  # logs handed to a provider before the cancel (sent, delivered, failed at it, in flight)
+    )
+
+
+def batches_cancel(*, actor: User, batches: Sequence[Batch]) -> CancelResult:
+    """Cancel every log of these batches not yet handed to a provider, in one UPDATE.
+
+    A log a worker has claimed may be on its way to the gateway: it is left alone and counted
+    as already left, and the claim's row lock makes the two never both win (the UPDATE re-checks
+    `claimed_at IS NULL` after waiting). Logs held for reconciliation may have gone out too."""
+    batch_ids = [batch.id for batch in batches]
+    if not batch_ids:
+        return CancelResult(cancelled=0, already_left=0)
+    who = actor.get_username()
+    with transaction.atomic():
+        cancelled = (
+            CommunicationLog.objects.filter(
+                batch_id__in=batch_ids, status=Status.PENDING, claimed_at__isnull=True
+            )
+            .exclude(status_detail=StatusDetail.RECONCILING)
+            .update(
+                status=Status.FAILED,
+                status_detail=StatusDetail.CANCELLED,
+                error=f"Cancelled by {who} before it was sent.",
+                next_attempt_at=None,
+                send_payload=None,
+                updated_at=timezone.now(),
+            )
+        )
+        already_left = (
+            CommunicationLog.objects.filter(batch_id__in=batch_ids)
+            .exclude(
+                status_detail__in=[StatusDetail.CANCELLED, StatusDetail.INVALID, StatusDetail.SUPPRESSED]
+            )
+            .count()
+        )
+    for batch_id in batch_ids:
+        batch_complete_if_done(batch_id=batch_id)
+    return CancelResult(cancelled=cancelled, already_left=already_left)
 
 
 def notify_batch_completed(*, batch_id: str) -> None:

@@ -137,3 +137,26 @@ def test_logs_left_pending_by_a_broker_outage_are_sent_after_the_sweep(sender, r
         sweep_pending.delay()  # what beat does every minute
         wait_until(lambda: statuses(batch_id) == ["sent"])
     connections.close_all()
+
+
+def test_a_scheduled_bulk_leaves_with_a_real_worker_when_due_and_not_before(sender, worker, settings):
+    """2,000 SMS scheduled 6 s ahead: the dispatch task waits with its ETA on the Redis broker,
+    nothing leaves early, and all of it is sent within seconds of send_at."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    send_at = (timezone.now() + timedelta(seconds=6)).replace(microsecond=0)
+    recipients = [f"+86137{index:08d}" for index in range(2000)]
+    response = sender.post(
+        BULK_URL, {"channel": "sms", "content": "Sale", "recipients": recipients, "send_at": send_at.isoformat()},
+        format="json", HTTP_PREFER="return=minimal",
+    )  # fmt: skip
+    assert response.status_code == 200, response.json()
+    batch_id = response.json()["batch_id"]
+    wait_until(lambda: timezone.now() >= send_at - timedelta(seconds=1), timeout=10)
+    assert set(statuses(batch_id)) == {"pending"}  # nothing before its time
+    wait_until(lambda: set(statuses(batch_id)) == {"sent"}, timeout=60)
+    last = max(CommunicationLog.objects.filter(batch_id=batch_id).values_list("sent_at", flat=True))
+    first = min(CommunicationLog.objects.filter(batch_id=batch_id).values_list("sent_at", flat=True))
+    assert first >= send_at and (last - send_at).total_seconds() < 60
