@@ -11,9 +11,10 @@ class ApplicationError(Exception):
     status_code = 400
     default_message = _("The request could not be processed.")
 
-    def __init__(self, message=None, *, errors: dict[str, list[str]] | None = None):
+    def __init__(self, message=None, *, errors: dict[str, list[str]] | None = None, data: dict | None = None):
         self.message = str(message or self.default_message)
         self.errors = errors
+        self.data = data  # facts for the client beside the message (a 429's remaining allowance)
         super().__init__(self.message)
 
 
@@ -35,6 +36,11 @@ class PermissionDeniedError(ApplicationError):
 class NotFoundError(ApplicationError):
     status_code = 404
     default_message = _("Not found.")
+
+
+class LimitExceededError(ApplicationError):
+    status_code = 429
+    default_message = _("A sending limit would be exceeded.")
 
 
 class ConflictError(ApplicationError):

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +20,15 @@ class Tenant(models.Model):
             "routes SMS to (SMS_PROVIDERS). Empty: the deployment's order."
         ),
     )
+    send_caps = models.JSONField(
+        _("sending caps"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Messages a day and a month per channel, e.g. {"sms": {"day": 10000, "month": 200000}}; '
+            "0 means no cap. A channel or period left out uses the deployment's default (CAP_<CHANNEL>_<PERIOD>)."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -28,6 +38,26 @@ class Tenant(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        caps = self.send_caps
+        problem = not isinstance(caps, dict) or any(
+            channel not in ("sms", "email", "push")
+            or not isinstance(periods, dict)
+            or any(
+                period not in ("day", "month")
+                or not isinstance(value, int)
+                or isinstance(value, bool)
+                or value < 0
+                for period, value in periods.items()
+            )
+            for channel, periods in (caps.items() if isinstance(caps, dict) else [])
+        )
+        if problem:
+            raise ValidationError(
+                {"send_caps": _('Per channel (sms, email, push) a "day" and/or "month" count of 0 or more.')}
+            )
 
 
 class User(AbstractUser):

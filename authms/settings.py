@@ -219,6 +219,12 @@ SMS_MAX_LENGTH = env_int("SMS_MAX_LENGTH", 1000)
 EMAIL_MAX_LENGTH = env_int("EMAIL_MAX_LENGTH", 100_000)
 # Push: the body's length, and the whole notification (title, body, data, link) as JSON in bytes:
 # 3,993 is what a 4,096-byte Web Push record carries after its encryption header (RFC 8291).
+# Sending caps per tenant and channel (0: none); a tenant's own `send_caps` override these.
+SEND_CAPS = {
+    channel: {period: env_int(f"CAP_{channel.upper()}_{period.upper()}", 0) for period in ("day", "month")}
+    for channel in ("sms", "email", "push")
+}
+CAPS_TIME_ZONE = env_str("CAPS_TIME_ZONE", TIME_ZONE)  # where a cap's day and month begin
 SCHEDULE_MAX_DAYS = env_int("SCHEDULE_MAX_DAYS", 35)  # how far ahead a bulk's send_at may be
 PUSH_MAX_LENGTH = env_int("PUSH_MAX_LENGTH", 1000)
 PUSH_MAX_PAYLOAD_BYTES = env_int("PUSH_MAX_PAYLOAD_BYTES", 3993)

@@ -593,3 +593,32 @@ class Device(models.Model):
 def mask_secret(value: str) -> str:
     """First 6 and last 4 characters of a token or endpoint; the rest hidden."""
     return f"{value[:6]}…{value[-4:]}" if len(value) > 12 else "…"
+
+
+class SendUsage(models.Model):
+    """Messages a tenant queued on a channel in one day or month (CAPS_TIME_ZONE): what the
+    sending caps are checked against. Rows are locked while a bulk reserves its share, so two
+    bulks racing for the last of an allowance cannot both pass."""
+
+    class Period(models.TextChoices):
+        DAY = "day", _("day")
+        MONTH = "month", _("month")
+
+    tenant = models.ForeignKey("authms.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    period = models.CharField(_("period"), max_length=5, choices=Period.choices)
+    starts = models.DateField(_("starts"))
+    used = models.PositiveIntegerField(_("used"), default=0)
+
+    class Meta:
+        db_table = "communication_send_usage"
+        verbose_name = _("sending usage")
+        verbose_name_plural = _("sending usage")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "channel", "period", "starts"], name="send_usage_period"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.tenant_id} {self.channel} {self.period} {self.starts}: {self.used}"

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from django_filters.fields import IsoDateTimeField
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
-from authms.models import User
+from authms.models import Tenant, User
 from communication.models import (
     Batch,
     Channel,
@@ -338,8 +338,6 @@ def _dashboard_lines(hourly: dict[tuple, dict], start) -> list[dict]:
 
 def _tenant_lines(per_tenant: dict[tuple, dict]) -> list[dict]:
     """The platform admin's breakdown: one line per tenant, largest first."""
-    from authms.models import Tenant
-
     counts: dict[int, dict[str, int]] = {}
     for (tenant_id, status), total in per_tenant.items():
         counts.setdefault(tenant_id, dict.fromkeys(Status.values, 0))[status] += total["n"]
@@ -450,3 +448,13 @@ def push_device_targets(*, device_ids: list[str]) -> dict[str, dict[str, str]]:
         return {}
     rows = Device.objects.filter(id__in=device_ids, active=True).values("id", "token", "p256dh", "auth")
     return {row.pop("id"): row for row in rows}
+
+
+def usage_tenant(*, actor: User, tenant_id: str | None) -> Tenant:
+    """The tenant whose usage the caller reads: its own; any for a platform admin."""
+    if tenant_id is None or tenant_id == actor.tenant_id:
+        return Tenant.objects.get(id=actor.tenant_id)
+    tenant = Tenant.objects.filter(id=tenant_id).first() if actor.is_platform_admin else None
+    if tenant is None:
+        raise NotFoundError(_("No tenant %(id)r.") % {"id": tenant_id})
+    return tenant

@@ -70,6 +70,8 @@ def envelope_exception_handler(exc, context):
         body = envelope(exc.status_code, exc.message)
         if exc.errors:
             body["errors"] = exc.errors
+        if exc.data is not None:
+            body["data"] = exc.data
         return Response(body, status=exc.status_code)
 
     if isinstance(exc, Http404):

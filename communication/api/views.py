@@ -33,6 +33,7 @@ from communication.api.serializers import (
 )
 from communication.models import Channel, Status, StatusDetail, Suppression
 from communication.services.reconcile import reconcile_push
+from communication.services.usage import usage_overview
 from communication.unsubscribe import read_unsubscribe_token
 from providers import submail
 from providers.base import InvalidReceipt
@@ -486,3 +487,31 @@ class DeviceDetailView(APIView):
         device = selectors.device_get(actor=request.user, device_id=device_id)
         services.device_delete(device=device)
         return data_response({"deleted": device_id}, message=_("Deleted."))
+
+
+class UsageLineSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    period = serializers.CharField(help_text="day or month")
+    starts = serializers.DateField(help_text="First day of the period (CAPS_TIME_ZONE).")
+    cap = serializers.IntegerField(allow_null=True, help_text="null: no cap")
+    used = serializers.IntegerField()
+    remaining = serializers.IntegerField(allow_null=True)
+
+
+class UsageView(APIView):
+    @extend_schema(
+        operation_id="admin_usage",
+        summary="Sending caps and usage of the tenant, per channel, today and this month",
+        parameters=[OpenApiParameter("tenant_id", str, description="Platform admins: another tenant.")],
+        responses=error_responses(
+            data_envelope("UsageResponse", UsageLineSerializer(many=True)), 401, 403, 404
+        ),
+        tags=["communication"],
+    )
+    def get(self, request):
+        if not request.user.is_tenant_admin:
+            raise PermissionDeniedError(_("Only tenant admins may read the sending usage."))
+        tenant = selectors.usage_tenant(
+            actor=request.user, tenant_id=request.query_params.get("tenant_id") or None
+        )
+        return data_response(UsageLineSerializer(usage_overview(tenant=tenant), many=True).data)

@@ -33,6 +33,7 @@ from communication.selectors import batch_status_counts
 from communication.services.devices import push_targets
 from communication.services.routing import route, tenant_order
 from communication.services.suppression import suppressed_keys
+from communication.services.usage import usage_reserve
 from notifications.services import notify
 from providers.base import (
     Provider,
@@ -270,16 +271,26 @@ def bulk_send(
         make_log=log_for,
         send_at=send_at,
         cancellation_key=cancellation_key or "",
+        reserve=lambda pending: usage_reserve(tenant=actor.tenant, channel=channel, count=pending),
     )
     return BulkResult(batch=batch, logs=logs)
 
 
 def _batch_create(
-    *, tenant_id: str, sender: User, user: User, channel: str, items: Sequence, make_log, **batch_fields
+    *,
+    tenant_id: str,
+    sender: User,
+    user: User,
+    channel: str,
+    items: Sequence,
+    make_log,
+    reserve=None,
+    **batch_fields,
 ):
     """The one way a batch and its logs are written, for bulk send and staff retry alike.
 
-    `make_log(item, log_id, batch_id, now)` builds one log per item. All rows are written
+    `make_log(item, log_id, batch_id, now)` builds one log per item; `reserve(pending)` may
+    refuse the batch (sending caps) before anything is written. All rows are written
     in one transaction (the caller's, when there is one); dispatch starts after commit, or
     the batch is completed at once when no log is pending.
     """
@@ -296,6 +307,8 @@ def _batch_create(
     if not pending:
         batch.completed_at = now
     with transaction.atomic():
+        if reserve is not None:  # the sending caps: the whole batch or nothing
+            reserve(pending)
         batch.save()
         CommunicationLog.objects.bulk_create(logs, batch_size=2000)
         if pending:
