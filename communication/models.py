@@ -609,6 +609,8 @@ class SendUsage(models.Model):
     period = models.CharField(_("period"), max_length=5, choices=Period.choices)
     starts = models.DateField(_("starts"))
     used = models.PositiveIntegerField(_("used"), default=0)
+    # The highest share of the cap (80 or 100 %) the tenant's admins were told about this period.
+    alerted = models.PositiveSmallIntegerField(_("alerted at %"), default=0)
 
     class Meta:
         db_table = "communication_send_usage"

@@ -7,6 +7,7 @@ the other's commit and then sees its usage: the two cannot both pass.
 """
 
 from datetime import date, datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -15,8 +16,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from authms.errors import LimitExceededError
-from authms.models import Tenant
+from authms.models import Tenant, User
 from communication.models import SendUsage
+from notifications.services import notify
 
 PERIODS = (SendUsage.Period.DAY, SendUsage.Period.MONTH)
 
@@ -70,7 +72,54 @@ def usage_reserve(*, tenant: Tenant, channel: str, count: int) -> None:
                 data={"channel": channel, "requested": count, "remaining": remaining, "caps": caps},
             )
         for period in PERIODS:
-            SendUsage.objects.filter(pk=rows[period].pk).update(used=rows[period].used + count)
+            row, used = rows[period], rows[period].used + count
+            reached = _threshold_reached(used, caps[period])
+            SendUsage.objects.filter(pk=row.pk).update(used=used, alerted=max(row.alerted, reached))
+            if reached > row.alerted:  # decided under the row lock: one notice per threshold and period
+                transaction.on_commit(
+                    partial(
+                        _alert_admins,
+                        tenant=tenant,
+                        channel=channel,
+                        period=period,
+                        used=used,
+                        cap=caps[period],
+                        share=reached,
+                    ),
+                    robust=True,  # the bulk is committed: a failed notice must not turn it into an error
+                )
+
+
+ALERT_SHARES = (100, 80)
+
+
+def _threshold_reached(used: int, cap: int) -> int:
+    """The highest alert share (100, 80, or 0) that `used` has reached of `cap` (0: no cap)."""
+    return next((share for share in ALERT_SHARES if cap and used * 100 >= cap * share), 0)
+
+
+def _alert_admins(*, tenant: Tenant, channel: str, period: str, used: int, cap: int, share: int) -> None:
+    """One inbox notice to the tenant's admins."""
+    admins = list(
+        User.objects.filter(tenant_id=tenant.id, is_staff=True, is_active=True).values_list("id", flat=True)
+    )
+    if not admins:
+        return
+    notify(
+        tenant_id=tenant.id,
+        user_ids=admins,
+        type="communication",
+        event_type="communication.cap.reached",
+        priority="high" if share >= 100 else "medium",
+        title=f"{channel.upper()} {period} cap: {share}% used ({used:,} of {cap:,})",
+        content=(
+            f"Further {channel} bulks are refused until the {period} ends."
+            if share >= 100
+            else f"{cap - used:,} {channel} messages remain this {period}."
+        ),
+        action_url=f"/{settings.API_PREFIX}admin/usage",
+        metadata={"channel": channel, "period": period, "used": used, "cap": cap, "share": share},
+    )
 
 
 def usage_overview(*, tenant: Tenant) -> list[dict]:

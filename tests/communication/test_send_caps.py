@@ -145,3 +145,20 @@ def test_two_bulks_racing_for_the_last_of_the_allowance_cannot_both_pass(tenant_
         thread.join()
     assert sorted(answers) == [200, 200, 429, 429, 429, 429]  # 2 × 40 fit in 100; a third would not
     assert CommunicationLog.objects.count() == 80 and SendUsage.objects.get(period="day").used == 80
+
+
+def test_admins_get_one_notice_at_80_and_one_at_100_percent_per_period(
+    client_for, alice, ada, capped, django_capture_on_commit_callbacks
+):
+    from notifications.models import Notification
+
+    client = client_for(alice)
+    for count, start in ((7, 0), (1, 100), (1, 200), (1, 300)):  # 70 %, 80 %, 90 %, 100 % of the day's 10
+        with django_capture_on_commit_callbacks(execute=True):
+            assert bulk(client, numbers(count, start=start)).status_code == 200
+    notices = Notification.objects.filter(event_type="communication.cap.reached").order_by("created_at", "id")
+    assert [(n.user_id, n.title) for n in notices] == [
+        (ada.id, "SMS day cap: 80% used (8 of 10)"),
+        (ada.id, "SMS day cap: 100% used (10 of 10)"),
+    ]  # the month's 25 is at 40 %: no notice; alice is not an admin
+    assert notices[1].priority == "high" and "refused until the day ends" in notices[1].content
