@@ -225,6 +225,14 @@ SEND_CAPS = {
     for channel in ("sms", "email", "push")
 }
 CAPS_TIME_ZONE = env_str("CAPS_TIME_ZONE", TIME_ZONE)  # where a cap's day and month begin
+# Per-recipient frequency caps (seconds, most messages) by message class, before any gateway is
+# called (also the defence against SMS pumping): "code" = sensitive templates (verification
+# codes; Aliyun's own limits), "notice" = everything else. FREQUENCY_CAPS=off disables them.
+FREQUENCY_CAPS = (
+    {}
+    if env_str("FREQUENCY_CAPS") == "off"
+    else {"code": [(60, 1), (3600, 5), (86400, 10)], "notice": [(86400, 50)]}
+)
 SCHEDULE_MAX_DAYS = env_int("SCHEDULE_MAX_DAYS", 35)  # how far ahead a bulk's send_at may be
 PUSH_MAX_LENGTH = env_int("PUSH_MAX_LENGTH", 1000)
 PUSH_MAX_PAYLOAD_BYTES = env_int("PUSH_MAX_PAYLOAD_BYTES", 3993)

@@ -33,6 +33,7 @@ class StatusDetail(models.TextChoices):
     UNKNOWN = "unknown", _("Outcome unknown")  # failed: may have gone out; could not be settled
     UNDELIVERED = "undelivered", _("Undelivered")  # failed: the carrier reported it
     CANCELLED = "cancelled", _("Cancelled")  # failed: cancelled before it was handed to a provider
+    FREQUENCY_CAPPED = "frequency_capped", _("Frequency cap")  # failed: too many to this recipient lately
 
 
 # The one place the status rule lives: pending → sent → delivered | failed, or

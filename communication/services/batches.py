@@ -31,6 +31,7 @@ from communication.models import (
 from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
 from communication.services.devices import push_targets
+from communication.services.frequency import frequency_capped
 from communication.services.routing import route, tenant_order
 from communication.services.suppression import suppressed_keys
 from communication.services.usage import usage_reserve
@@ -208,6 +209,10 @@ def bulk_send(
         suppressed = suppressed_keys(
             tenant_id=actor.tenant_id, channel=channel, recipients=[r.value for r in normalised if r.is_valid]
         )
+    capped = frequency_capped(
+        tenant_id=actor.tenant_id, channel=channel, template=tmpl,
+        recipients=[r.value for r in normalised if r.is_valid and r.value not in suppressed],
+    )  # fmt: skip
     total_chars = len(rendered.outbound_content) * len(normalised)
     if total_chars > settings.BULK_MAX_TOTAL_CHARS:
         raise ValidationError.for_field(
@@ -229,16 +234,23 @@ def bulk_send(
         why_suppressed = (
             suppressed.get(suppression_key(channel, recipient.value)) if recipient.is_valid else None
         )
-        error = recipient.error or (
-            f"Recipient is on this tenant's {channel} suppression list ({why_suppressed})."
-            if why_suppressed
-            else None
+        why_capped = capped.get(recipient.value) if recipient.is_valid and not why_suppressed else None
+        error = (
+            recipient.error
+            or (
+                f"Recipient is on this tenant's {channel} suppression list ({why_suppressed})."
+                if why_suppressed
+                else None
+            )
+            or why_capped
         )
         detail = (
             StatusDetail.INVALID
             if recipient.error
             else StatusDetail.SUPPRESSED
             if why_suppressed
+            else StatusDetail.FREQUENCY_CAPPED
+            if why_capped
             else StatusDetail.QUEUED
         )
         return CommunicationLog(
