@@ -1,24 +1,16 @@
 """Per-recipient frequency caps, checked for the whole bulk before any gateway call: a message
 over a cap gets a failed log saying so, the rest of the bulk goes on; the clock is controlled."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from communication.models import CommunicationLog
 from templates.models import Template
+from tests.communication.conftest import CLOCK_START as NOW
 from tests.factories import LogFactory
 
 URL = "/api/v1/communication/bulk"
-NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    current = {"now": NOW}
-    monkeypatch.setattr(timezone, "now", lambda: current["now"])
-    return current
 
 
 @pytest.fixture

@@ -5,21 +5,12 @@ pipeline, and a cancel stops exactly what no provider has been handed."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.utils import timezone
 
 from communication.models import Batch, CommunicationLog
 from communication.services import dispatch_pending
+from tests.communication.conftest import CLOCK_START as NOW
 
 URL = "/api/v1/communication/bulk"
-NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """timezone.now() under the test's control (the pipeline and the checks read it)."""
-    current = {"now": NOW}
-    monkeypatch.setattr(timezone, "now", lambda: current["now"])
-    return current
 
 
 def bulk(client, recipients=("13800138000", "13900139000"), **fields):
