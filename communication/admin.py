@@ -123,12 +123,11 @@ class ProviderFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         # The providers of the logs this staff member may see: per tenant, never every tenant's.
-        key = f"communication:provider-names:{'all' if request.user.is_superuser else request.user.tenant_id}"
+        tenant_id = None if request.user.is_superuser else request.user.tenant_id
+        key = f"communication:provider-names:{tenant_id or 'all'}"
         names = cache.get(key)
         if names is None:
-            names = counted_log_providers(
-                tenant_id=None if request.user.is_superuser else request.user.tenant_id
-            )
+            names = counted_log_providers(tenant_id=tenant_id)
             cache.set(key, names, 300)
         return [(name, name) for name in names]
 

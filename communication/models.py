@@ -36,6 +36,13 @@ class StatusDetail(models.TextChoices):
     FREQUENCY_CAPPED = "frequency_capped", _("Frequency cap")  # failed: too many to this recipient lately
 
 
+# Failed logs no provider was ever handed (refused before sending): they count neither as sent
+# to a recipient (frequency caps) nor as having left (cancellation).
+NEVER_HANDED_OVER = frozenset(
+    {StatusDetail.INVALID, StatusDetail.SUPPRESSED, StatusDetail.CANCELLED, StatusDetail.FREQUENCY_CAPPED}
+)
+
+
 # The one place the status rule lives: pending → sent → delivered | failed, or
 # pending → failed. A report never moves a log backwards.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {

@@ -196,6 +196,18 @@ DASHBOARD_CACHE_SECONDS = 60
 CHART_WIDTH, CHART_HEIGHT = 240, 60
 
 
+def _counts(model, *, tenant_id: str | None, since=None, until=None, **filters) -> QuerySet:
+    """Rows of LogCount or LogCountDelta of a tenant (None: every tenant) in [since, until)."""
+    rows = model.objects.filter(**filters)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    if since is not None:
+        rows = rows.filter(hour__gte=since)
+    if until is not None:
+        rows = rows.filter(hour__lt=until)
+    return rows
+
+
 def _log_count_sums(
     *, by: tuple[str, ...], tenant_id: str | None, since=None, **filters
 ) -> dict[tuple, dict]:
@@ -203,15 +215,9 @@ def _log_count_sums(
     between can neither hide nor double a change) summed per `by`, from the hour `since`."""
 
     def part(model):
-        rows = (
-            model.objects.filter(**filters)
-            if since is None
-            else model.objects.filter(hour__gte=since, **filters)
-        )
-        if tenant_id is not None:
-            rows = rows.filter(tenant_id=tenant_id)
         return (
-            rows.values(*by)
+            _counts(model, tenant_id=tenant_id, since=since, **filters)
+            .values(*by)
             .annotate(n=Sum("messages"), latency_ms_sum=Sum("latency_ms"), latency_n=Sum("latency_messages"))
             .order_by()
         )
@@ -238,11 +244,7 @@ def counted_log_dates(*, tenant_id: str | None, kind: str, since=None, until=Non
     """The years, months or days (`kind`) in [since, until) with logs, from the counts' hours."""
     found = set()
     for model in (LogCount, LogCountDelta):
-        rows = model.objects.filter(**dimensions)
-        if tenant_id is not None:
-            rows = rows.filter(tenant_id=tenant_id)
-        if since is not None:
-            rows = rows.filter(hour__gte=since, hour__lt=until)
+        rows = _counts(model, tenant_id=tenant_id, since=since, until=until, **dimensions)
         found.update(rows.exclude(messages=0).datetimes("hour", kind))
     return sorted(found)
 
@@ -251,8 +253,8 @@ def counted_log_providers(*, tenant_id: str | None) -> list[str]:
     """The providers a tenant's (or any tenant's) logs name."""
     found = set()
     for model in (LogCount, LogCountDelta):
-        rows = model.objects.all() if tenant_id is None else model.objects.filter(tenant_id=tenant_id)
-        found.update(rows.exclude(messages=0).values_list("provider", flat=True).distinct().order_by())
+        rows = _counts(model, tenant_id=tenant_id).exclude(messages=0)
+        found.update(rows.values_list("provider", flat=True).distinct().order_by())
     return sorted(found)
 
 
@@ -338,7 +340,7 @@ def _dashboard_lines(hourly: dict[tuple, dict], start) -> list[dict]:
 
 def _tenant_lines(per_tenant: dict[tuple, dict]) -> list[dict]:
     """The platform admin's breakdown: one line per tenant, largest first."""
-    counts: dict[int, dict[str, int]] = {}
+    counts: dict[str, dict[str, int]] = {}
     for (tenant_id, status), total in per_tenant.items():
         counts.setdefault(tenant_id, dict.fromkeys(Status.values, 0))[status] += total["n"]
     names = dict(Tenant.objects.filter(id__in=counts).values_list("id", "name"))

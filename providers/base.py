@@ -5,6 +5,7 @@ A failure of the whole call is a `ProviderError`. Providers never retry: retryin
 to the Celery task, which knows whether a second attempt could send a message twice.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +31,13 @@ class OutgoingMessage:
     link: str = ""
     # Push: where the device is at its push service (`token`; Web Push also `p256dh`, `auth`).
     target: dict[str, str] = field(default_factory=dict)
+
+
+def push_notification_json(*, title: str, body: str, data: dict[str, str], link: str, log_id: str) -> bytes:
+    """A push notification as the app receives it (the Web Push payload; FCM carries the same
+    fields in its own shape). Bulk requests are size-checked on this."""
+    notification = {"title": title, "body": body, "data": data, "link": link, "log_id": log_id}
+    return json.dumps(notification, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Outcome(StrEnum):

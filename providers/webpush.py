@@ -15,7 +15,6 @@ shared transport rule (providers/http.py).
 """
 
 import ipaddress
-import json
 import socket
 import threading
 import time
@@ -27,7 +26,7 @@ from django.conf import settings
 from py_vapid import Vapid
 from pywebpush import WebPusher
 
-from providers.base import OutgoingMessage, Provider, SendResult
+from providers.base import OutgoingMessage, Provider, SendResult, push_notification_json
 from providers.http import NOT_PROCESSED_STATUSES, is_internal_address, request_failure, retry_after_seconds
 
 GONE = frozenset({404, 410})
@@ -68,17 +67,17 @@ class WebPushProvider(Provider):
             return SendResult.failed(
                 "The subscription's push service resolves to a private address; refused.", target_gone=True
             )
-        payload = {
-            "title": message.subject,
-            "body": message.body,
-            "data": message.data,
-            "link": message.link,
-            "log_id": message.log_id,
-        }
+        payload = push_notification_json(
+            title=message.subject,
+            body=message.body,
+            data=message.data,
+            link=message.link,
+            log_id=message.log_id,
+        )
         subscription = {"endpoint": endpoint, "keys": {"p256dh": target["p256dh"], "auth": target["auth"]}}
         try:
             response = WebPusher(subscription, requests_session=self._session).send(
-                json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                payload,
                 {**self._vapid_headers(origin), "Urgency": "high"},
                 ttl=settings.PUSH_TTL_SECONDS,
                 content_encoding="aes128gcm",

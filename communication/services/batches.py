@@ -1,6 +1,5 @@
 """Batch creation (bulk send, staff retry), enqueueing dispatch, and batch completion."""
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from authms.ids import new_ids
 from authms.models import User
 from communication.channels import channel_spec
 from communication.models import (
+    NEVER_HANDED_OVER,
     Batch,
     Channel,
     CommunicationLog,
@@ -36,9 +36,7 @@ from communication.services.routing import route, tenant_order
 from communication.services.suppression import suppressed_keys
 from communication.services.usage import usage_reserve
 from notifications.services import notify
-from providers.base import (
-    Provider,
-)
+from providers.base import Provider, push_notification_json
 from providers.registry import channel_route, provider_by_name
 from templates.rendering import render
 from templates.selectors import template_get_active
@@ -75,17 +73,19 @@ def _check_recipient_count(recipients: Sequence[str]):
         )
 
 
-def _check_length(channel: str, provider: Provider, text: str) -> None:
-    """Count what the recipient will get (an SMS signature included) against our limit and the provider's."""
+def _check_length(channel: str, text: str, provider: Provider | None = None) -> None:
+    """Count what the recipient will get (an SMS signature included) against our limit and the
+    provider's (push: several providers, one per push service, and our limit alone)."""
     limit = channel_spec(channel).max_length
-    if provider.max_text_length is not None:
-        limit = min(limit, provider.max_text_length)
-    length = len(provider.text_as_sent(text))
-    if length > limit:
+    if provider is not None:
+        text = provider.text_as_sent(text)
+        if provider.max_text_length is not None:
+            limit = min(limit, provider.max_text_length)
+    if len(text) > limit:
         raise ValidationError.for_field(
             "content",
             _("The %(channel)s text is %(length)s characters; the limit is %(limit)s.")
-            % {"channel": channel, "length": f"{length:,}", "limit": f"{limit:,}"},
+            % {"channel": channel, "length": f"{len(text):,}", "limit": f"{limit:,}"},
         )
 
 
@@ -102,21 +102,15 @@ def _check_send_at(send_at: datetime | None) -> None:
 
 
 def _check_push_size(rendered, push_data: dict | None) -> None:
-    """The whole notification as a provider sends it (title, body, data, link, the log id)
-    must fit PUSH_MAX_PAYLOAD_BYTES, checked before anything is queued."""
-    if len(rendered.outbound_content) > settings.PUSH_MAX_LENGTH:
-        raise ValidationError.for_field(
-            "content",
-            _("The push text is %(length)s characters; the limit is %(limit)s.")
-            % {"length": f"{len(rendered.outbound_content):,}", "limit": f"{settings.PUSH_MAX_LENGTH:,}"},
+    """The whole notification as a provider sends it (title, body, data, link, a log id) must
+    fit PUSH_MAX_PAYLOAD_BYTES, checked before anything is queued."""
+    _check_length(Channel.PUSH, rendered.outbound_content)
+    size = len(
+        push_notification_json(
+            title=rendered.outbound_subject, body=rendered.outbound_content, data=(push_data or {}).get("data", {}),
+            link=(push_data or {}).get("link", ""), log_id=new_ids("log", 1)[0],
         )
-    notification = {
-        "title": rendered.outbound_subject,
-        "body": rendered.outbound_content,
-        **(push_data or {}),
-        "log_id": new_ids("log", 1)[0],
-    }
-    size = len(json.dumps(notification, ensure_ascii=False, separators=(",", ":")).encode())
+    )  # fmt: skip
     if size > settings.PUSH_MAX_PAYLOAD_BYTES:
         raise ValidationError.for_field(
             "content",
@@ -203,7 +197,7 @@ def bulk_send(
                     "providers": ", ".join(channel_route(channel, tenant_order(actor.tenant_id, channel))),
                 },
             )
-        _check_length(channel, provider, rendered.outbound_content)
+        _check_length(channel, rendered.outbound_content, provider)
         normalised = normalise_all(channel, list(recipients))
         provider_of = {recipient.value: provider.name for recipient in normalised}
         suppressed = suppressed_keys(
@@ -211,7 +205,7 @@ def bulk_send(
         )
     capped = frequency_capped(
         tenant_id=actor.tenant_id, channel=channel, template=tmpl,
-        recipients=[r.value for r in normalised if r.is_valid and r.value not in suppressed],
+        recipients=[r.value for r in normalised if r.is_valid],
     )  # fmt: skip
     total_chars = len(rendered.outbound_content) * len(normalised)
     if total_chars > settings.BULK_MAX_TOTAL_CHARS:
@@ -402,9 +396,7 @@ def batches_cancel(*, actor: User, batches: Sequence[Batch]) -> CancelResult:
         )
         already_left = (
             CommunicationLog.objects.filter(batch_id__in=batch_ids)
-            .exclude(
-                status_detail__in=[StatusDetail.CANCELLED, StatusDetail.INVALID, StatusDetail.SUPPRESSED]
-            )
+            .exclude(status=Status.FAILED, status_detail__in=NEVER_HANDED_OVER)
             .count()
         )
     for batch_id in batch_ids:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -194,10 +195,13 @@ def _send_through_provider(
 
 def _call_provider(provider: Provider, logs: list[CommunicationLog], reference: str) -> list[SendResult]:
     provider_name = provider.name
+    # Our own read, before the call: a database hiccup here is not a provider outcome (nothing
+    # has left yet), so it is retried like the dispatcher's writes, outside the provider's try.
+    push_devices = [log.recipient for log in logs if log.channel == Channel.PUSH]
+    targets = with_database_retry(
+        partial(push_device_targets, device_ids=push_devices), what="reading push targets"
+    )
     try:
-        targets = push_device_targets(
-            device_ids=[log.recipient for log in logs if log.channel == Channel.PUSH]
-        )
         results = provider.send_many(
             [outgoing_message(log, reference, targets.get(log.recipient)) for log in logs]
         )

@@ -12,14 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from communication.models import CommunicationLog, Status, StatusDetail
-
-NOT_COUNTED = [
-    StatusDetail.INVALID,
-    StatusDetail.SUPPRESSED,
-    StatusDetail.CANCELLED,
-    StatusDetail.FREQUENCY_CAPPED,
-]
+from communication.models import NEVER_HANDED_OVER, CommunicationLog, Status
 
 
 def message_class(template) -> str:
@@ -47,14 +40,14 @@ def frequency_capped(*, tenant_id: str, channel: str, template, recipients: list
             recipient__in=recipients,
             created_at__gt=now - timedelta(seconds=max(seconds for seconds, _most in caps)),
         )
-        .exclude(status=Status.FAILED, status_detail__in=NOT_COUNTED)
+        .exclude(status=Status.FAILED, status_detail__in=NEVER_HANDED_OVER)
         .values("recipient")
         .annotate(
             **{
                 f"in_{seconds}": Count("id", filter=Q(created_at__gt=now - timedelta(seconds=seconds)))
                 for seconds, _most in caps
             }
-        )  # fmt: skip
+        )
         .order_by()
     )
     capped = {}

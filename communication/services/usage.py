@@ -34,6 +34,11 @@ def period_starts(now: datetime | None = None) -> dict[str, date]:
     return {SendUsage.Period.DAY: local, SendUsage.Period.MONTH: local.replace(day=1)}
 
 
+def _this_period(rows, starts: dict[str, date]) -> list[SendUsage]:
+    """Of these usage rows, the current day's and the current month's."""
+    return [row for row in rows.filter(starts__in=starts.values()) if row.starts == starts[row.period]]
+
+
 def usage_reserve(*, tenant: Tenant, channel: str, count: int) -> None:
     """Adds `count` messages to the tenant's usage, or raises LimitExceededError (429) with the
     remaining allowance when a cap would be passed. Runs in the caller's transaction."""
@@ -46,13 +51,9 @@ def usage_reserve(*, tenant: Tenant, channel: str, count: int) -> None:
             SendUsage.objects.get_or_create(
                 tenant=tenant, channel=channel, period=period, starts=starts[period]
             )
-        rows = {
-            row.period: row
-            for row in SendUsage.objects.select_for_update()
-            .filter(tenant=tenant, channel=channel, starts__in=starts.values(), period__in=PERIODS)
-            .order_by("-period")  # "month" after "day": one lock order for every bulk
-            if row.starts == starts[row.period]
-        }
+        locked = SendUsage.objects.select_for_update().filter(tenant=tenant, channel=channel)
+        # "day" before "month": one lock order for every bulk.
+        rows = {row.period: row for row in _this_period(locked.order_by("-period"), starts)}
         remaining = {period: max(caps[period] - rows[period].used, 0) for period in PERIODS if caps[period]}
         short = {period: left for period, left in remaining.items() if count > left}
         if short:
@@ -68,7 +69,7 @@ def usage_reserve(*, tenant: Tenant, channel: str, count: int) -> None:
                     "period": _(period),
                     "cap": f"{caps[period]:,}",
                     "left": f"{short[period]:,}",
-                },  # fmt: skip
+                },
                 data={"channel": channel, "requested": count, "remaining": remaining, "caps": caps},
             )
         for period in PERIODS:
@@ -127,8 +128,7 @@ def usage_overview(*, tenant: Tenant) -> list[dict]:
     starts = period_starts()
     used = {
         (row.channel, row.period): row.used
-        for row in SendUsage.objects.filter(tenant=tenant, starts__in=starts.values())
-        if row.starts == starts[row.period]
+        for row in _this_period(SendUsage.objects.filter(tenant=tenant), starts)
     }
     lines = []
     for channel in settings.SEND_CAPS:

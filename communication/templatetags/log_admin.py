@@ -33,9 +33,10 @@ class _CountedDates:
         year, month = params.get(f"{field}__year"), params.get(f"{field}__month")
         if not year:
             return None, None
-        year = int(year if isinstance(year, str) else year[-1])
+        # Valid numbers by now: Django refuses other hierarchy parameters before rendering.
+        year = int(year)
         if month:
-            month = int(month if isinstance(month, str) else month[-1])
+            month = int(month)
             since = datetime(year, month, 1)
             until = datetime(year + month // 12, month % 12 + 1, 1)
         else:

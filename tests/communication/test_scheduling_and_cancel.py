@@ -65,10 +65,12 @@ def test_cancelling_a_batch_stops_what_no_provider_has_and_counts_what_left(
     # One already handed over (sent), one claimed by a worker right now: both left, or may have.
     CommunicationLog.objects.filter(id=logs[0].id).update(status="sent", status_detail="")
     CommunicationLog.objects.filter(id=logs[1].id).update(claimed_at=NOW)
+    # Refused before any provider saw it (a frequency cap): neither cancelled nor "already left".
+    CommunicationLog.objects.filter(id=logs[2].id).update(status="failed", status_detail="frequency_capped")
     response = client_for(alice).post(f"/api/v1/communication/batches/{batch_id}/cancel")
-    assert response.status_code == 200 and response.json()["data"] == {"cancelled": 3, "already_left": 2}
+    assert response.status_code == 200 and response.json()["data"] == {"cancelled": 2, "already_left": 2}
     cancelled = CommunicationLog.objects.filter(status_detail="cancelled")
-    assert cancelled.count() == 3 and all("Cancelled by alice" in log.error for log in cancelled)
+    assert cancelled.count() == 2 and all("Cancelled by alice" in log.error for log in cancelled)
     assert CommunicationLog.objects.get(id=logs[1].id).status == "pending"  # the worker's to settle
     clock["now"] = NOW + timedelta(hours=2)
     dispatch_pending(batch_id=batch_id)
