@@ -4,7 +4,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
+from authms.admin_scoping import PlatformAdminOnly, ReadOnlyAdminMixin, TenantScopedAdmin
 from authms.models import Tenant, User
 from authms.roles import make_tenant_admin
 
@@ -12,7 +12,16 @@ from authms.roles import make_tenant_admin
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ["name", "slug", "is_active", "sms_providers"]
+        fields = [
+            "name",
+            "slug",
+            "is_active",
+            "sms_providers",
+            "send_caps",
+            "time_zone",
+            "quiet_hours",
+            "preference_defaults",
+        ]
 
     def clean_sms_providers(self):
         from providers.registry import channel_route
@@ -31,17 +40,18 @@ class TenantForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(PlatformAdminOnly, admin.ModelAdmin):
     form = TenantForm
     list_display = ["name", "slug", "id", "is_active", "sms_providers", "created_at"]
     search_fields = ["name", "slug", "id"]
     prepopulated_fields = {"slug": ["name"]}
-
-    def _platform_admin_only(self, request, obj=None):
-        return request.user.is_superuser
-
-    has_module_permission = has_view_permission = _platform_admin_only
-    has_add_permission = has_change_permission = has_delete_permission = _platform_admin_only
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "is_active", "sms_providers"]}),
+        (
+            _("Delivery controls"),
+            {"fields": ["send_caps", "time_zone", "quiet_hours", "preference_defaults"]},
+        ),
+    ]
 
 
 @admin.register(User)
@@ -53,6 +63,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         (_("Tenant"), {"fields": ("tenant", "phone")}),
+        (_("Delivery"), {"fields": ("time_zone", "quiet_hours")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("tenant", "username", "email", "password1", "password2")}),

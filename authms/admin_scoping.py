@@ -100,3 +100,13 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class PlatformAdminOnly:
+    """A model only platform admins see and edit (tenants, the price table)."""
+
+    def _platform_admin_only(self, request, obj=None):
+        return request.user.is_superuser
+
+    has_module_permission = has_view_permission = _platform_admin_only
+    has_add_permission = has_change_permission = has_delete_permission = _platform_admin_only

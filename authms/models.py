@@ -1,9 +1,11 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from authms.ids import PrefixedIdField
+from authms.local_time import validate_quiet_hours, validate_time_zone
 
 
 class Tenant(models.Model):
@@ -29,6 +31,34 @@ class Tenant(models.Model):
             "0 means no cap. A channel or period left out uses the deployment's default (CAP_<CHANNEL>_<PERIOD>)."
         ),
     )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text=_(
+            "Where the tenant's quiet hours are read for users with no time zone. Empty: CAPS_TIME_ZONE."
+        ),
+    )
+    quiet_hours = models.CharField(
+        _("quiet hours"),
+        max_length=11,
+        blank=True,
+        validators=[validate_quiet_hours],
+        help_text=_(
+            "e.g. 21:00-08:00 in each recipient's local time: non-critical messages falling inside wait "
+            "until the window ends. Empty: none (users may still set their own)."
+        ),
+    )
+    preference_defaults = models.JSONField(
+        _("preference defaults"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'What reaches a recipient who has not chosen, per category and channel, e.g. {"marketing": '
+            '{"sms": false}}. Left out: on. Critical categories (security) cannot be off.'
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -43,21 +73,31 @@ class Tenant(models.Model):
         super().clean()
         caps = self.send_caps
         problem = not isinstance(caps, dict) or any(
-            channel not in ("sms", "email", "push")
+            meter not in ("sms", "email", "push", "spend")
             or not isinstance(periods, dict)
             or any(
                 period not in ("day", "month")
-                or not isinstance(value, int)
+                or not isinstance(value, int | float if meter == "spend" else int)
                 or isinstance(value, bool)
-                or value < 0
+                or not 0 <= value < 10**12
                 for period, value in periods.items()
             )
-            for channel, periods in (caps.items() if isinstance(caps, dict) else [])
+            for meter, periods in (caps.items() if isinstance(caps, dict) else [])
         )
         if problem:
             raise ValidationError(
-                {"send_caps": _('Per channel (sms, email, push) a "day" and/or "month" count of 0 or more.')}
+                {
+                    "send_caps": _(
+                        'Per channel (sms, email, push) a "day" and/or "month" count of 0 or more; '
+                        '"spend": the same in money (e.g. 500.5).'
+                    )
+                }
             )
+        from communication.preferences import preference_defaults_problem
+
+        problem = preference_defaults_problem(self.preference_defaults)
+        if problem:
+            raise ValidationError({"preference_defaults": problem})
 
 
 class User(AbstractUser):
@@ -68,6 +108,20 @@ class User(AbstractUser):
         Tenant, on_delete=models.PROTECT, related_name="users", verbose_name=_("tenant")
     )
     phone = models.CharField(_("phone"), max_length=32, blank=True)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text=_("Where this user's quiet hours are read. Empty: a device's, else the tenant's."),
+    )
+    quiet_hours = models.CharField(
+        _("quiet hours"),
+        max_length=11,
+        blank=True,
+        validators=[validate_quiet_hours],
+        help_text=_('e.g. 22:00-07:00; "off" for none; empty: the tenant\'s.'),
+    )
     token_version = models.PositiveIntegerField(
         _("token version"),
         default=0,
@@ -85,6 +139,12 @@ class User(AbstractUser):
         return user
 
     def save(self, *args, **kwargs):
+        # Stored as E.164 when it parses, like every recipient, so a bulk's numbers find their users.
+        from communication.recipients import normalise_phone
+
+        number = normalise_phone(self.phone) if self.phone else None
+        if number is not None and number.is_valid:
+            self.phone = number.value
         # Deactivation revokes every token, so reactivating the account does not revive them.
         if getattr(self, "_loaded_active", None) and not self.is_active:
             self.token_version += 1
@@ -95,7 +155,12 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
-        indexes = [models.Index(fields=["tenant", "username"])]
+        indexes = [
+            models.Index(fields=["tenant", "username"]),
+            # Recipients of a bulk → the users they are (preferences, quiet hours), in one query.
+            models.Index(fields=["tenant", "phone"], name="user_tenant_phone"),
+            models.Index("tenant", Lower("email"), name="user_tenant_email"),
+        ]
 
     @property
     def is_tenant_admin(self) -> bool:

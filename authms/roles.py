@@ -16,6 +16,7 @@ PERMISSIONS = {
         "suppression": ["view", "add", "change", "delete"],
         "suppressionlift": ["view"],
         "device": ["view", "delete"],
+        "preference": ["view"],
     },
     "message_templates": {"template": ["view", "add", "change", "delete"]},
     "notifications": {"notification": ["view"]},

@@ -189,6 +189,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Request fields name channels by value alone; the log's field carries the labels.
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": ["sms", "email", "push"]},
     "SCHEMA_PATH_PREFIX": "/" + API_PREFIX.rstrip("/"),
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -220,10 +222,12 @@ EMAIL_MAX_LENGTH = env_int("EMAIL_MAX_LENGTH", 100_000)
 # Push: the body's length, and the whole notification (title, body, data, link) as JSON in bytes:
 # 3,993 is what a 4,096-byte Web Push record carries after its encryption header (RFC 8291).
 # Sending caps per tenant and channel (0: none); a tenant's own `send_caps` override these.
+# "spend" caps the estimated cost (the price table) in SPEND_CURRENCY.
 SEND_CAPS = {
-    channel: {period: env_int(f"CAP_{channel.upper()}_{period.upper()}", 0) for period in ("day", "month")}
-    for channel in ("sms", "email", "push")
+    meter: {period: env_int(f"CAP_{meter.upper()}_{period.upper()}", 0) for period in ("day", "month")}
+    for meter in ("sms", "email", "push", "spend")
 }
+SPEND_CURRENCY = env_str("SPEND_CURRENCY", "CNY")
 CAPS_TIME_ZONE = env_str("CAPS_TIME_ZONE", TIME_ZONE)  # where a cap's day and month begin
 # Per-recipient frequency caps (seconds, most messages) by message class, before any gateway is
 # called (also the defence against SMS pumping): "code" = sensitive templates (verification

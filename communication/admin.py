@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from authms.admin_paginator import EstimatedCountPaginator
-from authms.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdmin
+from authms.admin_scoping import PlatformAdminOnly, ReadOnlyAdminMixin, TenantScopedAdmin
 from authms.audit import staff_action_record
 from communication.masking import mask_recipient, redact_recipient
 from communication.models import (
@@ -30,6 +30,8 @@ from communication.models import (
     DeliveryAttempt,
     Device,
     EmailEvent,
+    Preference,
+    Price,
     ProviderHealth,
     ProviderSwitch,
     Status,
@@ -524,7 +526,7 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 class SuppressionForm(forms.ModelForm):
     class Meta:
         model = Suppression
-        fields = ["tenant", "channel", "recipient", "reason"]
+        fields = ["tenant", "channel", "recipient", "category", "reason"]
 
     def clean(self):
         cleaned = super().clean()
@@ -548,10 +550,10 @@ class SuppressionAdmin(TenantScopedAdmin):
     """Staff add recipients or lift them with a reason (kept in *Lifted suppressions*); the
     bulk sender skips suppressed recipients (their logs fail saying why)."""
 
-    list_display = ["recipient", "channel", "reason", "created_at", "detail"]
-    list_filter = ["channel", "reason"]
+    list_display = ["recipient", "channel", "category", "reason", "created_at", "detail"]
+    list_filter = ["channel", "category", "reason"]
     search_fields = ["=recipient"]
-    fields = ["tenant", "channel", "recipient", "reason", "detail"]
+    fields = ["tenant", "channel", "recipient", "category", "reason", "detail"]
     readonly_fields = ["detail"]
     form = SuppressionForm
     actions = ["lift"]
@@ -707,3 +709,24 @@ class ProviderSwitchAdmin(PlatformRecordAdmin):
 
     list_display = ["at", "provider", "state", "reason"]
     list_filter = ["provider", "state"]
+
+
+@admin.register(Preference)
+class PreferenceAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Users' own choices per category and channel (they set them over the API, or an email's
+    unsubscribe link did). Staff read them here to answer "why did I not get it?"."""
+
+    list_display = ["user", "category", "channel", "enabled", "updated_at"]
+    list_filter = ["category", "channel", "enabled"]
+    list_select_related = ["user"]
+    search_fields = ["=user__username", "=user__id"]
+
+
+@admin.register(Price)
+class PriceAdmin(PlatformAdminOnly, admin.ModelAdmin):
+    """The price table behind the spend caps' estimate: platform admins edit it."""
+
+    list_display = ["provider", "channel", "country", "unit_price", "updated_at"]
+    list_filter = ["provider", "channel"]
+    search_fields = ["=country"]
+    list_editable = ["unit_price"]

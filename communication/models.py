@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +11,20 @@ class Channel(models.TextChoices):
     SMS = "sms", _("SMS")
     EMAIL = "email", _("Email")
     PUSH = "push", _("Push")
+
+
+class Category(models.TextChoices):
+    """What a message is about, set on templates (free text: `general` unless the bulk says):
+    recipients choose per category and channel what reaches them."""
+
+    SECURITY = "security", _("Security")  # verification codes, sign-in alerts: critical
+    ACCOUNT = "account", _("Account")
+    GENERAL = "general", _("General")
+    MARKETING = "marketing", _("Marketing")
+
+
+# Messages nobody may switch off, and that quiet hours do not hold back.
+CRITICAL_CATEGORIES = frozenset({Category.SECURITY})
 
 
 class Status(models.TextChoices):
@@ -26,6 +41,7 @@ class StatusDetail(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")  # pending: waits for the bulk's send_at (next_attempt_at)
     RETRYING = "retrying", _("Retrying")  # pending: the provider never got it; due at next_attempt_at
     RECONCILING = "reconciling", _("Reconciling")  # pending: it may have gone out; asking the gateway
+    QUIET_HOURS = "quiet_hours", _("Quiet hours")  # pending: held until the recipient's quiet hours end
     INVALID = "invalid", _("Invalid recipient")  # failed
     SUPPRESSED = "suppressed", _("Suppressed")  # failed
     REJECTED = "rejected", _("Rejected")  # failed: the provider refused it
@@ -34,12 +50,19 @@ class StatusDetail(models.TextChoices):
     UNDELIVERED = "undelivered", _("Undelivered")  # failed: the carrier reported it
     CANCELLED = "cancelled", _("Cancelled")  # failed: cancelled before it was handed to a provider
     FREQUENCY_CAPPED = "frequency_capped", _("Frequency cap")  # failed: too many to this recipient lately
+    PREFERENCE_OFF = "preference_off", _("Preference off")  # failed: the recipient switched this off
 
 
 # Failed logs no provider was ever handed (refused before sending): they count neither as sent
 # to a recipient (frequency caps) nor as having left (cancellation).
 NEVER_HANDED_OVER = frozenset(
-    {StatusDetail.INVALID, StatusDetail.SUPPRESSED, StatusDetail.CANCELLED, StatusDetail.FREQUENCY_CAPPED}
+    {
+        StatusDetail.INVALID,
+        StatusDetail.SUPPRESSED,
+        StatusDetail.CANCELLED,
+        StatusDetail.FREQUENCY_CAPPED,
+        StatusDetail.PREFERENCE_OFF,
+    }
 )
 
 
@@ -248,6 +271,13 @@ class Suppression(models.Model):
     recipient = models.CharField(
         _("recipient"), max_length=320, help_text=_("Normalised: +8613800138000 or a@example.com.")
     )
+    category = models.CharField(
+        _("category"),
+        max_length=20,
+        choices=Category.choices,
+        blank=True,
+        help_text=_("Only messages of this category (an unsubscribe from one kind of email). Empty: all."),
+    )
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, default=Reason.MANUAL)
     detail = models.TextField(
         _("detail"), blank=True, help_text=_("What put it there (the ESP's bounce text).")
@@ -260,7 +290,7 @@ class Suppression(models.Model):
         verbose_name_plural = _("suppression list")
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "channel", "recipient"], name="suppression_unique_recipient"
+                fields=["tenant", "channel", "recipient", "category"], name="suppression_unique_recipient"
             )
         ]
 
@@ -603,6 +633,9 @@ def mask_secret(value: str) -> str:
     return f"{value[:6]}…{value[-4:]}" if len(value) > 12 else "…"
 
 
+SPEND_METER = "spend"  # the SendUsage "channel" that meters estimated cost
+
+
 class SendUsage(models.Model):
     """Messages a tenant queued on a channel in one day or month (CAPS_TIME_ZONE): what the
     sending caps are checked against. Rows are locked while a bulk reserves its share, so two
@@ -613,10 +646,13 @@ class SendUsage(models.Model):
         MONTH = "month", _("month")
 
     tenant = models.ForeignKey("authms.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
-    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=[*Channel.choices, (SPEND_METER, _("Spend"))]
+    )
     period = models.CharField(_("period"), max_length=5, choices=Period.choices)
     starts = models.DateField(_("starts"))
-    used = models.PositiveIntegerField(_("used"), default=0)
+    # Messages; for the spend meter, ten-thousandths of SPEND_CURRENCY (prices like 0.0450).
+    used = models.PositiveBigIntegerField(_("used"), default=0)
     # The highest share of the cap (80 or 100 %) the tenant's admins were told about this period.
     alerted = models.PositiveSmallIntegerField(_("alerted at %"), default=0)
 
@@ -632,3 +668,64 @@ class SendUsage(models.Model):
 
     def __str__(self):
         return f"{self.tenant_id} {self.channel} {self.period} {self.starts}: {self.used}"
+
+
+class Preference(models.Model):
+    """A user's choice for one category on one channel; with none, the tenant's default (on)."""
+
+    tenant = models.ForeignKey("authms.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences", verbose_name=_("user")
+    )
+    category = models.CharField(_("category"), max_length=20, choices=Category.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    enabled = models.BooleanField(_("enabled"))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "communication_preference"
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "category", "channel"], name="preference_per_user"),
+        ]
+        # "Has anyone in the tenant switched this off?", asked by every bulk before it looks closer.
+        indexes = [
+            models.Index(fields=["tenant", "category", "channel", "enabled"], name="preference_lookup")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} {self.category}/{self.channel}: {'on' if self.enabled else 'off'}"
+
+
+class Price(models.Model):
+    """What one message costs at a provider for a destination country, for the spend caps'
+    estimate. Country "*" is the provider's price for any country without its own row."""
+
+    ANY_COUNTRY = "*"
+
+    provider = models.CharField(_("provider"), max_length=32)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    country = models.CharField(
+        _("country"), max_length=2, help_text=_('ISO 3166 code of the number, e.g. CN; "*" for any other.')
+    )
+    unit_price = models.DecimalField(
+        _("price per message"),
+        max_digits=10,
+        decimal_places=4,
+        validators=[MinValueValidator(0)],
+        help_text=_("In SPEND_CURRENCY, e.g. 0.0450."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "communication_price"
+        verbose_name = _("price")
+        verbose_name_plural = _("price table")
+        ordering = ["provider", "channel", "country"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "channel", "country"], name="price_per_destination")
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.channel} {self.country}: {self.unit_price}"

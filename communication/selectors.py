@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -18,17 +19,22 @@ from django.utils.translation import gettext_lazy
 from django_filters.fields import IsoDateTimeField
 
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
+from authms.local_time import QUIET_HOURS_OFF
 from authms.models import Tenant, User
 from communication.models import (
+    CRITICAL_CATEGORIES,
     Batch,
+    Category,
     Channel,
     CommunicationLog,
     Device,
     LogCount,
     LogCountDelta,
+    Preference,
     Status,
     StatusDetail,
 )
+from communication.preferences import tenant_default
 
 
 def _choice_error(name: str, choices) -> dict:
@@ -460,3 +466,37 @@ def usage_tenant(*, actor: User, tenant_id: str | None) -> Tenant:
     if tenant is None:
         raise NotFoundError(_("No tenant %(id)r.") % {"id": tenant_id})
     return tenant
+
+
+def preferences_get(*, user: User) -> dict:
+    """Every category × channel as it applies to the user (their choice, else the tenant's
+    default, else on), with their quiet hours and what applies of them."""
+    tenant = Tenant.objects.get(id=user.tenant_id)
+    own = {
+        (category, channel): enabled
+        for category, channel, enabled in Preference.objects.filter(user_id=user.id).values_list(
+            "category", "channel", "enabled"
+        )
+    }
+    lines = []
+    for category in Category.values:
+        for channel in Channel.values:
+            chosen = own.get((category, channel))
+            in_defaults = channel in (tenant.preference_defaults or {}).get(category, {})
+            lines.append(
+                {
+                    "category": category,
+                    "channel": channel,
+                    "enabled": chosen if chosen is not None else tenant_default(tenant, category, channel),
+                    "critical": category in CRITICAL_CATEGORIES,
+                    "source": "user" if chosen is not None else "tenant" if in_defaults else "default",
+                }
+            )
+    window = tenant.quiet_hours if user.quiet_hours == "" else user.quiet_hours
+    return {
+        "time_zone": user.time_zone,
+        "quiet_hours": user.quiet_hours,
+        "effective_quiet_hours": window or QUIET_HOURS_OFF,
+        "effective_time_zone": user.time_zone or tenant.time_zone or settings.CAPS_TIME_ZONE,
+        "preferences": lines,
+    }

@@ -6,15 +6,22 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from communication.models import CRITICAL_CATEGORIES
+
 _SALT = "communication.unsubscribe"
 
 
-def unsubscribe_token(*, tenant_id: str, channel: str, recipient: str) -> str:
-    return signing.dumps({"t": tenant_id, "c": channel, "r": recipient}, salt=_SALT, compress=True)
+def unsubscribe_token(*, tenant_id: str, channel: str, recipient: str, category: str = "") -> str:
+    """`category`: the message's, which one click switches off (none for a critical one: its
+    link can only unsubscribe from everything)."""
+    claims = {"t": tenant_id, "c": channel, "r": recipient}
+    if category and category not in CRITICAL_CATEGORIES:
+        claims["k"] = category
+    return signing.dumps(claims, salt=_SALT, compress=True)
 
 
-def unsubscribe_url(*, tenant_id: str, channel: str, recipient: str) -> str:
-    token = unsubscribe_token(tenant_id=tenant_id, channel=channel, recipient=recipient)
+def unsubscribe_url(*, tenant_id: str, channel: str, recipient: str, category: str = "") -> str:
+    token = unsubscribe_token(tenant_id=tenant_id, channel=channel, recipient=recipient, category=category)
     before, after = _path_around_token(settings.ROOT_URLCONF)
     return f"{settings.PUBLIC_BASE_URL}{before}{token}{after}"
 

@@ -35,6 +35,7 @@ class TemplateForm(forms.ModelForm):
             "subject",
             "body",
             "sensitive",
+            "category",
             "provider_codes",
         ]
 
@@ -76,11 +77,20 @@ class TemplateForm(forms.ModelForm):
 class TemplateAdmin(TenantScopedAdmin):
     form = TemplateForm
     actions = ["send_test_message"]
-    list_display = ["code", "channel", "name", "is_active", "sensitive", "provider_codes", "updated_at"]
-    list_filter = ["channel", "is_active", "sensitive"]
+    list_display = [
+        "code",
+        "channel",
+        "name",
+        "category",
+        "is_active",
+        "sensitive",
+        "provider_codes",
+        "updated_at",
+    ]
+    list_filter = ["channel", "category", "is_active", "sensitive"]
     search_fields = ["code", "name", "=id"]
     fieldsets = [
-        (None, {"fields": ["tenant", "code", "channel", "name", "is_active"]}),
+        (None, {"fields": ["tenant", "code", "channel", "name", "category", "is_active"]}),
         (_("Content"), {"fields": ["subject", "body", "sensitive", "provider_codes"]}),
         (_("Preview"), {"fields": ["sample_variables"], "description": _("Updates as you type.")}),
     ]

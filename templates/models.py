@@ -2,7 +2,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from authms.ids import PrefixedIdField
-from communication.models import Channel
+from communication.models import CRITICAL_CATEGORIES, Category, Channel
 
 
 class Template(models.Model):
@@ -35,6 +35,16 @@ class Template(models.Model):
         default=False,
         help_text=_("Variable values (e.g. verification codes) are masked as ****** in stored logs."),
     )
+    category = models.CharField(
+        _("category"),
+        max_length=20,
+        choices=Category.choices,
+        default=Category.GENERAL,
+        help_text=_(
+            "What recipients choose to receive or not (preferences). Security is critical: it cannot be "
+            "switched off and quiet hours do not hold it back."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -51,3 +61,7 @@ class Template(models.Model):
 
     def __str__(self):
         return f"{self.code} ({self.channel})"
+
+    @property
+    def critical(self) -> bool:
+        return self.category in CRITICAL_CATEGORIES

@@ -18,6 +18,7 @@ def template_create(
     subject: str = "",
     provider_codes: dict[str, str] | None = None,
     sensitive: bool = False,
+    category: str = "general",
 ) -> Template:
     """Create a template, validated like the console's form; `provider_codes` names the
     approved template at each provider (Aliyun needs one)."""
@@ -34,6 +35,7 @@ def template_create(
         body=body,
         provider_codes=provider_codes,
         sensitive=sensitive,
+        category=category,
     )
     try:
         template.full_clean()

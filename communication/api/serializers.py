@@ -1,6 +1,4 @@
 from datetime import UTC
-from functools import cache
-from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -10,8 +8,9 @@ from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
 from authms.api.fields import BoundedListField, StrictCharField
+from authms.local_time import validate_quiet_hours, validate_time_zone
 from communication.masking import mask_recipient, redact_recipient
-from communication.models import CommunicationLog, Device
+from communication.models import Category, Channel, CommunicationLog, Device
 
 
 class CommunicationLogSerializer(serializers.ModelSerializer):
@@ -145,6 +144,17 @@ class BulkSendRequestSerializer(serializers.Serializer):
         max_length=100,
         help_text="Your name for what to cancel together (POST /communication/cancel).",
     )
+    category = serializers.ChoiceField(
+        choices=Category.values,
+        required=False,
+        allow_null=True,
+        error_messages={
+            "invalid_choice": gettext_lazy("Unknown category {input}; allowed values: %(known)s.")
+            % {"known": ", ".join(Category.values)}
+        },
+        help_text="What the message is about, for recipients' preferences (default: the template's, "
+        "else general). Free text cannot be security (critical): use a template.",
+    )
     data = serializers.DictField(
         child=StrictCharField(allow_blank=True, trim_whitespace=False),
         required=False,
@@ -218,11 +228,6 @@ class DeviceSerializer(serializers.Serializer):
     deactivated_at = serializers.DateTimeField(allow_null=True)
 
 
-@cache
-def _time_zones() -> set[str]:
-    return available_timezones()
-
-
 class DeviceRegisterSerializer(serializers.Serializer):
     """POST /devices: an FCM token, or a browser's Web Push subscription (`toJSON()`); the
     target's own rules are in communication.push_targets."""
@@ -248,12 +253,59 @@ class DeviceRegisterSerializer(serializers.Serializer):
             RegexValidator(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", gettext_lazy("A locale like zh-CN."))
         ],
     )
-    time_zone = StrictCharField(required=False, allow_blank=True, max_length=64)
+    time_zone = StrictCharField(
+        required=False, allow_blank=True, max_length=64, validators=[validate_time_zone]
+    )
     app_version = StrictCharField(required=False, allow_blank=True, max_length=50)
 
-    def validate_time_zone(self, value):
-        if value and value not in _time_zones():
-            raise serializers.ValidationError(
-                gettext_lazy("Unknown time zone; use an IANA name like Asia/Shanghai.")
-            )
-        return value
+
+class PreferenceChoiceSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(
+        choices=Category.values,
+        error_messages={
+            "invalid_choice": gettext_lazy("Unknown category {input}; allowed values: %(known)s.")
+            % {"known": ", ".join(Category.values)}
+        },
+    )
+    channel = serializers.ChoiceField(
+        choices=["sms", "email", "push"],
+        error_messages={
+            "invalid_choice": gettext_lazy("Unknown channel {input}; allowed values: sms, email, push.")
+        },
+    )
+    enabled = serializers.BooleanField()
+
+
+class PreferenceLineSerializer(PreferenceChoiceSerializer):
+    critical = serializers.BooleanField(help_text="Cannot be switched off.")
+    source = serializers.ChoiceField(
+        choices=["user", "tenant", "default"],
+        help_text="user: your choice; tenant: the tenant's default; default: on.",
+    )
+
+
+class PreferencesSerializer(serializers.Serializer):
+    """GET /preferences: every category × channel, with the user's quiet hours."""
+
+    time_zone = serializers.CharField(help_text="IANA name; empty: a device's, else the tenant's.")
+    quiet_hours = serializers.CharField(help_text='"HH:MM-HH:MM", "off", or empty (the tenant\'s).')
+    effective_quiet_hours = serializers.CharField(help_text='What applies now: a window or "off".')
+    effective_time_zone = serializers.CharField()
+    preferences = PreferenceLineSerializer(many=True)
+
+
+class PreferencesUpdateSerializer(serializers.Serializer):
+    """PUT /preferences: any of the fields; the listed choices are set, the others kept."""
+
+    time_zone = StrictCharField(
+        required=False, allow_blank=True, max_length=64, validators=[validate_time_zone]
+    )
+    quiet_hours = StrictCharField(
+        required=False, allow_blank=True, max_length=11, validators=[validate_quiet_hours]
+    )
+    preferences = BoundedListField(
+        max_items=lambda: len(Category.values) * len(Channel.values),
+        child=PreferenceChoiceSerializer(),
+        required=False,
+        error_messages={"not_a_list": gettext_lazy("Must be a list of {{category, channel, enabled}}.")},
+    )

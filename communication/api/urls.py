@@ -20,6 +20,7 @@ urlpatterns = [
         "communication/unsubscribe/{token}", views.UnsubscribeView.as_view(), name="communication-unsubscribe"
     ),
     api_path("admin/usage", views.UsageView.as_view(), name="admin-usage"),
+    api_path("preferences", views.PreferencesView.as_view(), name="preferences"),
     api_path("devices", views.DeviceListView.as_view(), name="devices"),
     api_path("devices/{device_id}", views.DeviceDetailView.as_view(), name="device"),
     api_path("providers/submail/subhook", views.SubmailSubhookView.as_view(), name="submail-subhook"),

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import transaction
 from django.shortcuts import render
@@ -5,7 +7,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
@@ -30,8 +32,10 @@ from communication.api.serializers import (
     CommunicationLogSerializer,
     DeviceRegisterSerializer,
     DeviceSerializer,
+    PreferencesSerializer,
+    PreferencesUpdateSerializer,
 )
-from communication.models import Channel, Status, StatusDetail, Suppression
+from communication.models import Channel, Status, StatusDetail
 from communication.services.reconcile import reconcile_push
 from communication.services.usage import usage_overview
 from communication.unsubscribe import read_unsubscribe_token
@@ -272,13 +276,21 @@ class UnsubscribeView(APIView):
         return render(
             request,
             "communication/unsubscribe.html",
-            {"valid": claims is not None, "done": False, "recipient": claims and claims["r"]},
+            {
+                "valid": claims is not None,
+                "done": False,
+                "recipient": claims and claims["r"],
+                "category": claims and claims.get("k", ""),
+            },
             status=200 if claims else 404,
         )
 
     @extend_schema(
         operation_id="communication_unsubscribe",
         summary="One-click unsubscribe (List-Unsubscribe-Post)",
+        description="Switches the email's category off for the address (a user's preference, else a "
+        "suppression for that category); `scope=all` in the form or JSON body unsubscribes from every "
+        "email of the tenant. A link of a critical (security) email can only do the latter.",
         request=None,
         responses=error_responses(data_envelope("UnsubscribeResponse", serializers.DictField()), 404),
         tags=["communication"],
@@ -287,21 +299,25 @@ class UnsubscribeView(APIView):
         claims = read_unsubscribe_token(token)
         if claims is None:
             raise NotFoundError(_("This unsubscribe link is not valid."))
-        services.suppression_add(
+        category = services.unsubscribe(
             tenant_id=claims["t"],
             channel=claims["c"],
             recipient=claims["r"],
-            reason=Suppression.Reason.UNSUBSCRIBED,
+            category=claims.get("k", ""),
+            everything=request.data.get("scope") == "all",
         )
         if request.accepted_renderer.format == "html":
             return render(
                 request,
                 "communication/unsubscribe.html",
-                {"valid": True, "done": True, "recipient": claims["r"]},
+                {"valid": True, "done": True, "recipient": claims["r"], "category": category},
             )
-        return data_response(
-            {"unsubscribed": True}, message=_("You will not receive these messages any more.")
+        message = (
+            _("You will not receive %(category)s emails any more.") % {"category": category}
+            if category
+            else _("You will not receive these messages any more.")
         )
+        return data_response({"unsubscribed": True, "category": category or "all"}, message=message)
 
 
 class SubmailSubhookView(APIView):
@@ -489,13 +505,22 @@ class DeviceDetailView(APIView):
         return data_response({"deleted": device_id}, message=_("Deleted."))
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
+class _AmountField(serializers.Field):
+    """A count of messages (an integer) or money (a number with up to 4 decimals)."""
+
+    def to_representation(self, value):
+        return float(value) if isinstance(value, Decimal) else value
+
+
 class UsageLineSerializer(serializers.Serializer):
-    channel = serializers.CharField()
+    channel = serializers.CharField(help_text="sms, email, push, or spend (estimated cost)")
+    unit = serializers.CharField(help_text="messages, or the currency of spend (SPEND_CURRENCY)")
     period = serializers.CharField(help_text="day or month")
     starts = serializers.DateField(help_text="First day of the period (CAPS_TIME_ZONE).")
-    cap = serializers.IntegerField(allow_null=True, help_text="null: no cap")
-    used = serializers.IntegerField()
-    remaining = serializers.IntegerField(allow_null=True)
+    cap = _AmountField(allow_null=True, help_text="null: no cap")
+    used = _AmountField()
+    remaining = _AmountField(allow_null=True)
 
 
 class UsageView(APIView):
@@ -515,3 +540,40 @@ class UsageView(APIView):
             actor=request.user, tenant_id=request.query_params.get("tenant_id") or None
         )
         return data_response(UsageLineSerializer(usage_overview(tenant=tenant), many=True).data)
+
+
+_PREFERENCES_RESPONSE = data_envelope("PreferencesResponse", PreferencesSerializer())
+
+
+class PreferencesView(APIView):
+    @extend_schema(
+        operation_id="preferences_get",
+        summary="My preferences: every category × channel, my time zone and quiet hours",
+        responses=error_responses(_PREFERENCES_RESPONSE, 401),
+        tags=["preferences"],
+    )
+    def get(self, request):
+        return data_response(PreferencesSerializer(selectors.preferences_get(user=request.user)).data)
+
+    @extend_schema(
+        operation_id="preferences_update",
+        summary="Set some of my preferences, my time zone or my quiet hours",
+        description="Listed choices are set, others kept. A critical category (security) cannot be "
+        "switched off: 400, and nothing is changed.",
+        request=PreferencesUpdateSerializer,
+        responses=error_responses(_PREFERENCES_RESPONSE, 400, 401),
+        tags=["preferences"],
+    )
+    def put(self, request):
+        serializer = PreferencesUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        services.preferences_update(
+            user=request.user,
+            changes=[services.PreferenceChange(**choice) for choice in data.get("preferences", [])],
+            time_zone=data.get("time_zone"),
+            quiet_hours=data.get("quiet_hours"),
+        )
+        return data_response(
+            PreferencesSerializer(selectors.preferences_get(user=request.user)).data, message=_("Saved.")
+        )

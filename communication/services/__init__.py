@@ -6,6 +6,7 @@
   retries with backoff, and the sweeper.
 - `status`: the one forward-only status function, provider reports and pushed receipts.
 - `suppression`: the suppression list and unsubscribe replies.
+- `preferences`: what reaches a recipient and when (preferences, quiet hours, unsubscribe links).
 
 Dependencies point one way (dispatch → batches → suppression; dispatch → status); callers
 import from here.
@@ -25,6 +26,7 @@ from communication.services.batches import (
 )
 from communication.services.devices import device_delete, device_register, devices_deactivate
 from communication.services.dispatch import DispatchReport, SweepReport, dispatch_pending, sweep_pending
+from communication.services.preferences import PreferenceChange, preferences_update, unsubscribe
 from communication.services.status import (
     ReplayedReceipt,
     ReportsApplied,
@@ -72,4 +74,7 @@ __all__ = [
     "suppression_add",
     "sweep_pending",
     "truncate_response",
+    "PreferenceChange",
+    "preferences_update",
+    "unsubscribe",
 ]

@@ -20,8 +20,10 @@ from authms.ids import new_ids
 from authms.models import User
 from communication.channels import channel_spec
 from communication.models import (
+    CRITICAL_CATEGORIES,
     NEVER_HANDED_OVER,
     Batch,
+    Category,
     Channel,
     CommunicationLog,
     Device,
@@ -32,6 +34,8 @@ from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
 from communication.services.devices import push_targets
 from communication.services.frequency import frequency_capped
+from communication.services.preferences import audience_rules
+from communication.services.pricing import estimated_cost
 from communication.services.routing import route, tenant_order
 from communication.services.suppression import suppressed_keys
 from communication.services.usage import usage_reserve
@@ -101,6 +105,25 @@ def _check_send_at(send_at: datetime | None) -> None:
         )
 
 
+def _message_category(template, category: str | None) -> str:
+    """The template's category; free text says its own (general by default) but cannot claim a
+    critical one, which would pass preferences and quiet hours without a reviewed template."""
+    if template is not None:
+        if category and category != template.category:
+            raise ValidationError.for_field(
+                "category",
+                _("The template's category is %(category)s; leave category out or send that.")
+                % {"category": template.category},
+            )
+        return template.category
+    category = category or Category.GENERAL
+    if category in CRITICAL_CATEGORIES:
+        raise ValidationError.for_field(
+            "category", _("%(category)s messages must use a template.") % {"category": category}
+        )
+    return category
+
+
 def _check_push_size(rendered, push_data: dict | None) -> None:
     """The whole notification as a provider sends it (title, body, data, link, a log id) must
     fit PUSH_MAX_PAYLOAD_BYTES, checked before anything is queued."""
@@ -135,6 +158,7 @@ def bulk_send(
     link: str | None = None,
     send_at: datetime | None = None,
     cancellation_key: str | None = None,
+    category: str | None = None,
 ) -> BulkResult:
     """Create one pending log per distinct recipient and dispatch them after commit.
 
@@ -143,7 +167,9 @@ def bulk_send(
     wrapper owns it), so the logs and the idempotency record commit together.
 
     `send_at` schedules the logs (pending, `scheduled`, due then); `cancellation_key` names
-    the batch for POST /communication/cancel.
+    the batch for POST /communication/cancel. The message's category (the template's, else
+    `category`, else general) decides whom recipients' preferences leave out (failed,
+    `preference_off`) and whose quiet hours hold it (pending, `quiet_hours`, due when they end).
 
     Push: `recipients` are user ids of the tenant; each of their active devices gets a log
     (a user without one gets a failed log saying so), with `subject` as the title and the
@@ -156,6 +182,7 @@ def bulk_send(
     tmpl = (
         template_get_active(tenant_id=actor.tenant_id, code=template, channel=channel) if template else None
     )
+    category = _message_category(tmpl, category)
     body = tmpl.body if tmpl else content
     if not body:
         raise ValidationError.for_field("content", _("content is required unless a template is given."))
@@ -201,12 +228,20 @@ def bulk_send(
         normalised = normalise_all(channel, list(recipients))
         provider_of = {recipient.value: provider.name for recipient in normalised}
         suppressed = suppressed_keys(
-            tenant_id=actor.tenant_id, channel=channel, recipients=[r.value for r in normalised if r.is_valid]
+            tenant_id=actor.tenant_id,
+            channel=channel,
+            category=category,
+            recipients=[r.value for r in normalised if r.is_valid],
         )
-    capped = frequency_capped(
-        tenant_id=actor.tenant_id, channel=channel, template=tmpl,
-        recipients=[r.value for r in normalised if r.is_valid],
-    )  # fmt: skip
+    valid = [r.value for r in normalised if r.is_valid]
+    capped = frequency_capped(tenant_id=actor.tenant_id, channel=channel, template=tmpl, recipients=valid)
+    audience = audience_rules(
+        tenant=actor.tenant,
+        channel=channel,
+        category=category,
+        recipients=valid,
+        moment=send_at or timezone.now(),
+    )
     total_chars = len(rendered.outbound_content) * len(normalised)
     if total_chars > settings.BULK_MAX_TOTAL_CHARS:
         raise ValidationError.for_field(
@@ -223,30 +258,39 @@ def bulk_send(
         payload["subject"] = rendered.outbound_subject
     if codes:
         payload.update(provider_codes=codes, variables=variables)
+    if channel_spec(channel).unsubscribe_link:  # the link unsubscribes from this category
+        payload["category"] = category
+
+    def refusal(recipient) -> tuple[str, str] | None:
+        """Why this recipient gets nothing (detail, reason), checked in this order; or None."""
+        if recipient.error:
+            return StatusDetail.INVALID, recipient.error
+        value = recipient.value
+        if why := suppressed.get(suppression_key(channel, value)):
+            return (
+                StatusDetail.SUPPRESSED,
+                f"Recipient is on this tenant's {channel} suppression list ({why}).",
+            )
+        if value in audience.off:
+            return StatusDetail.PREFERENCE_OFF, audience.off[value]
+        if value in capped:
+            return StatusDetail.FREQUENCY_CAPPED, capped[value]
+        return None
 
     def log_for(recipient, log_id, batch_id, now):
-        why_suppressed = (
-            suppressed.get(suppression_key(channel, recipient.value)) if recipient.is_valid else None
-        )
-        why_capped = capped.get(recipient.value) if recipient.is_valid and not why_suppressed else None
-        error = (
-            recipient.error
-            or (
-                f"Recipient is on this tenant's {channel} suppression list ({why_suppressed})."
-                if why_suppressed
-                else None
+        refused = refusal(recipient)
+        held_until = audience.held_until.get(recipient.value)
+        if refused:
+            status, (detail, error) = Status.FAILED, refused
+        else:
+            status, error = Status.PENDING, None
+            detail = (
+                StatusDetail.QUIET_HOURS
+                if held_until
+                else StatusDetail.SCHEDULED
+                if send_at
+                else StatusDetail.QUEUED
             )
-            or why_capped
-        )
-        detail = (
-            StatusDetail.INVALID
-            if recipient.error
-            else StatusDetail.SUPPRESSED
-            if why_suppressed
-            else StatusDetail.FREQUENCY_CAPPED
-            if why_capped
-            else StatusDetail.QUEUED
-        )
         return CommunicationLog(
             id=log_id,
             tenant_id=actor.tenant_id,
@@ -257,12 +301,12 @@ def bulk_send(
             recipient=recipient.value,
             subject=rendered.subject,
             content=rendered.content,
-            status=Status.FAILED if error else Status.PENDING,
-            status_detail=StatusDetail.SCHEDULED if send_at and not error else detail,
-            next_attempt_at=None if error else send_at,
+            status=status,
+            status_detail=detail,
+            next_attempt_at=None if refused else held_until or send_at,
             error=error,
             batch_id=batch_id,
-            send_payload=None if error else (payload or None),
+            send_payload=None if refused else (payload or None),
             push_data=push_data,
             created_at=now,
             updated_at=now,
@@ -277,7 +321,9 @@ def bulk_send(
         make_log=log_for,
         send_at=send_at,
         cancellation_key=cancellation_key or "",
-        reserve=lambda pending: usage_reserve(tenant=actor.tenant, channel=channel, count=pending),
+        reserve=lambda pending: usage_reserve(
+            tenant=actor.tenant, channel=channel, count=len(pending), cost=lambda: estimated_cost(pending)
+        ),
     )
     return BulkResult(batch=batch, logs=logs)
 
@@ -295,8 +341,8 @@ def _batch_create(
 ):
     """The one way a batch and its logs are written, for bulk send and staff retry alike.
 
-    `make_log(item, log_id, batch_id, now)` builds one log per item; `reserve(pending)` may
-    refuse the batch (sending caps) before anything is written. All rows are written
+    `make_log(item, log_id, batch_id, now)` builds one log per item; `reserve(pending_logs)`
+    may refuse the batch (sending caps) before anything is written. All rows are written
     in one transaction (the caller's, when there is one); dispatch starts after commit, or
     the batch is completed at once when no log is pending.
     """
@@ -309,12 +355,13 @@ def _batch_create(
         make_log(item, log_id, batch.id, now)
         for log_id, item in zip(new_ids("log", len(items)), items, strict=True)
     ]
-    pending = sum(1 for log in logs if log.status == Status.PENDING)
+    pending_logs = [log for log in logs if log.status == Status.PENDING]
+    pending = len(pending_logs)
     if not pending:
         batch.completed_at = now
     with transaction.atomic():
         if reserve is not None:  # the sending caps: the whole batch or nothing
-            reserve(pending)
+            reserve(pending_logs)
         batch.save()
         CommunicationLog.objects.bulk_create(logs, batch_size=2000)
         if pending:

@@ -30,7 +30,12 @@ def outgoing_message(
         provider_template_id=template_code(log),
         variables=payload.get("variables", {}),
         unsubscribe_url=(
-            unsubscribe_url(tenant_id=log.tenant_id, channel=log.channel, recipient=log.recipient)
+            unsubscribe_url(
+                tenant_id=log.tenant_id,
+                channel=log.channel,
+                recipient=log.recipient,
+                category=payload.get("category", ""),
+            )
             if channel_spec(log.channel).unsubscribe_link
             else ""
         ),

@@ -19,23 +19,34 @@ from communication.recipients import normalise, suppression_key
 logger = logging.getLogger(__name__)
 
 
-def suppressed_keys(*, tenant_id: str, channel: str, recipients: Iterable[str]) -> dict[str, str]:
-    """The suppression keys (see suppression_key) of those recipients the tenant has suppressed,
-    each with why and since when ("bounced on 2026-11-30"), for the log's error."""
+def suppressed_keys(
+    *, tenant_id: str, channel: str, recipients: Iterable[str], category: str = ""
+) -> dict[str, str]:
+    """The suppression keys (see suppression_key) of those recipients the tenant has suppressed
+    for everything or for this category, each with why and since when ("bounced on
+    2026-11-30", "unsubscribed from marketing on …"), for the log's error."""
     keys = {suppression_key(channel, recipient) for recipient in recipients}
-    rows = Suppression.objects.filter(tenant_id=tenant_id, channel=channel, recipient__in=keys).values_list(
-        "recipient", "reason", "created_at"
-    )
+    rows = Suppression.objects.filter(
+        tenant_id=tenant_id, channel=channel, recipient__in=keys, category__in={"", category}
+    ).values_list("recipient", "reason", "category", "created_at")
     return {  # stored in the log's error, in English like the rest of it
-        key: f"{'added by staff' if reason == Suppression.Reason.MANUAL else reason} on {created:%Y-%m-%d}"
-        for key, reason, created in rows
+        key: f"{'added by staff' if reason == Suppression.Reason.MANUAL else reason}"
+        f"{f' from {scope}' if scope else ''} on {created:%Y-%m-%d}"
+        for key, reason, scope, created in rows
     }
 
 
 def suppression_add(
-    *, tenant_id: str, channel: str, recipient: str, reason: str = Suppression.Reason.MANUAL, detail: str = ""
+    *,
+    tenant_id: str,
+    channel: str,
+    recipient: str,
+    reason: str = Suppression.Reason.MANUAL,
+    detail: str = "",
+    category: str = "",
 ) -> bool:
-    """Put a recipient (normalised first) on a tenant's suppression list.
+    """Put a recipient (normalised first) on a tenant's suppression list, for everything or
+    for one category.
 
     Adding twice is harmless; returns True only when the entry is new.
     """
@@ -46,6 +57,7 @@ def suppression_add(
         tenant_id=tenant_id,
         channel=channel,
         recipient=suppression_key(channel, normalised.value),
+        category=category,
         defaults={"reason": reason, "detail": detail},
     )
     return created

@@ -7,6 +7,7 @@ the other's commit and then sees its usage: the two cannot both pass.
 """
 
 from datetime import date, datetime
+from decimal import Decimal
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -17,16 +18,22 @@ from django.utils.translation import gettext as _
 
 from authms.errors import LimitExceededError
 from authms.models import Tenant, User
-from communication.models import SendUsage
+from communication.models import SPEND_METER, SendUsage
 from notifications.services import notify
 
 PERIODS = (SendUsage.Period.DAY, SendUsage.Period.MONTH)
+SPEND_UNITS = 10_000  # the spend meter counts ten-thousandths of SPEND_CURRENCY
 
 
-def caps_for(tenant: Tenant, channel: str) -> dict[str, int]:
-    """The tenant's caps on `channel` per period (0: none): its own, else the deployment's."""
-    own = (tenant.send_caps or {}).get(channel, {})
-    return {period: int(own.get(period, settings.SEND_CAPS[channel][period])) for period in PERIODS}
+def caps_for(tenant: Tenant, meter: str) -> dict[str, int]:
+    """The tenant's caps on a channel (messages) or on spend (in SPEND_UNITS) per period
+    (0: none): its own, else the deployment's."""
+    own = (tenant.send_caps or {}).get(meter, {})
+    scale = SPEND_UNITS if meter == SPEND_METER else 1
+    return {
+        period: round(Decimal(str(own.get(period, settings.SEND_CAPS[meter][period]))) * scale)
+        for period in PERIODS
+    }
 
 
 def period_starts(now: datetime | None = None) -> dict[str, date]:
@@ -39,56 +46,103 @@ def _this_period(rows, starts: dict[str, date]) -> list[SendUsage]:
     return [row for row in rows.filter(starts__in=starts.values()) if row.starts == starts[row.period]]
 
 
-def usage_reserve(*, tenant: Tenant, channel: str, count: int) -> None:
-    """Adds `count` messages to the tenant's usage, or raises LimitExceededError (429) with the
-    remaining allowance when a cap would be passed. Runs in the caller's transaction."""
-    caps = caps_for(tenant, channel)
-    if count <= 0 or not any(caps.values()):
+def spend_capped(tenant: Tenant) -> bool:
+    return any(caps_for(tenant, SPEND_METER).values())
+
+
+def usage_reserve(*, tenant: Tenant, channel: str, count: int, cost=None) -> None:
+    """Adds `count` messages (and their estimated `cost`, a callable giving SPEND_UNITS, asked
+    only when the tenant has a spend cap) to the tenant's usage, or raises LimitExceededError
+    (429) with the remaining allowance when a cap would be passed. Runs in the caller's
+    transaction; the channel's rows are locked before the spend rows, one order for every bulk."""
+    if count <= 0:
         return
     starts = period_starts()
     with transaction.atomic():
-        for period in PERIODS:  # rows exist before they are locked
-            SendUsage.objects.get_or_create(
-                tenant=tenant, channel=channel, period=period, starts=starts[period]
+        _reserve(tenant=tenant, meter=channel, amount=count, starts=starts)
+        if cost is not None and spend_capped(tenant):
+            _reserve(tenant=tenant, meter=SPEND_METER, amount=cost(), starts=starts, channel=channel)
+
+
+def _reserve(*, tenant: Tenant, meter: str, amount: int, starts: dict[str, date], channel: str = "") -> None:
+    caps = caps_for(tenant, meter)
+    if amount <= 0 or not any(caps.values()):
+        return
+    for period in PERIODS:  # rows exist before they are locked
+        SendUsage.objects.get_or_create(tenant=tenant, channel=meter, period=period, starts=starts[period])
+    locked = SendUsage.objects.select_for_update().filter(tenant=tenant, channel=meter)
+    # "day" before "month": one lock order for every bulk.
+    rows = {row.period: row for row in _this_period(locked.order_by("-period"), starts)}
+    remaining = {period: max(caps[period] - rows[period].used, 0) for period in PERIODS if caps[period]}
+    short = {period: left for period, left in remaining.items() if amount > left}
+    if short:
+        raise _limit_exceeded(
+            meter=meter, channel=channel, amount=amount, caps=caps, remaining=remaining, short=short
+        )
+    for period in PERIODS:
+        row, used = rows[period], rows[period].used + amount
+        reached = _threshold_reached(used, caps[period])
+        SendUsage.objects.filter(pk=row.pk).update(used=used, alerted=max(row.alerted, reached))
+        if reached > row.alerted:  # decided under the row lock: one notice per threshold and period
+            transaction.on_commit(
+                partial(
+                    _alert_admins,
+                    tenant=tenant,
+                    meter=meter,
+                    period=period,
+                    used=used,
+                    cap=caps[period],
+                    share=reached,
+                ),
+                robust=True,  # the bulk is committed: a failed notice must not turn it into an error
             )
-        locked = SendUsage.objects.select_for_update().filter(tenant=tenant, channel=channel)
-        # "day" before "month": one lock order for every bulk.
-        rows = {row.period: row for row in _this_period(locked.order_by("-period"), starts)}
-        remaining = {period: max(caps[period] - rows[period].used, 0) for period in PERIODS if caps[period]}
-        short = {period: left for period, left in remaining.items() if count > left}
-        if short:
-            period = min(short, key=short.get)
-            raise LimitExceededError(
-                _(
-                    "This bulk of %(count)s %(channel)s messages would pass the tenant's %(period)s cap of %(cap)s; "
-                    "%(left)s remain. Nothing was queued."
-                )
-                % {
-                    "count": f"{count:,}",
-                    "channel": channel,
-                    "period": _(period),
-                    "cap": f"{caps[period]:,}",
-                    "left": f"{short[period]:,}",
-                },
-                data={"channel": channel, "requested": count, "remaining": remaining, "caps": caps},
+
+
+def _limit_exceeded(*, meter, channel, amount, caps, remaining, short) -> LimitExceededError:
+    period = min(short, key=short.get)
+    if meter != SPEND_METER:
+        return LimitExceededError(
+            _(
+                "This bulk of %(count)s %(channel)s messages would pass the tenant's %(period)s cap of %(cap)s; "
+                "%(left)s remain. Nothing was queued."
             )
-        for period in PERIODS:
-            row, used = rows[period], rows[period].used + count
-            reached = _threshold_reached(used, caps[period])
-            SendUsage.objects.filter(pk=row.pk).update(used=used, alerted=max(row.alerted, reached))
-            if reached > row.alerted:  # decided under the row lock: one notice per threshold and period
-                transaction.on_commit(
-                    partial(
-                        _alert_admins,
-                        tenant=tenant,
-                        channel=channel,
-                        period=period,
-                        used=used,
-                        cap=caps[period],
-                        share=reached,
-                    ),
-                    robust=True,  # the bulk is committed: a failed notice must not turn it into an error
-                )
+            % {
+                "count": f"{amount:,}",
+                "channel": meter,
+                "period": _(period),
+                "cap": f"{caps[period]:,}",
+                "left": f"{short[period]:,}",
+            },
+            data={"channel": meter, "requested": amount, "remaining": remaining, "caps": caps},
+        )
+    return LimitExceededError(
+        _(
+            "This bulk's estimated cost of %(cost)s would pass the tenant's %(period)s spend cap of %(cap)s; "
+            "%(left)s remain. Nothing was queued."
+        )
+        % {
+            "cost": money(amount),
+            "period": _(period),
+            "cap": money(caps[period]),
+            "left": money(short[period]),
+        },
+        data={
+            "channel": channel,
+            "meter": SPEND_METER,
+            "currency": settings.SPEND_CURRENCY,
+            "estimated_cost": as_currency(amount),
+            "remaining": {period: as_currency(left) for period, left in remaining.items()},
+            "caps": {period: as_currency(cap) for period, cap in caps.items()},
+        },
+    )
+
+
+def as_currency(units: int) -> Decimal:
+    return (Decimal(units) / SPEND_UNITS).quantize(Decimal("0.0001"))
+
+
+def money(units: int) -> str:
+    return f"{as_currency(units):,} {settings.SPEND_CURRENCY}"
 
 
 ALERT_SHARES = (100, 80)
@@ -99,51 +153,63 @@ def _threshold_reached(used: int, cap: int) -> int:
     return next((share for share in ALERT_SHARES if cap and used * 100 >= cap * share), 0)
 
 
-def _alert_admins(*, tenant: Tenant, channel: str, period: str, used: int, cap: int, share: int) -> None:
+def _alert_admins(*, tenant: Tenant, meter: str, period: str, used: int, cap: int, share: int) -> None:
     """One inbox notice to the tenant's admins."""
     admins = list(
         User.objects.filter(tenant_id=tenant.id, is_staff=True, is_active=True).values_list("id", flat=True)
     )
     if not admins:
         return
+    spend = meter == SPEND_METER
+    amount = money if spend else "{:,}".format
+    what = "spend" if spend else f"{meter} messages"
     notify(
         tenant_id=tenant.id,
         user_ids=admins,
         type="communication",
         event_type="communication.cap.reached",
         priority="high" if share >= 100 else "medium",
-        title=f"{channel.upper()} {period} cap: {share}% used ({used:,} of {cap:,})",
+        title=f"{meter.upper()} {period} cap: {share}% used ({amount(used)} of {amount(cap)})",
         content=(
-            f"Further {channel} bulks are refused until the {period} ends."
+            f"Further {'' if spend else meter + ' '}bulks are refused until the {period} ends."
             if share >= 100
-            else f"{cap - used:,} {channel} messages remain this {period}."
+            else f"{amount(cap - used)} of {what} remain this {period}."
         ),
         action_url=f"/{settings.API_PREFIX}admin/usage",
-        metadata={"channel": channel, "period": period, "used": used, "cap": cap, "share": share},
+        metadata={
+            "channel": meter,
+            "period": period,
+            "used": str(as_currency(used)) if spend else used,
+            "cap": str(as_currency(cap)) if spend else cap,
+            "share": share,
+        },
     )
 
 
 def usage_overview(*, tenant: Tenant) -> list[dict]:
-    """Per channel and period: the cap, what was used and what remains (None: no cap)."""
+    """Per channel (and spend) and period: the cap, what was used and what remains (None: no
+    cap); messages, or SPEND_CURRENCY for spend."""
     starts = period_starts()
     used = {
         (row.channel, row.period): row.used
         for row in _this_period(SendUsage.objects.filter(tenant=tenant), starts)
     }
     lines = []
-    for channel in settings.SEND_CAPS:
-        caps = caps_for(tenant, channel)
+    for meter in settings.SEND_CAPS:
+        caps = caps_for(tenant, meter)
+        unit = as_currency if meter == SPEND_METER else int
         for period in PERIODS:
-            count = used.get((channel, period), 0)
+            count = used.get((meter, period), 0)
             cap = caps[period] or None
             lines.append(
                 {
-                    "channel": channel,
+                    "channel": meter,
+                    "unit": settings.SPEND_CURRENCY if meter == SPEND_METER else "messages",
                     "period": period,
                     "starts": starts[period],
-                    "cap": cap,
-                    "used": count,
-                    "remaining": None if cap is None else max(cap - count, 0),
+                    "cap": None if cap is None else unit(cap),
+                    "used": unit(count),
+                    "remaining": None if cap is None else unit(max(cap - count, 0)),
                 }
             )
     return lines

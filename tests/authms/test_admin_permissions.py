@@ -16,6 +16,8 @@ EXPECTED = {
     "communication.suppression": (True, True),
     "communication.suppressionlift": (True, False),
     "communication.device": (True, False),
+    "communication.preference": (True, False),
+    "communication.price": (False, False),
     "communication.syncrun": (False, False),
     "communication.providerhealth": (False, False),
     "communication.providerswitch": (False, False),

@@ -17,6 +17,7 @@ def _form(**overrides):
         "subject": "",
         "body": "Your code is {{code}}",
         "provider_codes": "{}",
+        "category": "security",
         "sample_variables": '{"code": "123456"}',
         **overrides,
     }

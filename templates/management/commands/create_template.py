@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from authms.errors import ApplicationError
 from authms.services import tenant_get
+from communication.models import Category
 from templates.services import template_create
 
 
@@ -34,8 +35,16 @@ class Command(BaseCommand):
             help="The approved template at a provider (repeat per provider).",
         )
         parser.add_argument("--sensitive", action="store_true", help="Mask variable values in stored logs.")
+        parser.add_argument(
+            "--category",
+            default=Category.GENERAL,
+            choices=Category.values,
+            help="For recipients' preferences; security is critical (never off, not held by quiet hours).",
+        )
 
-    def handle(self, *args, tenant, code, channel, body, name, subject, provider_code, sensitive, **options):
+    def handle(
+        self, *args, tenant, code, channel, body, name, subject, provider_code, sensitive, category, **options
+    ):
         try:
             template = template_create(
                 tenant=tenant_get(ref=tenant),
@@ -46,6 +55,7 @@ class Command(BaseCommand):
                 subject=subject,
                 provider_codes=dict(provider_code),
                 sensitive=sensitive,
+                category=category,
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
