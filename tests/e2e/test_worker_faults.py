@@ -49,11 +49,12 @@ def worker_process(fake_submail, real_broker):
     }
     started = []
 
-    def start():
+    def start(*arguments, **settings):
+        """`arguments` go to the worker (e.g. -B for an embedded beat), `settings` to its environment."""
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "authms", "worker", "-l", "WARNING", "-c", "2",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, start_new_session=True,
+             "--without-gossip", "--without-mingle", "--without-heartbeat", *arguments],
+            cwd=ROOT, env={**env, **settings}, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         started.append(process)
@@ -169,3 +170,28 @@ def test_a_database_restart_mid_batch_loses_and_mislabels_nothing(
     assert Counter(statuses(batch_id)) == {"sent": 300}
     assert _sent_twice(fake_submail) == []
     assert set(logs.values_list("provider_message_id", flat=True)) == set(fake_submail.messages)
+
+
+def test_a_scheduled_bulk_of_10000_leaves_within_60_s_of_send_at_with_a_worker_and_beat(
+    sender, fake_submail, worker_process, tmp_path
+):
+    """The acceptance of delivery controls: 10,000 SMS scheduled ahead, a worker process with its
+    beat (the sweeper) and production-sized chunks; nothing leaves early, all within 60 s, once."""
+    worker_process(
+        "-B", "-s", str(tmp_path / "beat-schedule"), SUBMAIL_CHUNK_SIZE="50", DISPATCH_CHUNK_SIZE="500"
+    )
+    send_at = (timezone.now() + timedelta(seconds=12)).replace(microsecond=0)
+    recipients = [f"+86136{index:08d}" for index in range(10_000)]
+    response = sender.post(
+        "/api/v1/communication/bulk",
+        {"channel": "sms", "content": "Sale", "recipients": recipients, "send_at": send_at.isoformat()},
+        format="json", HTTP_PREFER="return=minimal",
+    )  # fmt: skip
+    assert response.status_code == 200, response.json()
+    batch_id = response.json()["batch_id"]
+    wait_until(lambda: timezone.now() >= send_at - timedelta(seconds=1), timeout=15)
+    assert not fake_submail.deliveries() and set(statuses(batch_id)) == {"pending"}
+    wait_until(lambda: set(statuses(batch_id)) == {"sent"}, timeout=90)
+    sent_at = CommunicationLog.objects.filter(batch_id=batch_id).values_list("sent_at", flat=True)
+    assert min(sent_at) >= send_at and (max(sent_at) - send_at).total_seconds() < 60
+    assert len(fake_submail.deliveries()) == 10_000 and not _sent_twice(fake_submail)
