@@ -7,4 +7,5 @@ class AuthmsConfig(AppConfig):
     verbose_name = _("Accounts and tenants")
 
     def ready(self):
+        from authms import lookups  # noqa: F401 - registers `__any`
         from authms.api import schema  # noqa: F401 - registers the OpenAPI auth extension

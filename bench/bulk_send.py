@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 
 from authms.ids import new_ids
 from authms.models import Tenant, User
-from communication.models import Batch, CommunicationLog
+from communication.models import Batch, CommunicationLog, Preference, Price
 from tests.conftest import access_token_for, celery_config
 
 
@@ -48,6 +48,43 @@ def floor_once(user, count: int, offset: int) -> float:
     return time.perf_counter() - started
 
 
+PREFERENCE_USERS_PER_RUN = 400
+
+
+def sender(tenant) -> tuple[User, APIClient]:
+    user = User.objects.create(tenant=tenant, username=f"bench-{time.time_ns()}", password="!")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    return user, client
+
+
+def controlled_tenant(count: int, repeat: int) -> Tenant:
+    """A tenant with every delivery control on: sending and spend caps (never reached, so each
+    bulk takes the locks and the estimate), quiet hours (a window that is not now, so the users'
+    zones are read but nobody waits), and 400 of each bulk's numbers belonging to users, half of
+    whom switched marketing SMS off. Frequency caps are on for every tenant."""
+    hour = (timezone.now().hour + 2) % 24
+    tenant = Tenant.objects.create(
+        name="Bench controls", slug=f"bench-controls-{time.time_ns()}",
+        send_caps={"sms": {"day": 10**9, "month": 10**9}, "spend": {"day": 10**6, "month": 10**7}},
+        time_zone="UTC", quiet_hours=f"{hour:02d}:00-{(hour + 1) % 24:02d}:00",
+    )  # fmt: skip
+    Price.objects.get_or_create(
+        provider="console", channel="sms", country="CN", defaults={"unit_price": "0.045"}
+    )
+    users = [
+        User(tenant=tenant, username=f"pref-{time.time_ns()}-{run}-{index}", password="!", phone=phone)
+        for run in range(repeat)
+        for index, phone in enumerate(numbers(PREFERENCE_USERS_PER_RUN, run * count))
+    ]
+    User.objects.bulk_create(users)
+    Preference.objects.bulk_create(
+        Preference(tenant=tenant, user=user, category="marketing", channel="sms", enabled=False)
+        for user in users[::2]
+    )
+    return tenant
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=10_000)
@@ -57,27 +94,31 @@ def main():
     logging.getLogger("providers.console").setLevel(logging.WARNING)
     logging.getLogger("celery").setLevel(logging.WARNING)
 
-    tenant = Tenant.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
-    user = User.objects.create(tenant=tenant, username=f"bench-{time.time_ns()}", password="!")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    user, client = sender(Tenant.objects.create(name="Bench", slug=f"bench-{time.time_ns()}"))
+    controlled_client = sender(controlled_tenant(args.recipients, args.repeat))[1]
     import os
 
     with celery_config(task_always_eager=False, broker_url=os.environ["CELERY_BROKER_URL"]) as app:
         app.control.purge()
-        requests, floors, batch_ids = [], [], []
+        requests, controlled, floors, batch_ids = [], [], [], []
         for run in range(args.repeat):
-            body = {
-                "channel": "sms",
-                "content": "Your order has shipped.",
-                "recipients": numbers(args.recipients, run * args.recipients),
-            }
+            recipients = numbers(args.recipients, run * args.recipients)
+            body = {"channel": "sms", "content": "Your order has shipped.", "recipients": recipients}
             started = time.perf_counter()
             response = client.post("/api/v1/communication/bulk", body, format="json")
             requests.append(time.perf_counter() - started)
             assert response.status_code == 200, response.content[:300]
             batch_ids.append(response.json()["batch_id"])
             floors.append(floor_once(user, args.recipients, 50_000_000 + run * args.recipients))
+            started = time.perf_counter()
+            response = controlled_client.post(
+                "/api/v1/communication/bulk", {**body, "category": "marketing"}, format="json"
+            )
+            controlled.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.content[:300]
+            off = sum(item["status_detail"] == "preference_off" for item in response.json()["items"])
+            assert off == PREFERENCE_USERS_PER_RUN // 2, off  # the controls did their work
+            CommunicationLog.objects.filter(batch_id=response.json()["batch_id"]).update(status="failed")
         committed = CommunicationLog.objects.filter(batch_id__in=batch_ids).count()
         assert committed == args.recipients * args.repeat, committed
 
@@ -103,13 +144,16 @@ def main():
         assert Batch.objects.get(id=drain_batch).completed_at is not None
 
     request_ms, floor_ms = statistics.median(requests) * 1000, statistics.median(floors) * 1000
+    controlled_ms = statistics.median(controlled) * 1000
     print(f"\nBulk send, {args.recipients:,} SMS recipients, PostgreSQL, median of {args.repeat}")
     print_table(
         ["measure", "value"],
         [
             ["POST /communication/bulk (to 200, committed)", f"{request_ms:.0f} ms"],
+            ["the same with every delivery control on", f"{controlled_ms:.0f} ms"],
             ["floor: bulk_create of the same rows", f"{floor_ms:.0f} ms"],
             ["request / floor", f"{request_ms / floor_ms:.2f}x"],
+            ["request with controls / floor", f"{controlled_ms / floor_ms:.2f}x"],
             ["drain, 1 worker, console provider", f"{drained:.2f} s"],
             ["throughput", f"{args.recipients / drained:,.0f} messages/s"],
         ],

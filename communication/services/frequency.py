@@ -37,7 +37,7 @@ def frequency_capped(*, tenant_id: str, channel: str, template, recipients: list
             same_class,
             tenant_id=tenant_id,
             channel=channel,
-            recipient__in=recipients,
+            recipient__any=recipients,
             created_at__gt=now - timedelta(seconds=max(seconds for seconds, _most in caps)),
         )
         .exclude(status=Status.FAILED, status_detail__in=NEVER_HANDED_OVER)

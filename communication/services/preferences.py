@@ -174,12 +174,12 @@ def _users_at(*, tenant_id: str, channel: str, recipients: list[str]) -> dict[st
                 people[device_id].append(_Person(user_id, user_zone or device_zone, window))
         return people
     if channel == Channel.SMS:
-        found = users.filter(phone__in=recipients).values_list("phone", "id", "time_zone", "quiet_hours")
+        found = users.filter(phone__any=recipients).values_list("phone", "id", "time_zone", "quiet_hours")
     else:
         lowered = {recipient.lower(): recipient for recipient in recipients}
         found = (
             users.annotate(address=Lower("email"))
-            .filter(address__in=lowered)
+            .filter(address__any=list(lowered))
             .values_list("address", "id", "time_zone", "quiet_hours")
         )
         found = [(lowered[address], *rest) for address, *rest in found]

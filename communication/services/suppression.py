@@ -27,7 +27,7 @@ def suppressed_keys(
     2026-11-30", "unsubscribed from marketing on …"), for the log's error."""
     keys = {suppression_key(channel, recipient) for recipient in recipients}
     rows = Suppression.objects.filter(
-        tenant_id=tenant_id, channel=channel, recipient__in=keys, category__in={"", category}
+        tenant_id=tenant_id, channel=channel, recipient__any=keys, category__in={"", category}
     ).values_list("recipient", "reason", "category", "created_at")
     return {  # stored in the log's error, in English like the rest of it
         key: f"{'added by staff' if reason == Suppression.Reason.MANUAL else reason}"

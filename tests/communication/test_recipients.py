@@ -44,3 +44,38 @@ def test_email_suppression_matching_ignores_case_phone_does_not_need_to():
 
     assert suppression_key("email", "Ann@example.com") == "ann@example.com"
     assert suppression_key("sms", "+8613800138000") == "+8613800138000"
+
+
+@pytest.mark.parametrize("region", ["CN", "US", "GB", "HK"])
+def test_the_fast_path_for_e164_mobiles_agrees_with_phonenumbers(region, settings):
+    """The shortcut decides only what libphonenumber would decide the same way: checked against
+    its full parse over random numbers of the region's code (many of them valid mobiles)."""
+    import random
+
+    import phonenumbers
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    from communication.recipients import _e164_mobile_of_region, normalise_phone
+
+    code = PhoneMetadata.metadata_for_region(region).country_code
+    rng = random.Random(region)
+    shortcut = 0
+    for _ in range(10_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.choice([7, 8, 9, 10, 11, 12])))
+        text = f"+{code}{'1' if region == 'CN' and rng.random() < 0.6 else ''}{digits}"
+        try:
+            parsed = phonenumbers.parse(text, region)
+            expected = (
+                phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+                if phonenumbers.is_valid_number(parsed)
+                else None
+            )
+        except phonenumbers.NumberParseException:
+            expected = None
+        fast = _e164_mobile_of_region(text, region)
+        if fast is not None:
+            shortcut += 1
+            assert fast == expected, text
+        recipient = normalise_phone(text, region)
+        assert (recipient.value if recipient.is_valid else None) == expected, text
+    assert shortcut > 100  # the shortcut was really taken
