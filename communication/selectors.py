@@ -458,8 +458,9 @@ def push_device_targets(*, device_ids: list[str]) -> dict[str, dict[str, str]]:
     return {row.pop("id"): row for row in rows}
 
 
-def usage_tenant(*, actor: User, tenant_id: str | None) -> Tenant:
-    """The tenant whose usage the caller reads: its own; any for a platform admin."""
+def admin_tenant_get(*, actor: User, tenant_id: str | None) -> Tenant:
+    """The tenant an admin reads or manages (usage, delivery controls): its own; any for a
+    platform admin; anyone else's is 404."""
     if tenant_id is None or tenant_id == actor.tenant_id:
         return Tenant.objects.get(id=actor.tenant_id)
     tenant = Tenant.objects.filter(id=tenant_id).first() if actor.is_platform_admin else None

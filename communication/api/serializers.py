@@ -309,3 +309,24 @@ class PreferencesUpdateSerializer(serializers.Serializer):
         required=False,
         error_messages={"not_a_list": gettext_lazy("Must be a list of {{category, channel, enabled}}.")},
     )
+
+
+class DeliveryControlsSerializer(serializers.Serializer):
+    """A tenant's delivery controls; PATCH with any of them (rules in docs/API.md)."""
+
+    send_caps = serializers.DictField(
+        required=False,
+        help_text='Platform admins only: {"sms": {"day": 10000, "month": 200000}, "spend": {"day": 500}}; '
+        "0 = no cap; left out: the deployment's CAP_* default.",
+    )
+    time_zone = StrictCharField(
+        required=False, allow_blank=True, max_length=64, validators=[validate_time_zone],
+        help_text="IANA name for users with none; empty: CAPS_TIME_ZONE.",
+    )  # fmt: skip
+    quiet_hours = StrictCharField(
+        required=False, allow_blank=True, max_length=11, validators=[validate_quiet_hours],
+        help_text='"HH:MM-HH:MM" in each recipient\'s local time; empty: none.',
+    )  # fmt: skip
+    preference_defaults = serializers.DictField(
+        required=False, help_text='e.g. {"marketing": {"sms": false}}: off unless a user switches it on.'
+    )

@@ -21,6 +21,7 @@ urlpatterns = [
     ),
     api_path("admin/usage", views.UsageView.as_view(), name="admin-usage"),
     api_path("preferences", views.PreferencesView.as_view(), name="preferences"),
+    api_path("admin/delivery-controls", views.DeliveryControlsView.as_view(), name="admin-delivery-controls"),
     api_path("devices", views.DeviceListView.as_view(), name="devices"),
     api_path("devices/{device_id}", views.DeviceDetailView.as_view(), name="device"),
     api_path("providers/submail/subhook", views.SubmailSubhookView.as_view(), name="submail-subhook"),

@@ -30,6 +30,7 @@ from communication.api.serializers import (
     BulkSendRequestSerializer,
     CancelRequestSerializer,
     CommunicationLogSerializer,
+    DeliveryControlsSerializer,
     DeviceRegisterSerializer,
     DeviceSerializer,
     PreferencesSerializer,
@@ -536,13 +537,14 @@ class UsageView(APIView):
     def get(self, request):
         if not request.user.is_tenant_admin:
             raise PermissionDeniedError(_("Only tenant admins may read the sending usage."))
-        tenant = selectors.usage_tenant(
+        tenant = selectors.admin_tenant_get(
             actor=request.user, tenant_id=request.query_params.get("tenant_id") or None
         )
         return data_response(UsageLineSerializer(usage_overview(tenant=tenant), many=True).data)
 
 
 _PREFERENCES_RESPONSE = data_envelope("PreferencesResponse", PreferencesSerializer())
+_CONTROLS_RESPONSE = data_envelope("DeliveryControlsResponse", DeliveryControlsSerializer())
 
 
 class PreferencesView(APIView):
@@ -577,3 +579,44 @@ class PreferencesView(APIView):
         return data_response(
             PreferencesSerializer(selectors.preferences_get(user=request.user)).data, message=_("Saved.")
         )
+
+
+class DeliveryControlsView(APIView):
+    """A tenant's delivery controls: tenant admins read them and set quiet hours, time zone and
+    preference defaults; the sending caps are the platform admins'."""
+
+    def _tenant(self, request):
+        if not request.user.is_tenant_admin:
+            raise PermissionDeniedError(_("Only tenant admins may manage delivery controls."))
+        return selectors.admin_tenant_get(
+            actor=request.user, tenant_id=request.query_params.get("tenant_id") or None
+        )
+
+    @extend_schema(
+        operation_id="admin_delivery_controls_get",
+        summary="The tenant's delivery controls (caps, quiet hours, preference defaults)",
+        parameters=[OpenApiParameter("tenant_id", str, description="Platform admins: another tenant.")],
+        responses=error_responses(_CONTROLS_RESPONSE, 401, 403, 404),
+        tags=["preferences"],
+    )
+    def get(self, request):
+        return data_response(DeliveryControlsSerializer(self._tenant(request)).data)
+
+    @extend_schema(
+        operation_id="admin_delivery_controls_update",
+        summary="Change some of the tenant's delivery controls",
+        description="Validated whole: one bad value → 400 and nothing changes. Sending caps: platform "
+        "admins only (403). Each change is kept in the staff actions log.",
+        parameters=[OpenApiParameter("tenant_id", str, description="Platform admins: another tenant.")],
+        request=DeliveryControlsSerializer,
+        responses=error_responses(_CONTROLS_RESPONSE, 400, 401, 403, 404),
+        tags=["preferences"],
+    )
+    def patch(self, request):
+        tenant = self._tenant(request)
+        serializer = DeliveryControlsSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        tenant = services.delivery_controls_update(
+            actor=request.user, tenant=tenant, changes=serializer.validated_data
+        )
+        return data_response(DeliveryControlsSerializer(tenant).data, message=_("Saved."))

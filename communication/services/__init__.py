@@ -24,6 +24,7 @@ from communication.services.batches import (
     logs_retry,
     notify_batch_completed,
 )
+from communication.services.controls import delivery_controls_update
 from communication.services.devices import device_delete, device_register, devices_deactivate
 from communication.services.dispatch import DispatchReport, SweepReport, dispatch_pending, sweep_pending
 from communication.services.preferences import PreferenceChange, preferences_update, unsubscribe
@@ -77,4 +78,5 @@ __all__ = [
     "PreferenceChange",
     "preferences_update",
     "unsubscribe",
+    "delivery_controls_update",
 ]

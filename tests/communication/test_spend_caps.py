@@ -87,3 +87,19 @@ def test_spend_caps_are_amounts_of_zero_or_more(tenant_a, caps):
 def test_prices_cannot_be_negative(db):
     with pytest.raises(ValidationError):
         Price(provider="x", channel="sms", country="CN", unit_price=Decimal("-1")).full_clean()
+
+
+def test_tenant_admins_hear_at_80_percent_of_the_spend_cap(
+    client_for, ada, priced, django_capture_on_commit_callbacks
+):
+    from notifications.models import Notification
+
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk(client_for(ada), china(20))  # 0.90 of 1.50: 60 %
+    alerts = Notification.objects.filter(event_type="communication.cap.reached")
+    assert not alerts.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk(client_for(ada), china(7, start=100))  # 1.215: 81 %
+    notice = alerts.get(user=ada)
+    assert notice.title == "SPEND day cap: 80% used (1.2150 CNY of 1.5000 CNY)"
+    assert notice.content == "0.2850 CNY of spend remain this day."
