@@ -11,6 +11,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 QUIET_HOURS_OFF = "off"
@@ -65,3 +66,15 @@ def parse_quiet_hours(value: str) -> QuietHours | None:
 
 def validate_quiet_hours(value: str) -> None:
     parse_quiet_hours(value)
+
+
+def time_zone_field(help_text) -> models.CharField:
+    return models.CharField(
+        _("time zone"), max_length=64, blank=True, validators=[validate_time_zone], help_text=help_text
+    )
+
+
+def quiet_hours_field(help_text) -> models.CharField:
+    return models.CharField(
+        _("quiet hours"), max_length=11, blank=True, validators=[validate_quiet_hours], help_text=help_text
+    )

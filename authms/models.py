@@ -5,7 +5,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from authms.ids import PrefixedIdField
-from authms.local_time import validate_quiet_hours, validate_time_zone
+from authms.local_time import quiet_hours_field, time_zone_field
 
 
 class Tenant(models.Model):
@@ -31,24 +31,14 @@ class Tenant(models.Model):
             "0 means no cap. A channel or period left out uses the deployment's default (CAP_<CHANNEL>_<PERIOD>)."
         ),
     )
-    time_zone = models.CharField(
-        _("time zone"),
-        max_length=64,
-        blank=True,
-        validators=[validate_time_zone],
-        help_text=_(
-            "Where the tenant's quiet hours are read for users with no time zone. Empty: CAPS_TIME_ZONE."
-        ),
+    time_zone = time_zone_field(
+        _("Where the tenant's quiet hours are read for users with no time zone. Empty: CAPS_TIME_ZONE.")
     )
-    quiet_hours = models.CharField(
-        _("quiet hours"),
-        max_length=11,
-        blank=True,
-        validators=[validate_quiet_hours],
-        help_text=_(
+    quiet_hours = quiet_hours_field(
+        _(
             "e.g. 21:00-08:00 in each recipient's local time: non-critical messages falling inside wait "
             "until the window ends. Empty: none (users may still set their own)."
-        ),
+        )
     )
     preference_defaults = models.JSONField(
         _("preference defaults"),
@@ -108,20 +98,10 @@ class User(AbstractUser):
         Tenant, on_delete=models.PROTECT, related_name="users", verbose_name=_("tenant")
     )
     phone = models.CharField(_("phone"), max_length=32, blank=True)
-    time_zone = models.CharField(
-        _("time zone"),
-        max_length=64,
-        blank=True,
-        validators=[validate_time_zone],
-        help_text=_("Where this user's quiet hours are read. Empty: a device's, else the tenant's."),
+    time_zone = time_zone_field(
+        _("Where this user's quiet hours are read. Empty: a device's, else the tenant's.")
     )
-    quiet_hours = models.CharField(
-        _("quiet hours"),
-        max_length=11,
-        blank=True,
-        validators=[validate_quiet_hours],
-        help_text=_('e.g. 22:00-07:00; "off" for none; empty: the tenant\'s.'),
-    )
+    quiet_hours = quiet_hours_field(_('e.g. 22:00-07:00; "off" for none; empty: the tenant\'s.'))
     token_version = models.PositiveIntegerField(
         _("token version"),
         default=0,
