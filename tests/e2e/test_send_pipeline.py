@@ -112,9 +112,11 @@ def test_email_arrives_with_one_click_unsubscribe_that_works(sender, worker, smt
     response = APIClient().post(
         urlparse(link).path, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
     )
-    assert response.status_code == 200 and response.json()["data"] == {"unsubscribed": True}
+    # The email's category (general: free text) is switched off for the address, no one else's.
+    assert response.status_code == 200
+    assert response.json()["data"] == {"unsubscribed": True, "category": "general"}
     assert Suppression.objects.filter(
-        recipient="ann@example.com", channel="email", reason="unsubscribed"
+        recipient="ann@example.com", channel="email", reason="unsubscribed", category="general"
     ).exists()
 
     again = sender.post(BULK_URL, {**body, "recipients": ["Ann@Example.com"]}, format="json").json()
