@@ -1,5 +1,7 @@
 """Tenant scoping for the admin: tenant admins see their tenant, platform admins see all."""
 
+from functools import reduce
+
 from django.contrib import admin
 
 
@@ -9,7 +11,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
     Which models and actions a tenant admin may use comes from Django permissions (the
     "Tenant admins" group, authms.roles); which rows, from this class. New rows land in
     the staff member's own tenant, and the tenant field is shown only to platform admins.
-    `tenant_field` names the tenant id on the model.
+    `tenant_field` names the tenant id on the model (or through a relation: endpoint__tenant_id).
     """
 
     tenant_field = "tenant_id"
@@ -74,7 +76,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return (
             obj is None
             or request.user.is_superuser
-            or getattr(obj, self.tenant_field) == request.user.tenant_id
+            or reduce(getattr, self.tenant_field.split("__"), obj) == request.user.tenant_id
         )
 
     def has_view_permission(self, request, obj=None):

@@ -43,6 +43,11 @@ class LimitExceededError(ApplicationError):
     default_message = _("A sending limit would be exceeded.")
 
 
+class GoneError(ApplicationError):
+    status_code = 410
+    default_message = _("This is no longer available.")
+
+
 class ConflictError(ApplicationError):
     status_code = 409
     default_message = _("The request conflicts with the current state.")

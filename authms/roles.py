@@ -17,6 +17,8 @@ PERMISSIONS = {
         "suppressionlift": ["view"],
         "device": ["view", "delete"],
         "preference": ["view"],
+        "webhookendpoint": ["view", "add", "change", "delete"],
+        "webhookdelivery": ["view"],
     },
     "message_templates": {"template": ["view", "add", "change", "delete"]},
     "notifications": {"notification": ["view"]},

@@ -238,6 +238,20 @@ FREQUENCY_CAPS = (
     else {"code": [(60, 1), (3600, 5), (86400, 10)], "notice": [(86400, 50)]}
 )
 SCHEDULE_MAX_DAYS = env_int("SCHEDULE_MAX_DAYS", 35)  # how far ahead a bulk's send_at may be
+# --- Events and webhooks ---
+# The feed's reach; a cursor from before it gets 410.
+EVENTS_RETENTION_SECONDS = env_seconds("EVENTS_RETENTION", "30d")
+WEBHOOK_SECRET_KEYS = env_str("WEBHOOK_SECRET_KEYS")  # Fernet keys (comma-separated, newest first)
+# Svix's production schedule: at once, then after these delays (±20 % jitter); 8 attempts in all.
+WEBHOOK_RETRY_SCHEDULE = env_str("WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h")
+WEBHOOK_CONNECT_TIMEOUT = float(env_str("WEBHOOK_CONNECT_TIMEOUT", "5"))
+WEBHOOK_TIMEOUT = float(env_str("WEBHOOK_TIMEOUT", "15"))  # the whole request
+WEBHOOK_DISABLE_AFTER_SECONDS = env_seconds("WEBHOOK_DISABLE_AFTER", "5d")  # failing continuously
+WEBHOOK_ROTATION_OVERLAP_SECONDS = env_seconds("WEBHOOK_ROTATION_OVERLAP", "24h")
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 16)  # requests in flight per sending task
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
+# Networks webhook URLs may reach despite the SSRF rules (local receivers in tests and dev).
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS")
 PUSH_MAX_LENGTH = env_int("PUSH_MAX_LENGTH", 1000)
 PUSH_MAX_PAYLOAD_BYTES = env_int("PUSH_MAX_PAYLOAD_BYTES", 3993)
 SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "CN")
@@ -424,6 +438,9 @@ CELERY_TIMEZONE = "UTC"
 # A down or hung broker must not hold a request: one attempt, bounded by the socket timeouts
 # below; the sweeper publishes from the database what could not be published now.
 CELERY_TASK_PUBLISH_RETRY = False
+# Webhook deliveries have their own queue and workers (`celery -A authms worker -Q webhooks`), so
+# a slow tenant endpoint can never hold up sending messages.
+CELERY_TASK_ROUTES = {"communication.tasks.send_webhooks": {"queue": env_str("WEBHOOK_QUEUE", "webhooks")}}
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending": {"task": "communication.tasks.sweep_pending", "schedule": 15.0},
     "purge-idempotency-keys": {"task": "communication.tasks.purge_idempotency_keys", "schedule": 3600.0},
@@ -432,6 +449,9 @@ CELERY_BEAT_SCHEDULE = {
     "sync-delivery-status": {"task": "communication.tasks.sync_delivery_status", "schedule": 60.0},
     "provider-health": {"task": "communication.tasks.check_provider_health", "schedule": 30.0},
     "fold-log-counts": {"task": "communication.tasks.fold_log_counts", "schedule": 30.0},
+    "sequence-events": {"task": "communication.tasks.sequence_events", "schedule": 2.0},
+    "send-webhooks": {"task": "communication.tasks.send_webhooks", "schedule": 2.0},
+    "purge-events": {"task": "communication.tasks.purge_events", "schedule": 3600.0},
 }
 
 LOGGING = {

@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 from authms.admin_paginator import EstimatedCountPaginator
 from authms.admin_scoping import PlatformAdminOnly, ReadOnlyAdminMixin, TenantScopedAdmin
 from authms.audit import staff_action_record
+from authms.errors import ApplicationError
 from communication.masking import mask_recipient, redact_recipient
 from communication.models import (
     Batch,
@@ -38,11 +39,22 @@ from communication.models import (
     Suppression,
     SuppressionLift,
     SyncRun,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from communication.recipients import normalise, suppression_key
 from communication.selectors import counted_log_providers, counted_log_total
 from communication.services import batches_cancel, devices_deactivate, logs_retry
 from communication.services.suppression import suppressions_lift
+from communication.services.webhooks import (
+    delivery_redeliver,
+    endpoint_create,
+    endpoint_update,
+    event_types_clean,
+    secret_rotate,
+    url_clean,
+)
 from communication.status_sync import status_sync_all, status_sync_enabled
 
 CSV_COLUMNS = [
@@ -730,3 +742,121 @@ class PriceAdmin(PlatformAdminOnly, admin.ModelAdmin):
     list_filter = ["provider", "channel"]
     search_fields = ["=country"]
     list_editable = ["unit_price"]
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["tenant", "url", "description", "event_types", "enabled"]
+
+    def clean_url(self):
+        try:
+            return url_clean(self.cleaned_data["url"])
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean_event_types(self):
+        try:
+            return event_types_clean(self.cleaned_data["event_types"] or [])
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message) from None
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(TenantScopedAdmin):
+    """The tenant's webhook URLs. The signing secret is shown once, when the endpoint is added
+    (or its secret rotated with the action); it is stored encrypted and never shown again."""
+
+    form = WebhookEndpointForm
+    list_display = ["url", "enabled", "event_types", "failing_since", "disabled_reason", "created_at"]
+    list_filter = ["enabled"]
+    search_fields = ["url", "=id"]
+    actions = ["rotate_secret"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name != "tenant"}
+            endpoint_update(actor=request.user, endpoint=obj, changes=changes)
+            return
+        actor = request.user
+        tenant_id = obj.tenant_id or actor.tenant_id
+        endpoint, secret = endpoint_create(
+            actor=actor,
+            url=obj.url,
+            event_types=obj.event_types,
+            description=obj.description,
+            tenant_id=tenant_id,
+        )
+        obj.pk, obj.tenant_id = endpoint.pk, endpoint.tenant_id
+        obj._state.adding = False
+        self.message_user(request, _("Signing secret (shown only now; store it): %(secret)s") % {"secret": secret},
+                          messages.WARNING)  # fmt: skip
+
+    @admin.action(
+        description=_("Rotate the signing secret (the old one signs too for 24 h)"), permissions=["change"]
+    )
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset:
+            secret = secret_rotate(actor=request.user, endpoint=endpoint)
+            self.message_user(
+                request,
+                _("New secret of %(url)s (shown only now): %(secret)s")
+                % {"url": endpoint.url, "secret": secret},
+                messages.WARNING,
+            )
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = readonly_fields = ["at", "status_code", "error", "latency_ms", "manual", "response"]
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return True  # part of the delivery's page, which its own permission and tenant scope guard
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Every event sent to an endpoint, with each attempt (status, latency, the answer's first
+    2 KB). Staff redeliver one with the action (same webhook-id and body)."""
+
+    tenant_field = "endpoint__tenant_id"
+    list_display = ["id", "event_type", "endpoint", "state", "attempts", "next_attempt_at", "delivered_at"]
+    list_filter = ["state", "manual"]
+    list_select_related = ["event", "endpoint"]
+    search_fields = ["=event__id", "=endpoint__id"]
+    fields = readonly_fields = [
+        "event",
+        "endpoint",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+        "manual",
+    ]
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver"]
+    show_full_result_count = False
+
+    def get_list_filter(self, request):
+        return self.list_filter  # tenant filter through the endpoint is not a field here
+
+    @admin.display(description=_("event type"))
+    def event_type(self, delivery):
+        return delivery.event.type
+
+    def has_redeliver_permission(self, request):
+        return request.user.has_perm("communication.change_webhookendpoint")
+
+    @admin.action(description=_("Redeliver the selected events now"), permissions=["redeliver"])
+    def redeliver(self, request, queryset):
+        for delivery in queryset.select_related("event", "endpoint"):
+            delivery_redeliver(actor=request.user, delivery=delivery)
+        self.message_user(request, _("Queued."))

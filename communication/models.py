@@ -729,3 +729,170 @@ class Price(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.channel} {self.country}: {self.unit_price}"
+
+
+# --- Events and webhooks -------------------------------------------------------------------
+
+
+class Event(models.Model):
+    """What happened, for the events feed and tenant webhooks: an outbox row written in the
+    transaction of the change itself. Message events come from database triggers on the log
+    table (every write path, bulk SQL included); batch, suppression and provider events from
+    the services that make those changes.
+
+    `position` numbers events in commit order (the sequencer gives it, under a lock, to rows
+    already committed), so a feed read as `position > cursor` never skips one. The columns
+    snapshot the log at the change; `body` is the JSON sent and listed, serialised once.
+    """
+
+    class Type(models.TextChoices):
+        MESSAGE_SENT = "message.sent", "message.sent"
+        MESSAGE_DELIVERED = "message.delivered", "message.delivered"
+        MESSAGE_FAILED = "message.failed", "message.failed"
+        MESSAGE_UNKNOWN = "message.unknown", "message.unknown"
+        MESSAGE_RECONCILED = "message.reconciled", "message.reconciled"
+        BATCH_COMPLETED = "batch.completed", "batch.completed"
+        SUPPRESSION_ADDED = "suppression.added", "suppression.added"
+        PROVIDER_SWITCHED = "provider.switched", "provider.switched"  # platform only (no tenant)
+
+    seq = models.BigAutoField(primary_key=True)
+    id = models.CharField(_("id"), max_length=40, unique=True)  # evt_…, made in SQL for trigger rows
+    position = models.BigIntegerField(_("position"), null=True, unique=True)
+    tenant_id = models.CharField(_("tenant"), max_length=30, null=True)
+    type = models.CharField(_("type"), max_length=40, choices=Type.choices)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    user_id = models.CharField(max_length=30, null=True)
+    batch_id = models.CharField(max_length=30, null=True)
+    log_id = models.CharField(max_length=30, null=True)
+    channel = models.CharField(max_length=10, blank=True, default="")
+    provider = models.CharField(max_length=32, blank=True, default="")
+    recipient = models.CharField(max_length=320, blank=True, default="")  # masked in `body`
+    status = models.CharField(max_length=10, blank=True, default="")
+    status_detail = models.CharField(max_length=20, blank=True, default="")
+    error = models.TextField(null=True)
+    provider_message_id = models.CharField(max_length=128, null=True)
+    template_id = models.CharField(max_length=30, null=True)
+    log_created_at = models.DateTimeField(null=True)
+    sent_at = models.DateTimeField(null=True)
+    delivered_at = models.DateTimeField(null=True)
+    data = models.JSONField(null=True)  # batch, suppression and provider events
+    body = models.TextField(null=True)
+
+    class Meta:
+        db_table = "communication_event"
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            models.Index(fields=["seq"], name="event_unsequenced", condition=models.Q(position__isnull=True)),
+            models.Index(fields=["tenant_id", "position"], name="event_tenant_feed"),
+            models.Index(fields=["tenant_id", "user_id", "position"], name="event_user_feed"),
+            models.Index(fields=["occurred_at"], name="event_occurred"),
+        ]
+
+    def __str__(self):
+        return f"{self.id} {self.type}"
+
+
+class EventSequence(models.Model):
+    """The one row the sequencer locks: the last position given and how far the purge went."""
+
+    last_position = models.BigIntegerField(default=0)
+    purged_through = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "communication_event_sequence"
+
+    def __str__(self):
+        return f"position {self.last_position}"
+
+
+class WebhookEndpoint(models.Model):
+    """A tenant's URL that receives its events, signed (Standard Webhooks) with the endpoint's
+    secret, kept encrypted. During a rotation the previous secret signs too until it expires."""
+
+    id = PrefixedIdField(prefix="whk")
+    tenant = models.ForeignKey(
+        "authms.Tenant", on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
+    url = models.CharField(_("URL"), max_length=1024, help_text=_("https, on a public address."))
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    event_types = models.JSONField(
+        _("event types"), default=list, blank=True, help_text=_("Empty: every type of the tenant's events.")
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    secret = models.TextField(editable=False)  # encrypted
+    previous_secret = models.TextField(blank=True, editable=False)  # encrypted
+    previous_secret_expires_at = models.DateTimeField(null=True, editable=False)
+    failing_since = models.DateTimeField(_("failing since"), null=True, editable=False)
+    disabled_reason = models.CharField(_("disabled because"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "communication_webhook_endpoint"
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: due at `next_attempt_at` until delivered or exhausted."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        EXHAUSTED = "exhausted", _("Exhausted")  # every scheduled attempt failed
+        CANCELLED = "cancelled", _("Cancelled")  # the endpoint was disabled or deleted
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+", verbose_name=_("event"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True)
+    claimed_until = models.DateTimeField(null=True)  # a sender holds it until then
+    manual = models.BooleanField(_("manual redelivery"), default=False)  # one attempt, no schedule
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True)
+
+    class Meta:
+        db_table = "communication_webhook_delivery"
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], name="webhook_delivery_due", condition=models.Q(state="pending")
+            ),
+            models.Index(fields=["endpoint", "-id"], name="webhook_delivery_endpoint"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} → {self.endpoint_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP request of a delivery: what came back and how long it took."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    response = models.TextField(_("response (first 2 KB)"), blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
+    manual = models.BooleanField(_("manual redelivery"), default=False)
+
+    class Meta:
+        db_table = "communication_webhook_attempt"
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.delivery_id} {self.status_code or self.error}"

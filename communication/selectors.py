@@ -33,6 +33,8 @@ from communication.models import (
     Preference,
     Status,
     StatusDetail,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from communication.preferences import tenant_default
 
@@ -501,3 +503,40 @@ def preferences_get(*, user: User) -> dict:
         "effective_time_zone": user.time_zone or tenant.time_zone or settings.CAPS_TIME_ZONE,
         "preferences": lines,
     }
+
+
+def webhook_endpoints(*, actor: User) -> QuerySet:
+    """The tenant's endpoints, for its admins (a platform admin: every tenant's)."""
+    if not actor.is_tenant_admin:
+        raise PermissionDeniedError(_("Only tenant admins may manage webhooks."))
+    endpoints = WebhookEndpoint.objects.order_by("-created_at")
+    return endpoints if actor.is_platform_admin else endpoints.filter(tenant_id=actor.tenant_id)
+
+
+def webhook_endpoint_get(*, actor: User, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = webhook_endpoints(actor=actor).filter(id=endpoint_id).first()
+    if endpoint is None:
+        raise NotFoundError(_("Webhook endpoint not found."))
+    return endpoint
+
+
+def webhook_deliveries(*, endpoint: WebhookEndpoint) -> QuerySet:
+    return (
+        WebhookDelivery.objects.filter(endpoint=endpoint)
+        .select_related("event")
+        .prefetch_related("attempt_log")
+        .order_by("-id")
+    )
+
+
+def webhook_delivery_get(*, actor: User, delivery_id: str) -> WebhookDelivery:
+    delivery = (
+        WebhookDelivery.objects.filter(endpoint__in=webhook_endpoints(actor=actor), id=delivery_id)
+        .select_related("event", "endpoint")
+        .first()
+        if str(delivery_id).isdigit()
+        else None
+    )
+    if delivery is None:
+        raise NotFoundError(_("Webhook delivery not found."))
+    return delivery

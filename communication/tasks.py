@@ -5,7 +5,7 @@ from django.conf import settings
 
 from authms.idempotency import purge_expired_keys
 from communication import services
-from communication.services import log_counts
+from communication.services import events, log_counts, webhooks
 from communication.services.health import providers_health_check
 from communication.services.reconcile import reconcile_by_lookup
 from communication.status_sync import status_sync_all
@@ -26,6 +26,8 @@ def dispatch_batch(self, batch_id: str):
             services.enqueue_dispatch(batch_id, 1)
         elif report.next_due_at is not None:
             services.enqueue_dispatch(batch_id, 1, eta=report.next_due_at)
+    else:  # the embedded run has no beat: its events go out to webhooks after each dispatch
+        sequence_events()
     return {"sent": report.sent, "failed": report.failed, "retry": report.retry}
 
 
@@ -77,3 +79,27 @@ def check_provider_health():
 def fold_log_counts():
     """Beat, every 30 s: the dashboard's count deltas into the counts (PostgreSQL)."""
     return log_counts.fold_log_counts()
+
+
+@shared_task(ignore_result=True)
+def sequence_events():
+    """Beat, every 2 s: number committed events, freeze their bodies, fan them out to webhooks."""
+    total = 0
+    while count := events.events_sequence():
+        total += count
+    return total
+
+
+@shared_task(ignore_result=True)
+def send_webhooks():
+    """Beat, every 2 s (and kicked after sequencing): post the due webhook deliveries."""
+    total = 0
+    while count := webhooks.deliveries_send():
+        total += count
+    return total
+
+
+@shared_task(ignore_result=True)
+def purge_events():
+    """Beat, hourly: events past EVENTS_RETENTION (their deliveries and attempts with them)."""
+    return events.events_purge()

@@ -114,8 +114,28 @@ def retry_after_seconds(response) -> int | None:
         return None
 
 
+# Never a public service's address, whatever Python's flags say (on 3.11 `is_global` is True for
+# 192.0.0.192, multicast, NAT64 and 6to4 forms of 169.254.169.254; CGNAT 100.64/10, where
+# Alibaba Cloud's metadata lives, is not `is_private`): Svix's list, plus Teredo.
+DENIED_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8", "2001:db8::/32", "3fff::/20", "5f00::/16",
+        "100::/64", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32",
+    )
+)  # fmt: skip
+
+
 def is_internal_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Private, loopback, link-local, reserved or multicast: never a public service's address."""
+    """Private, loopback, link-local, reserved, multicast or a tunnel form of one: never a
+    public service's address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
-    return not address.is_global or address.is_multicast
+    return (
+        not address.is_global
+        or address.is_multicast
+        or any(address.version == network.version and address in network for network in DENIED_NETWORKS)
+    )

@@ -11,6 +11,7 @@ ERROR_DESCRIPTIONS = {
     403: "Authenticated, but not allowed to do this.",
     404: "The resource does not exist (or is not visible to the caller).",
     409: "Conflicts with the current state (e.g. an idempotency key reused with another body).",
+    410: "Gone: what the request points at was purged (e.g. an events cursor past the retention).",
     429: "Too many requests; see Retry-After.",
     500: "Internal error; the message carries a request id.",
     503: "A dependency is unavailable.",

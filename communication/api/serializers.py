@@ -330,3 +330,51 @@ class DeliveryControlsSerializer(serializers.Serializer):
     preference_defaults = serializers.DictField(
         required=False, help_text='e.g. {"marketing": {"sms": false}}: off unless a user switches it on.'
     )
+
+
+class WebhookEndpointSerializer(serializers.Serializer):
+    id = serializers.CharField(read_only=True)
+    url = serializers.CharField(
+        max_length=1024, help_text="https; a public address (checked at save and at every delivery)."
+    )
+    description = StrictCharField(required=False, allow_blank=True, max_length=200)
+    event_types = serializers.ListField(
+        child=StrictCharField(max_length=40), required=False, help_text="Empty: every type."
+    )
+    enabled = serializers.BooleanField(required=False)
+    disabled_reason = serializers.CharField(read_only=True)
+    failing_since = serializers.DateTimeField(read_only=True, allow_null=True)
+    rotation_ends_at = serializers.DateTimeField(
+        source="previous_secret_expires_at", read_only=True, allow_null=True,
+        help_text="Until then the previous secret signs beside the new one.",
+    )  # fmt: skip
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class WebhookSecretSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(read_only=True, help_text="whsec_…: shown only now; store it.")
+
+
+class WebhookAttemptSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    response = serializers.CharField(help_text="The first 2 KB of the answer.")
+    latency_ms = serializers.IntegerField()
+    manual = serializers.BooleanField()
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_id = serializers.CharField(source="event.id")
+    event_type = serializers.CharField(source="event.type")
+    state = serializers.CharField()
+    attempts = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    manual = serializers.BooleanField()
+    attempt_log = WebhookAttemptSerializer(many=True)
+
+
+class WebhookRecoverSerializer(serializers.Serializer):
+    since = AwareDateTimeField(help_text="ISO 8601 with an offset; at most 14 days back.")

@@ -21,6 +21,30 @@ urlpatterns = [
     ),
     api_path("admin/usage", views.UsageView.as_view(), name="admin-usage"),
     api_path("preferences", views.PreferencesView.as_view(), name="preferences"),
+    api_path("events", views.EventListView.as_view(), name="events"),
+    api_path("events/{event_id}", views.EventDetailView.as_view(), name="event"),
+    api_path("webhooks/endpoints", views.WebhookEndpointListView.as_view(), name="webhook-endpoints"),
+    api_path(
+        "webhooks/endpoints/{endpoint_id}", views.WebhookEndpointDetailView.as_view(), name="webhook-endpoint"
+    ),
+    api_path(
+        "webhooks/endpoints/{endpoint_id}/rotate-secret",
+        views.WebhookRotateView.as_view(),
+        name="webhook-rotate",
+    ),
+    api_path(
+        "webhooks/endpoints/{endpoint_id}/recover", views.WebhookRecoverView.as_view(), name="webhook-recover"
+    ),
+    api_path(
+        "webhooks/endpoints/{endpoint_id}/deliveries",
+        views.WebhookDeliveryListView.as_view(),
+        name="webhook-deliveries",
+    ),
+    api_path(
+        "webhooks/deliveries/{delivery_id}/redeliver",
+        views.WebhookRedeliverView.as_view(),
+        name="webhook-redeliver",
+    ),
     api_path("admin/delivery-controls", views.DeliveryControlsView.as_view(), name="admin-delivery-controls"),
     api_path("devices", views.DeviceListView.as_view(), name="devices"),
     api_path("devices/{device_id}", views.DeviceDetailView.as_view(), name="device"),

@@ -7,7 +7,13 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
@@ -16,7 +22,7 @@ from rest_framework.renderers import JSONRenderer, StaticHTMLRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from authms.api.envelope import data_response, list_envelope
+from authms.api.envelope import data_response, envelope, list_envelope
 from authms.api.pagination import list_envelope_schema
 from authms.api.parsers import FORM_AND_JSON_PARSERS, JSONParser
 from authms.api.schema import data_envelope, error_responses
@@ -35,8 +41,14 @@ from communication.api.serializers import (
     DeviceSerializer,
     PreferencesSerializer,
     PreferencesUpdateSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointSerializer,
+    WebhookRecoverSerializer,
+    WebhookSecretSerializer,
 )
-from communication.models import Channel, Status, StatusDetail
+from communication.events_feed import FEED_LIMIT, event_get, feed_page
+from communication.models import Channel, Event, Status, StatusDetail
+from communication.services.events import events_sequence
 from communication.services.reconcile import reconcile_push
 from communication.services.usage import usage_overview
 from communication.unsubscribe import read_unsubscribe_token
@@ -620,3 +632,216 @@ class DeliveryControlsView(APIView):
             actor=request.user, tenant=tenant, changes=serializer.validated_data
         )
         return data_response(DeliveryControlsSerializer(tenant).data, message=_("Saved."))
+
+
+def _positive_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return FEED_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= FEED_LIMIT:
+        raise ValidationError.for_field(
+            "limit", _("limit is a whole number from 1 to %(max)d.") % {"max": FEED_LIMIT}
+        )
+    return int(raw)
+
+
+class _EventSerializer(serializers.Serializer):
+    """An event as listed and sent: `data` per type in docs/API.md."""
+
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=Event.Type.values)
+    timestamp = serializers.DateTimeField()
+    tenant_id = serializers.CharField(allow_null=True)
+    data = serializers.DictField()
+
+
+class EventListView(APIView):
+    @extend_schema(
+        operation_id="events_list",
+        summary="The events feed: what happened, oldest first, after a cursor",
+        description="Tenant admins: the tenant's events; users: their own messages' and batches'; "
+        "platform admins: any tenant's (`tenant_id`) or all, platform events included. Store "
+        "`next_cursor` after processing and pass it as `after`; dedupe on `id`. A cursor older than "
+        "the 30-day retention → 410.",
+        parameters=[
+            OpenApiParameter("after", str, description="A `next_cursor` from an earlier page."),
+            OpenApiParameter("type", str, description="Comma-separated event types, e.g. message.failed,batch.completed."),
+            OpenApiParameter("limit", int, description="1–100 (default 100)."),
+            OpenApiParameter("tenant_id", str, description="Platform admins: one tenant."),
+        ],
+        responses=error_responses(
+            inline_serializer(
+                name="EventFeed",
+                fields={
+                    "code": serializers.IntegerField(), "message": serializers.CharField(),
+                    "items": _EventSerializer(many=True), "next_cursor": serializers.CharField(),
+                    "has_more": serializers.BooleanField(), "timestamp": serializers.DateTimeField(),
+                },
+            ),
+            400, 401, 404, 410,
+        ),
+        tags=["events"],
+    )  # fmt: skip
+    def get(self, request):
+        params = request.query_params
+        events_sequence()  # what has committed so far, numbered before it is read
+        page = feed_page(
+            actor=request.user,
+            after=params.get("after") or None,
+            types=[name.strip() for name in params.get("type", "").split(",") if name.strip()],
+            limit=_positive_limit(params.get("limit")),
+            tenant_id=params.get("tenant_id") or None,
+        )
+        return Response(envelope(200, _("OK"), **page))
+
+
+class EventDetailView(APIView):
+    @extend_schema(
+        operation_id="events_get",
+        summary="One event, as the feed lists it and webhooks send it",
+        responses=error_responses(data_envelope("EventResponse", _EventSerializer()), 401, 404),
+        tags=["events"],
+    )
+    def get(self, request, event_id):
+        return data_response(event_get(actor=request.user, event_id=event_id))
+
+
+_ENDPOINT_RESPONSE = data_envelope("WebhookEndpointResponse", WebhookEndpointSerializer())
+_SECRET_RESPONSE = data_envelope("WebhookSecretResponse", WebhookSecretSerializer())
+
+
+def _with_secret(endpoint, secret: str) -> dict:
+    return {**WebhookEndpointSerializer(endpoint).data, "secret": secret}
+
+
+class WebhookEndpointListView(PaginatedListView):
+    serializer_class = WebhookEndpointSerializer
+
+    @extend_schema(
+        operation_id="webhook_endpoints_list",
+        summary="The tenant's webhook endpoints (tenant admins)",
+        responses=error_responses(WebhookEndpointSerializer(many=True), 400, 401, 403),
+        tags=["webhooks"],
+    )
+    def get(self, request):
+        return self.list_response(selectors.webhook_endpoints(actor=request.user))
+
+    @extend_schema(
+        operation_id="webhook_endpoints_create",
+        summary="Add a webhook endpoint; its signing secret is in the answer, and only there",
+        request=WebhookEndpointSerializer,
+        responses=error_responses(_SECRET_RESPONSE, 400, 401, 403),
+        tags=["webhooks"],
+    )
+    def post(self, request):
+        selectors.webhook_endpoints(actor=request.user)  # tenant admins only
+        serializer = WebhookEndpointSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        endpoint, secret = services.endpoint_create(
+            actor=request.user, url=data["url"], event_types=data.get("event_types", []),
+            description=data.get("description", ""),
+        )  # fmt: skip
+        return data_response(_with_secret(endpoint, secret), message=_("Created."), status_code=201)
+
+
+class WebhookEndpointDetailView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_get", summary="One webhook endpoint",
+        responses=error_responses(_ENDPOINT_RESPONSE, 401, 403, 404), tags=["webhooks"],
+    )  # fmt: skip
+    def get(self, request, endpoint_id):
+        return data_response(
+            WebhookEndpointSerializer(
+                selectors.webhook_endpoint_get(actor=request.user, endpoint_id=endpoint_id)
+            ).data
+        )
+
+    @extend_schema(
+        operation_id="webhook_endpoints_update",
+        summary="Change an endpoint's URL, types, description, or enable/disable it",
+        request=WebhookEndpointSerializer,
+        responses=error_responses(_ENDPOINT_RESPONSE, 400, 401, 403, 404),
+        tags=["webhooks"],
+    )
+    def patch(self, request, endpoint_id):
+        endpoint = selectors.webhook_endpoint_get(actor=request.user, endpoint_id=endpoint_id)
+        serializer = WebhookEndpointSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        endpoint = services.endpoint_update(
+            actor=request.user, endpoint=endpoint, changes=dict(serializer.validated_data)
+        )
+        return data_response(WebhookEndpointSerializer(endpoint).data, message=_("Saved."))
+
+    @extend_schema(
+        operation_id="webhook_endpoints_delete", summary="Delete an endpoint (its deliveries too)",
+        responses=error_responses(data_envelope("WebhookDeleted", serializers.DictField()), 401, 403, 404),
+        tags=["webhooks"],
+    )  # fmt: skip
+    def delete(self, request, endpoint_id):
+        endpoint = selectors.webhook_endpoint_get(actor=request.user, endpoint_id=endpoint_id)
+        services.endpoint_delete(actor=request.user, endpoint=endpoint)
+        return data_response({"deleted": True}, message=_("Deleted."))
+
+
+class WebhookRotateView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_rotate_secret",
+        summary="A new signing secret (in the answer only); the old one signs too for 24 h",
+        request=None,
+        responses=error_responses(_SECRET_RESPONSE, 401, 403, 404),
+        tags=["webhooks"],
+    )
+    def post(self, request, endpoint_id):
+        endpoint = selectors.webhook_endpoint_get(actor=request.user, endpoint_id=endpoint_id)
+        secret = services.secret_rotate(actor=request.user, endpoint=endpoint)
+        return data_response(_with_secret(endpoint, secret), message=_("Rotated."))
+
+
+class WebhookRecoverView(APIView):
+    @extend_schema(
+        operation_id="webhook_endpoints_recover",
+        summary="Send again every event since a time that this endpoint has not received",
+        request=WebhookRecoverSerializer,
+        responses=error_responses(
+            data_envelope("WebhookRecovered", serializers.DictField()), 400, 401, 403, 404
+        ),
+        tags=["webhooks"],
+    )
+    def post(self, request, endpoint_id):
+        endpoint = selectors.webhook_endpoint_get(actor=request.user, endpoint_id=endpoint_id)
+        serializer = WebhookRecoverSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        count = services.endpoint_recover(
+            actor=request.user, endpoint=endpoint, since=serializer.validated_data["since"]
+        )
+        return data_response({"queued": count})
+
+
+class WebhookDeliveryListView(PaginatedListView):
+    serializer_class = WebhookDeliverySerializer
+
+    @extend_schema(
+        operation_id="webhook_deliveries_list",
+        summary="An endpoint's deliveries, newest first, each with its attempts",
+        responses=error_responses(WebhookDeliverySerializer(many=True), 400, 401, 403, 404),
+        tags=["webhooks"],
+    )
+    def get(self, request, endpoint_id):
+        endpoint = selectors.webhook_endpoint_get(actor=request.user, endpoint_id=endpoint_id)
+        return self.list_response(selectors.webhook_deliveries(endpoint=endpoint))
+
+
+class WebhookRedeliverView(APIView):
+    @extend_schema(
+        operation_id="webhook_deliveries_redeliver",
+        summary="One more attempt of a delivery's event, now (same webhook-id and body)",
+        request=None,
+        responses=error_responses(
+            data_envelope("WebhookRedelivered", serializers.DictField()), 401, 403, 404
+        ),
+        tags=["webhooks"],
+    )
+    def post(self, request, delivery_id):
+        delivery = selectors.webhook_delivery_get(actor=request.user, delivery_id=delivery_id)
+        copy = services.delivery_redeliver(actor=request.user, delivery=delivery)
+        return data_response({"delivery_id": copy.id}, message=_("Queued."), status_code=202)

@@ -42,6 +42,14 @@ from communication.services.status import (
     truncate_response,
 )
 from communication.services.suppression import suppress_sms_reply, suppressed_keys, suppression_add
+from communication.services.webhooks import (
+    delivery_redeliver,
+    endpoint_create,
+    endpoint_delete,
+    endpoint_recover,
+    endpoint_update,
+    secret_rotate,
+)
 
 __all__ = [
     "BulkResult",
@@ -79,4 +87,10 @@ __all__ = [
     "preferences_update",
     "unsubscribe",
     "delivery_controls_update",
+    "delivery_redeliver",
+    "endpoint_create",
+    "endpoint_delete",
+    "endpoint_recover",
+    "endpoint_update",
+    "secret_rotate",
 ]

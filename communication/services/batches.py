@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from kombu.exceptions import OperationalError as BrokerError
 
+from authms.api.envelope import rfc3339
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.ids import new_ids
 from authms.models import User
@@ -27,12 +28,14 @@ from communication.models import (
     Channel,
     CommunicationLog,
     Device,
+    Event,
     Status,
     StatusDetail,
 )
 from communication.recipients import normalise, normalise_all, suppression_key
 from communication.selectors import batch_status_counts
 from communication.services.devices import push_targets
+from communication.services.events import event_record
 from communication.services.frequency import frequency_capped
 from communication.services.preferences import audience_rules
 from communication.services.pricing import estimated_cost
@@ -398,13 +401,14 @@ def batch_complete_if_done(*, batch_id: str) -> bool:
     That call also tells the sender, so the notice goes out exactly once.
     """
     pending = CommunicationLog.objects.filter(batch_id=OuterRef("id"), status=Status.PENDING)
-    completed = bool(
-        Batch.objects.filter(id=batch_id, completed_at__isnull=True)
-        .filter(~Exists(pending))
-        .update(completed_at=timezone.now())
-    )
-    if completed:
-        notify_batch_completed(batch_id=batch_id)
+    with transaction.atomic():  # the completion and its event (batch.completed) together
+        completed = bool(
+            Batch.objects.filter(id=batch_id, completed_at__isnull=True)
+            .filter(~Exists(pending))
+            .update(completed_at=timezone.now())
+        )
+        if completed:
+            notify_batch_completed(batch_id=batch_id)
     return completed
 
 
@@ -452,9 +456,23 @@ def batches_cancel(*, actor: User, batches: Sequence[Batch]) -> CancelResult:
 
 
 def notify_batch_completed(*, batch_id: str) -> None:
-    """One inbox notice to the sender with the batch's counts and a link to its logs."""
+    """One inbox notice to the sender with the batch's counts and a link to its logs, and the
+    `batch.completed` event, in the completing transaction."""
     batch = Batch.objects.get(id=batch_id)
     counts = batch_status_counts(batch_id=batch_id)
+    completed_at = batch.completed_at or timezone.now()
+    event_record(
+        type=Event.Type.BATCH_COMPLETED,
+        tenant_id=batch.tenant_id,
+        user_id=batch.user_id,
+        batch_id=batch.id,
+        channel=batch.channel,
+        data={
+            "id": batch.id, "user_id": batch.user_id, "channel": batch.channel, "total": batch.total,
+            "counts": {status: counts[status] for status in (Status.SENT, Status.DELIVERED, Status.FAILED)},
+            "completed_at": rfc3339(completed_at),
+        },
+    )  # fmt: skip
     delivered_or_sent = counts[Status.SENT] + counts[Status.DELIVERED]
     logs_path = "admin/communication/logs" if batch.sender_id != batch.user_id else "communication/logs"
     channel = channel_spec(batch.channel).label

@@ -41,8 +41,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from authms.models import User
-from communication.models import ProviderHealth, ProviderSwitch, SyncRun
+from communication.models import Event, ProviderHealth, ProviderSwitch, SyncRun
 from communication.selectors import awaiting_report_count
+from communication.services.events import event_record
 from providers.base import Outcome, Provider, SendResult
 from providers.registry import provider_by_name
 
@@ -212,6 +213,12 @@ def _switch(provider: str, state: str, reason: str, cause: str = "") -> bool:
         health.state, health.changed_at, health.reason, health.cause = state, timezone.now(), reason, cause
         health.save()
         ProviderSwitch.objects.create(provider=provider, state=state, reason=reason)
+        event_record(  # platform-wide: no tenant's feed lists it
+            type=Event.Type.PROVIDER_SWITCHED,
+            tenant_id=None,
+            provider=provider,
+            data={"provider": provider, "state": state, "reason": reason},
+        )
         transaction.on_commit(lambda: _tell_staff(provider, state, reason))
     logger.warning("Provider %s is now %s: %s", provider, state, reason)
     forget_rotation()

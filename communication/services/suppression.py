@@ -9,12 +9,15 @@ from django.utils.translation import gettext
 from authms.audit import staff_action_record
 from authms.errors import PermissionDeniedError, ValidationError
 from authms.models import User
+from communication.masking import mask_recipient
 from communication.models import (
     CommunicationLog,
+    Event,
     Suppression,
     SuppressionLift,
 )
 from communication.recipients import normalise, suppression_key
+from communication.services.events import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +56,26 @@ def suppression_add(
     normalised = normalise(channel, recipient)
     if not normalised.is_valid:
         raise ValidationError.for_field("recipient", normalised.error)
-    _suppression, created = Suppression.objects.get_or_create(
-        tenant_id=tenant_id,
-        channel=channel,
-        recipient=suppression_key(channel, normalised.value),
-        category=category,
-        defaults={"reason": reason, "detail": detail},
-    )
+    with transaction.atomic():
+        _suppression, created = Suppression.objects.get_or_create(
+            tenant_id=tenant_id,
+            channel=channel,
+            recipient=suppression_key(channel, normalised.value),
+            category=category,
+            defaults={"reason": reason, "detail": detail},
+        )
+        if created:
+            event_record(
+                type=Event.Type.SUPPRESSION_ADDED,
+                tenant_id=tenant_id,
+                channel=channel,
+                data={
+                    "channel": channel,
+                    "recipient": mask_recipient(channel, normalised.value),
+                    "reason": reason,
+                    "category": category or None,
+                },
+            )
     return created
 
 

@@ -18,6 +18,8 @@ EXPECTED = {
     "communication.device": (True, False),
     "communication.preference": (True, False),
     "communication.price": (False, False),
+    "communication.webhookendpoint": (True, True),
+    "communication.webhookdelivery": (True, False),
     "communication.syncrun": (False, False),
     "communication.providerhealth": (False, False),
     "communication.providerswitch": (False, False),
