@@ -13,7 +13,7 @@ from communication.models import CommunicationLog, Event, EventSequence, Status
 from communication.services import StatusUpdate, logs_apply_status
 from communication.services.events import events_purge, events_sequence
 from communication.services.suppression import suppression_add
-from tests.factories import LogFactory
+from tests.factories import LogFactory, UserFactory
 
 URL = "/api/v1/events"
 
@@ -196,3 +196,48 @@ def test_the_purge_command_drops_old_events_only(alice):
     assert list(Event.objects.values_list("log_id", flat=True)) == [new.id]
     with pytest.raises(Exception, match="duration"):
         call_command("purge_events", "--older-than", "soon")
+
+
+def test_provider_switches_are_platform_events(client_for, ada, root):
+    from communication.services.health import _switch
+
+    assert _switch("submail", "out", "5 of 5 calls failed")
+    assert client_for(ada).get(f"{URL}?type=provider.switched").json()["items"] == []
+    (event,) = client_for(root).get(f"{URL}?type=provider.switched").json()["items"]
+    assert event["tenant_id"] is None and event["data"] == {"provider": "submail", "state": "out",
+                                                            "reason": "5 of 5 calls failed"}  # fmt: skip
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_paging_during_concurrent_writes_sees_every_event_once_in_order(alice):
+    """Four writers commit status changes in small transactions while a reader pages through
+    the feed: the reader ends with every event exactly once, in ascending position."""
+    from communication.events_feed import feed_page
+
+    logs = [LogFactory(user=alice, status="pending") for _ in range(200)]
+    admin = UserFactory(username="reader", tenant=alice.tenant, is_staff=True)
+
+    def writer(part):
+        for log in part:
+            with transaction.atomic():
+                CommunicationLog.objects.filter(id=log.id).update(status="sent")
+        connection.close()
+
+    writers = [threading.Thread(target=writer, args=(logs[i::4],)) for i in range(4)]
+    for thread in writers:
+        thread.start()
+    seen, cursor = [], None
+    while True:
+        events_sequence()
+        page = feed_page(actor=admin, after=cursor, types=[], limit=17, tenant_id=None)
+        seen += [item["data"]["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not any(thread.is_alive() for thread in writers) and not page["has_more"]:
+            events_sequence()
+            last = feed_page(actor=admin, after=cursor, types=[], limit=100, tenant_id=None)
+            seen += [item["data"]["id"] for item in last["items"]]
+            if not last["items"]:
+                break
+            cursor = last["next_cursor"]
+    assert sorted(seen) == sorted(log.id for log in logs) and len(seen) == len(set(seen))
