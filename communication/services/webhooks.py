@@ -31,7 +31,7 @@ from notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 120  # a sender holds its claimed deliveries this long (then another may take them)
+CLAIM_LIMIT = 200  # deliveries per claim
 SLOW_DOWN_SECONDS = 60  # after a 429 or a timeout, no sooner than this (Svix)
 PER_ENDPOINT_IN_FLIGHT = 4
 
@@ -202,7 +202,14 @@ def retry_delays() -> list[int]:
     ]
 
 
-def deliveries_send(*, limit: int = 500) -> int:
+def claim_seconds(limit: int) -> float:
+    """How long a sender holds its claim: long enough for every request of it to time out in
+    turn, so no other sender takes a delivery that is still in flight."""
+    rounds = -(-limit // max(1, min(settings.WEBHOOK_CONCURRENCY, PER_ENDPOINT_IN_FLIGHT)))
+    return rounds * settings.WEBHOOK_TIMEOUT + 30
+
+
+def deliveries_send(*, limit: int = CLAIM_LIMIT) -> int:
     """Claim due deliveries, post them (WEBHOOK_CONCURRENCY at once, at most 4 per endpoint)
     and record every attempt. Returns how many were attempted."""
     deliveries = _claim(limit)
@@ -238,7 +245,7 @@ def _claim(limit: int) -> list[WebhookDelivery]:
     with transaction.atomic():
         ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
         WebhookDelivery.objects.filter(id__in=ids).update(
-            claimed_until=now + timedelta(seconds=CLAIM_SECONDS)
+            claimed_until=now + timedelta(seconds=claim_seconds(limit))
         )
     return list(
         WebhookDelivery.objects.filter(id__in=ids)
@@ -292,6 +299,11 @@ def _record(deliveries: list[WebhookDelivery], results: list[PostResult]) -> Non
         health[delivery.endpoint_id] = (seen_ok or ok, seen_gone or result.status_code == 410)
     endpoints = {delivery.endpoint_id: delivery.endpoint for delivery in deliveries}
     with transaction.atomic():
+        # An endpoint deleted meanwhile took its deliveries along: nothing left to record for them.
+        kept = set(
+            WebhookDelivery.objects.filter(id__in=[d.id for d in updated]).values_list("id", flat=True)
+        )
+        attempts = [attempt for attempt in attempts if attempt.delivery_id in kept]
         WebhookAttempt.objects.bulk_create(attempts, batch_size=1000)
         WebhookDelivery.objects.bulk_update(
             updated,

@@ -400,3 +400,30 @@ def test_the_readmes_receiver_example_verifies_a_real_delivery(ada, endpoint, re
     assert namespace["verify"](receiver.secrets[0], request.headers, request.body)["id"] == event.id
     with pytest.raises(ValueError, match="bad signature"):
         namespace["verify"](receiver.secrets[0], request.headers, request.body + b" ")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1/", "http://169.254.169.254/latest/meta-data", "http://[::1]/", "http://10.0.0.1/"],
+)
+def test_with_http_allowed_internal_addresses_are_still_refused(client_for, ada, resolver, settings, url):
+    """Where plain http is allowed (DEBUG), the address rule alone refuses these."""
+    settings.WEBHOOK_ALLOW_HTTP = True
+    answer = client_for(ada).post(URL, {"url": url}, format="json")
+    assert answer.status_code == 400 and "private network" in str(answer.json()["errors"]["url"])
+
+
+def test_an_endpoint_deleted_while_its_events_are_in_flight_is_no_error(client_for, ada, endpoint, receiver,
+                                                                        monkeypatch):  # fmt: skip
+    from communication.services import webhooks
+
+    sent_event(ada)
+    record = webhooks._record
+
+    def delete_then_record(*args, **kwargs):
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()  # an admin deleted it during the requests
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(webhooks, "_record", delete_then_record)
+    assert deliveries_send() == 1
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
