@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 
 CLAIM_LIMIT = 200  # deliveries per claim
 SLOW_DOWN_SECONDS = 60  # after a 429 or a timeout, no sooner than this (Svix)
-PER_ENDPOINT_IN_FLIGHT = 4
+PER_ENDPOINT_IN_FLIGHT = 8
+PER_ENDPOINT_CLAIM = 100  # deliveries of one endpoint per claim: a slow one holds a sender ~200 s at most
 
 
 # --- Endpoints ------------------------------------------------------------------------------
@@ -205,13 +206,15 @@ def retry_delays() -> list[int]:
 def claim_seconds(limit: int) -> float:
     """How long a sender holds its claim: long enough for every request of it to time out in
     turn, so no other sender takes a delivery that is still in flight."""
-    rounds = -(-limit // max(1, min(settings.WEBHOOK_CONCURRENCY, PER_ENDPOINT_IN_FLIGHT)))
+    rounds = max(
+        -(-limit // max(1, settings.WEBHOOK_CONCURRENCY)), -(-PER_ENDPOINT_CLAIM // PER_ENDPOINT_IN_FLIGHT)
+    )
     return rounds * settings.WEBHOOK_TIMEOUT + 30
 
 
 def deliveries_send(*, limit: int = CLAIM_LIMIT) -> int:
-    """Claim due deliveries, post them (WEBHOOK_CONCURRENCY at once, at most 4 per endpoint)
-    and record every attempt. Returns how many were attempted."""
+    """Claim due deliveries (at most 100 of one endpoint), post them (WEBHOOK_CONCURRENCY at
+    once, at most 8 per endpoint) and record every attempt. Returns how many were attempted."""
     deliveries = _claim(limit)
     if not deliveries:
         return 0
@@ -243,7 +246,12 @@ def _claim(limit: int) -> list[WebhookDelivery]:
         next_attempt_at__lte=now,
     ).order_by("next_attempt_at")
     with transaction.atomic():
-        ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
+        candidates = due.select_for_update(skip_locked=True).values_list("id", "endpoint_id")[: limit * 5]
+        per_endpoint, ids = defaultdict(int), []
+        for delivery_id, endpoint_id in candidates:  # a slow endpoint cannot fill a claim
+            if per_endpoint[endpoint_id] < PER_ENDPOINT_CLAIM and len(ids) < limit:
+                per_endpoint[endpoint_id] += 1
+                ids.append(delivery_id)
         WebhookDelivery.objects.filter(id__in=ids).update(
             claimed_until=now + timedelta(seconds=claim_seconds(limit))
         )

@@ -427,3 +427,18 @@ def test_an_endpoint_deleted_while_its_events_are_in_flight_is_no_error(client_f
     monkeypatch.setattr(webhooks, "_record", delete_then_record)
     assert deliveries_send() == 1
     assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
+
+
+def test_one_endpoints_backlog_cannot_fill_a_claim(ada, bob, receiver, monkeypatch):
+    from communication.services import webhooks
+    from tests.factories import UserFactory
+
+    monkeypatch.setattr(webhooks, "PER_ENDPOINT_CLAIM", 3)
+    busy, _secret = endpoint_create(actor=ada, url=f"{receiver.url}/busy")
+    quiet, _secret = endpoint_create(actor=UserFactory(username="bea", tenant=bob.tenant, is_staff=True),
+                                     url=f"{receiver.url}/quiet")  # fmt: skip
+    for _ in range(5):
+        sent_event(ada)
+    sent_event(bob)
+    claimed = webhooks._claim(10)
+    assert sorted(d.endpoint_id for d in claimed) == sorted([busy.id] * 3 + [quiet.id])
