@@ -91,7 +91,7 @@ def main():
         return queryset.count(), list(queryset[:20])
 
     def ours_count():
-        return selectors.notification_unread_count(user=rng.choice(users))
+        return selectors.notification_counts(user=rng.choice(users))
 
     def hq_list(unread_only):
         queryset = HqNotification.objects.filter(recipient_id=rng.choice(users).id)

@@ -44,6 +44,8 @@ class Notification(models.Model):
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     is_read = models.BooleanField(_("read"), default=False)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    seen_at = models.DateTimeField(_("seen at"), null=True, blank=True)  # the bell was opened on it
+    archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -63,3 +65,25 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class InboxCount(models.Model):
+    """A user's unread and unseen notifications (archived ones count in neither), kept by
+    database triggers in the transaction of every insert, update and delete, so the badge is
+    one indexed row at any inbox size and exact under concurrent writes."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    unread = models.IntegerField(default=0)
+    unseen = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "notifications_inbox_count"
+
+    def __str__(self):
+        return f"{self.user_id}: {self.unread} unread, {self.unseen} unseen"

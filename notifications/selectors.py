@@ -1,12 +1,12 @@
 """Reads of the inbox, always scoped to the caller's tenant and the caller."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from authms.api.booleans import parse_bool
 from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.models import User
-from notifications.models import Notification, NotificationType, Priority
+from notifications.models import InboxCount, Notification, NotificationType, Priority
 
 
 def _enum(params, name: str, allowed: list[str]) -> str | None:
@@ -23,8 +23,19 @@ def _inbox(user: User) -> QuerySet:
     return Notification.objects.filter(tenant_id=user.tenant_id, user=user)
 
 
+STATUSES = ["unread", "read", "unseen", "archived", "all"]
+_STATUS_FILTERS = {
+    None: Q(archived_at__isnull=True),  # the default: everything but the archive
+    "unread": Q(is_read=False, archived_at__isnull=True),
+    "read": Q(is_read=True, archived_at__isnull=True),
+    "unseen": Q(seen_at__isnull=True, archived_at__isnull=True),
+    "archived": Q(archived_at__isnull=False),
+    "all": Q(),
+}
+
+
 def notification_list(*, user: User, params) -> QuerySet:
-    queryset = _inbox(user)
+    queryset = _inbox(user).filter(_STATUS_FILTERS[_enum(params, "status", STATUSES)])
     if parse_bool(params, "unread_only"):
         queryset = queryset.filter(is_read=False)
     if kind := _enum(params, "type", NotificationType.values):
@@ -34,8 +45,10 @@ def notification_list(*, user: User, params) -> QuerySet:
     return queryset
 
 
-def notification_unread_count(*, user: User) -> int:
-    return _inbox(user).filter(is_read=False).count()
+def notification_counts(*, user: User) -> dict[str, int]:
+    """Unread and unseen (archived ones in neither): one row the triggers keep, at any inbox size."""
+    counts = InboxCount.objects.filter(user_id=user.id).values("unread", "unseen").first()
+    return counts or {"unread": 0, "unseen": 0}
 
 
 def notification_get(*, user: User, notification_id: str) -> Notification:

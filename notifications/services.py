@@ -9,6 +9,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -155,6 +156,31 @@ def notifications_mark_all_read(*, user: User) -> int:
     return Notification.objects.filter(tenant_id=user.tenant_id, user=user, is_read=False).update(
         is_read=True, read_at=timezone.now()
     )
+
+
+def notifications_mark_seen(*, user: User, up_to: Notification | None = None) -> int:
+    """The bell was opened: everything not yet seen, up to the newest notification it showed
+    (`up_to`; all when absent), is seen. Seen is not read: each item is read on its own."""
+    unseen = Notification.objects.filter(tenant_id=user.tenant_id, user=user, seen_at__isnull=True)
+    if up_to is not None:
+        unseen = unseen.filter(
+            Q(created_at__lt=up_to.created_at) | Q(created_at=up_to.created_at, id__lte=up_to.id)
+        )
+    return unseen.update(seen_at=timezone.now())
+
+
+def notification_archive(*, notification: Notification, archived: bool = True) -> Notification:
+    """Out of the inbox (and its counts) or back; idempotent."""
+    when = (notification.archived_at or timezone.now()) if archived else None
+    Notification.objects.filter(id=notification.id).update(archived_at=when)
+    notification.archived_at = when
+    return notification
+
+
+def notifications_archive_read(*, user: User) -> int:
+    return Notification.objects.filter(
+        tenant_id=user.tenant_id, user=user, is_read=True, archived_at__isnull=True
+    ).update(archived_at=timezone.now())
 
 
 def notification_delete(*, notification: Notification) -> None:

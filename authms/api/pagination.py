@@ -6,6 +6,8 @@ empty 200. Two queries at most: COUNT, then one slice — and the slice is skipp
 when the page starts beyond the total.
 """
 
+from functools import cache
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 from rest_framework.pagination import BasePagination
@@ -100,6 +102,23 @@ def list_response_schema(item_schema, **extra_properties) -> dict:
     }
 
 
+@cache
+def _page_info_class():
+    """One PageInfo component for every list envelope (two would clash in the schema)."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    return type(
+        inline_serializer(
+            name="PageInfo",
+            fields={
+                name: serializers.IntegerField() if spec["type"] == "integer" else serializers.BooleanField()
+                for name, spec in PAGE_INFO_SCHEMA["properties"].items()
+            },
+        )
+    )
+
+
 def list_envelope_schema(item_serializer_class, component_name: str, **extra_properties):
     """A named list-envelope schema for non-paginated list answers (e.g. the bulk send result)."""
     from drf_spectacular.utils import inline_serializer
@@ -110,13 +129,7 @@ def list_envelope_schema(item_serializer_class, component_name: str, **extra_pro
         "message": serializers.CharField(),
         "items": item_serializer_class(many=True),
         "total": serializers.IntegerField(),
-        "pagination": inline_serializer(
-            name="PageInfo",
-            fields={
-                name: serializers.IntegerField() if spec["type"] == "integer" else serializers.BooleanField()
-                for name, spec in PAGE_INFO_SCHEMA["properties"].items()
-            },
-        ),
+        "pagination": _page_info_class()(),
         **{name: serializers.CharField() for name in extra_properties},
         "timestamp": serializers.DateTimeField(),
     }

@@ -35,6 +35,8 @@ class NotificationSerializer(serializers.ModelSerializer):
             "is_read",
             "read_at",
             "created_at",
+            "seen_at",  # extensions: inbox v2 states
+            "archived_at",
         ]
 
     def to_representation(self, notification):
@@ -52,6 +54,8 @@ class NotificationSerializer(serializers.ModelSerializer):
             "is_read": notification.is_read,
             "read_at": rfc3339(notification.read_at),
             "created_at": rfc3339(notification.created_at),
+            "seen_at": rfc3339(notification.seen_at),
+            "archived_at": rfc3339(notification.archived_at),
         }
 
 

@@ -1,13 +1,21 @@
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from authms.api.cursor import cursor_page, cursor_params
 from authms.api.envelope import data_response
+from authms.api.pagination import list_envelope_schema, page_params
 from authms.api.schema import data_envelope, error_responses
 from authms.api.views import PaginatedListView
-from authms.errors import NotFoundError, PermissionDeniedError
+from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import Tenant
 from notifications import selectors, services
 from notifications.api.serializers import AdminNotifySerializer, NotificationSerializer
@@ -16,35 +24,140 @@ from notifications.models import NotificationType, Priority
 _NOT_FOUND = error_responses(data_envelope("NotificationResponse", NotificationSerializer()), 401, 404)
 
 
+_PAGE_OR_CURSOR_PAGE = PolymorphicProxySerializer(
+    component_name="NotificationList",
+    serializers=[
+        list_envelope_schema(NotificationSerializer, "NotificationPage"),
+        inline_serializer(
+            name="NotificationCursorPage",
+            fields={
+                "code": serializers.IntegerField(),
+                "message": serializers.CharField(),
+                "items": NotificationSerializer(many=True),
+                "next_cursor": serializers.CharField(allow_null=True),
+                "has_more": serializers.BooleanField(),
+                "timestamp": serializers.DateTimeField(),
+            },
+        ),
+    ],
+    resource_type_field_name=None,
+)
+
+
 class NotificationListView(PaginatedListView):
     serializer_class = NotificationSerializer
 
     @extend_schema(
         operation_id="notifications_list",
         summary="My in-app notifications, newest first",
+        description="Page numbers (`page`, `page_size`) as the seed documents, or `cursor` (empty for "
+        "the first page, then each answer's `next_cursor`): stable while new items arrive, the same "
+        "cost at any depth; the answer then has `next_cursor` and `has_more` instead of totals.",
         parameters=[
+            OpenApiParameter(
+                "status", str, enum=selectors.STATUSES, description="Default: all but archived."
+            ),
             OpenApiParameter("unread_only", OpenApiTypes.BOOL, description="true/false/1/0."),
             OpenApiParameter("type", str, enum=NotificationType.values),
             OpenApiParameter("priority", str, enum=Priority.values),
+            OpenApiParameter(
+                "cursor", str, description='Cursor mode: "" for the first page, then next_cursor.'
+            ),
         ],
-        responses=error_responses(NotificationSerializer(many=True), 400, 401),
+        responses=error_responses(_PAGE_OR_CURSOR_PAGE, 400, 401),
         tags=["notifications"],
     )
     def get(self, request):
-        return self.list_response(selectors.notification_list(user=request.user, params=request.query_params))
+        params = request.query_params
+        queryset = selectors.notification_list(user=request.user, params=params)
+        cursor = cursor_params(params)
+        if cursor is None:
+            return self.list_response(queryset)
+        _page, size = page_params({"page_size": params["page_size"]} if "page_size" in params else {})
+        return Response(
+            cursor_page(
+                queryset,
+                cursor=cursor,
+                size=size,
+                serialize=lambda rows: NotificationSerializer(rows, many=True).data,
+            )
+        )
+
+
+_COUNTS = data_envelope("InboxCountsResponse", serializers.DictField(child=serializers.IntegerField()))
 
 
 class UnreadCountView(APIView):
     @extend_schema(
         operation_id="notifications_unread_count",
-        summary="How many of my notifications are unread",
-        responses=error_responses(
-            data_envelope("UnreadCountResponse", serializers.DictField(child=serializers.IntegerField())), 401
-        ),
+        summary="How many of my notifications are unread, and unseen (the bell's badge)",
+        responses=error_responses(_COUNTS, 401),
         tags=["notifications"],
     )
     def get(self, request):
-        return data_response({"unread": selectors.notification_unread_count(user=request.user)})
+        return data_response(selectors.notification_counts(user=request.user))
+
+
+class SeenView(APIView):
+    @extend_schema(
+        operation_id="notifications_mark_seen",
+        summary="The bell was opened: mark my notifications seen (up to one, or all)",
+        request=inline_serializer(
+            name="SeenRequest",
+            fields={"up_to": serializers.CharField(required=False, help_text="ntf_…: the newest shown.")},
+        ),
+        responses=error_responses(data_envelope("SeenResponse", serializers.DictField()), 400, 401, 404),
+        tags=["notifications"],
+    )
+    def post(self, request):
+        up_to_id = request.data.get("up_to") if isinstance(request.data, dict) else None
+        if up_to_id is not None and not isinstance(up_to_id, str):
+            raise ValidationError.for_field("up_to", _("A notification id (ntf_…)."))
+        up_to = selectors.notification_get(user=request.user, notification_id=up_to_id) if up_to_id else None
+        updated = services.notifications_mark_seen(user=request.user, up_to=up_to)
+        return data_response({"updated": updated, **selectors.notification_counts(user=request.user)})
+
+
+class ArchiveView(APIView):
+    archived = True
+
+    @extend_schema(
+        operation_id="notifications_archive",
+        summary="Archive one of my notifications (out of the list and the counts; idempotent)",
+        request=None,
+        responses=_NOT_FOUND,
+        tags=["notifications"],
+    )
+    def post(self, request, notification_id):
+        notification = selectors.notification_get(user=request.user, notification_id=notification_id)
+        notification = services.notification_archive(notification=notification, archived=self.archived)
+        return data_response(NotificationSerializer(notification).data)
+
+
+class UnarchiveView(ArchiveView):
+    archived = False
+
+    @extend_schema(
+        operation_id="notifications_unarchive",
+        summary="Bring an archived notification back",
+        request=None,
+        responses=_NOT_FOUND,
+        tags=["notifications"],
+    )
+    def post(self, request, notification_id):
+        return super().post(request, notification_id)
+
+
+class ArchiveReadView(APIView):
+    @extend_schema(
+        operation_id="notifications_archive_read",
+        summary="Archive all my read notifications",
+        request=None,
+        responses=error_responses(data_envelope("ArchiveReadResponse", serializers.DictField()), 401),
+        tags=["notifications"],
+    )
+    def post(self, request):
+        return data_response({"updated": services.notifications_archive_read(user=request.user)})
 
 
 class NotificationDetailView(APIView):

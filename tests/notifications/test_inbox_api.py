@@ -28,7 +28,7 @@ def test_inbox_has_the_documented_shape(client_for, alice):
     body = client_for(alice).get(URL).json()
     assert body["code"] == 200 and body["total"] == 1 and body["pagination"]["page"] == 1
     (item,) = body["items"]
-    assert list(item) == DOCUMENTED_FIELDS
+    assert list(item) == [*DOCUMENTED_FIELDS, "seen_at", "archived_at"]  # the seed's, then extensions
     assert (
         item["id"].startswith("ntf_") and item["user_id"] == alice.id and item["tenant_id"] == alice.tenant_id
     )
@@ -91,7 +91,7 @@ def test_unread_count(client_for, alice, bob):
     first, _, _ = send(alice, 3)
     send(bob, 5)
     Notification.objects.filter(id=first.id).update(is_read=True)
-    assert client_for(alice).get(f"{URL}/unread-count").json()["data"] == {"unread": 2}
+    assert client_for(alice).get(f"{URL}/unread-count").json()["data"] == {"unread": 2, "unseen": 3}
 
 
 def test_mark_read_is_idempotent_and_sets_read_at_once(client_for, alice):

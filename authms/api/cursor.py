@@ -1,0 +1,64 @@
+"""Keyset (cursor) pages for lists ordered newest first by (created_at, id).
+
+A cursor names the last row a client was given; the next page is what comes strictly after it
+in that order, so rows inserted meanwhile never shift a page (page numbers do), and a page costs
+the same at any depth. Cursors are opaque; a malformed or tampered one is a 400.
+"""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from authms.api.envelope import envelope
+from authms.errors import ValidationError
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = parse_datetime(created)
+        if moment is None or moment.tzinfo is None or not isinstance(row_id, str) or len(row_id) > 64:
+            raise ValueError(cursor)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise ValidationError.for_field(
+            "cursor", _("Not a cursor of this list; start without one.")
+        ) from None
+    return moment, row_id
+
+
+def cursor_params(params) -> str | None:
+    """The cursor, "" for the first page in cursor mode, or None for page numbers; mixing the
+    two is a 400."""
+    if "cursor" not in params:
+        return None
+    if "page" in params:
+        raise ValidationError.for_field("cursor", _("Use cursor or page, not both."))
+    return params.get("cursor", "")
+
+
+def cursor_page(queryset: QuerySet, *, cursor: str, size: int, serialize) -> dict:
+    """One page after `cursor` ("" = the first) in the list envelope with `next_cursor`
+    (null at the end) and `has_more`."""
+    if cursor:
+        created, row_id = decode_cursor(cursor)
+        queryset = queryset.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=row_id))
+    rows = list(queryset.order_by("-created_at", "-id")[: size + 1])
+    has_more = len(rows) > size
+    rows = rows[:size]
+    return envelope(
+        200,
+        _("OK"),
+        items=serialize(rows),
+        next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if has_more else None,
+        has_more=has_more,
+    )

@@ -1,0 +1,119 @@
+"""The inbox's maintained counts (InboxCount): unread and unseen per user, by database trigger.
+
+A notification counts as unread while `is_read` is false and as unseen while `seen_at` is
+null, and in neither once archived. Every write path (bulk_create of a tenant-wide notice,
+mark-all-read's UPDATE, deletes, purges) goes through the triggers, in its own transaction.
+
+- PostgreSQL: statement triggers over transition tables add one signed sum per user and
+  statement, users in id order (one lock order, so concurrent statements cannot deadlock).
+- SQLite: row triggers.
+
+`recount_inbox()` rebuilds the counts from the table.
+"""
+
+from django.db import connection, transaction
+
+_UNREAD = "CASE WHEN {row}is_read = {false} AND {row}archived_at IS NULL THEN 1 ELSE 0 END"
+_UNSEEN = "CASE WHEN {row}seen_at IS NULL AND {row}archived_at IS NULL THEN 1 ELSE 0 END"
+
+
+def _signed(table: str, sign: int) -> str:
+    return (
+        f"SELECT user_id, {sign} * ({_UNREAD.format(row='', false='false')}) AS unread, "
+        f"{sign} * ({_UNSEEN.format(row='')}) AS unseen FROM {table}"
+    )
+
+
+def _pg_apply(signed: str) -> str:
+    return f"""
+        INSERT INTO notifications_inbox_count AS c (user_id, unread, unseen)
+        SELECT user_id, sum(unread), sum(unseen) FROM ({signed}) AS s
+        GROUP BY user_id HAVING sum(unread) <> 0 OR sum(unseen) <> 0 ORDER BY user_id
+        ON CONFLICT (user_id) DO UPDATE SET unread = c.unread + excluded.unread, unseen = c.unseen + excluded.unseen;
+    """
+
+
+_PG_TRIGGERS = [
+    f"""
+CREATE OR REPLACE FUNCTION notifications_inbox_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        {_pg_apply(_signed("new_rows", 1))}
+    ELSIF TG_OP = 'UPDATE' THEN
+        {_pg_apply(_signed("new_rows", 1) + " UNION ALL " + _signed("old_rows", -1))}
+    ELSE
+        {_pg_apply(_signed("old_rows", -1))}
+    END IF;
+    RETURN NULL;
+END $$;
+""",
+    """CREATE TRIGGER notifications_inbox_count_insert AFTER INSERT ON notifications_notification
+       REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION notifications_inbox_count_change()""",
+    """CREATE TRIGGER notifications_inbox_count_update AFTER UPDATE ON notifications_notification
+       REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION notifications_inbox_count_change()""",
+    """CREATE TRIGGER notifications_inbox_count_delete AFTER DELETE ON notifications_notification
+       REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION notifications_inbox_count_change()""",
+]
+
+
+def _sqlite_upsert(row: str, sign: int) -> str:
+    unread, unseen = _UNREAD.format(row=row, false="0"), _UNSEEN.format(row=row)
+    return f"""
+        INSERT INTO notifications_inbox_count (user_id, unread, unseen)
+        VALUES ({row}user_id, {sign} * ({unread}), {sign} * ({unseen}))
+        ON CONFLICT (user_id) DO UPDATE SET unread = unread + excluded.unread, unseen = unseen + excluded.unseen;
+    """
+
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER notifications_inbox_count_insert AFTER INSERT ON notifications_notification
+        BEGIN {_sqlite_upsert("NEW.", 1)} END""",
+    f"""CREATE TRIGGER notifications_inbox_count_update AFTER UPDATE ON notifications_notification
+        WHEN OLD.is_read IS NOT NEW.is_read OR OLD.seen_at IS NOT NEW.seen_at
+          OR OLD.archived_at IS NOT NEW.archived_at OR OLD.user_id IS NOT NEW.user_id
+        BEGIN {_sqlite_upsert("OLD.", -1)} {_sqlite_upsert("NEW.", 1)} END""",
+    f"""CREATE TRIGGER notifications_inbox_count_delete AFTER DELETE ON notifications_notification
+        BEGIN {_sqlite_upsert("OLD.", -1)} END""",
+]
+
+
+def install_triggers(schema_editor) -> None:
+    postgres = schema_editor.connection.vendor == "postgresql"
+    for sql in _PG_TRIGGERS if postgres else _SQLITE_TRIGGERS:
+        schema_editor.execute(sql, None)
+    _count_from_scratch(schema_editor.connection)
+
+
+def remove_triggers(schema_editor) -> None:
+    postgres = schema_editor.connection.vendor == "postgresql"
+    for name in ("insert", "update", "delete"):
+        schema_editor.execute(
+            f"DROP TRIGGER IF EXISTS notifications_inbox_count_{name}"
+            f"{' ON notifications_notification' if postgres else ''}",
+            None,
+        )
+    if postgres:
+        schema_editor.execute("DROP FUNCTION IF EXISTS notifications_inbox_count_change()", None)
+
+
+def _count_from_scratch(conn) -> None:
+    false = "false" if conn.vendor == "postgresql" else "0"
+    with conn.cursor() as cursor:
+        cursor.execute("DELETE FROM notifications_inbox_count")
+        cursor.execute(
+            f"""
+            INSERT INTO notifications_inbox_count (user_id, unread, unseen)
+            SELECT user_id, sum({_UNREAD.format(row="", false=false)}), sum({_UNSEEN.format(row="")})
+            FROM notifications_notification GROUP BY user_id
+            """
+        )
+
+
+def recount_inbox() -> None:
+    """Rebuilds every count; writes to the notification table wait meanwhile (PostgreSQL)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE notifications_notification IN SHARE MODE")
+        _count_from_scratch(connection)
