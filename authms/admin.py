@@ -21,6 +21,7 @@ class TenantForm(forms.ModelForm):
             "time_zone",
             "quiet_hours",
             "preference_defaults",
+            "language",
         ]
 
     def clean_sms_providers(self):
@@ -49,7 +50,7 @@ class TenantAdmin(PlatformAdminOnly, admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "is_active", "sms_providers"]}),
         (
             _("Delivery controls"),
-            {"fields": ["send_caps", "time_zone", "quiet_hours", "preference_defaults"]},
+            {"fields": ["send_caps", "time_zone", "quiet_hours", "preference_defaults", "language"]},
         ),
     ]
 
@@ -63,7 +64,7 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         (_("Tenant"), {"fields": ("tenant", "phone")}),
-        (_("Delivery"), {"fields": ("time_zone", "quiet_hours")}),
+        (_("Delivery"), {"fields": ("time_zone", "quiet_hours", "language")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("tenant", "username", "email", "password1", "password2")}),

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -39,6 +40,15 @@ class Tenant(models.Model):
             "e.g. 21:00-08:00 in each recipient's local time: non-critical messages falling inside wait "
             "until the window ends. Empty: none (users may still set their own)."
         )
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_(
+            "Of notices for users who chose none and whose app sends no Accept-Language. Empty: LANGUAGE_CODE."
+        ),
     )
     preference_defaults = models.JSONField(
         _("preference defaults"),
@@ -102,6 +112,13 @@ class User(AbstractUser):
         _("Where this user's quiet hours are read. Empty: a device's, else the tenant's.")
     )
     quiet_hours = quiet_hours_field(_('e.g. 22:00-07:00; "off" for none; empty: the tenant\'s.'))
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("Notices are shown in it. Empty: the request's Accept-Language, else the tenant's."),
+    )
     token_version = models.PositiveIntegerField(
         _("token version"),
         default=0,

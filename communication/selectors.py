@@ -501,6 +501,7 @@ def preferences_get(*, user: User) -> dict:
         "quiet_hours": user.quiet_hours,
         "effective_quiet_hours": window or QUIET_HOURS_OFF,
         "effective_time_zone": user.time_zone or tenant.time_zone or settings.CAPS_TIME_ZONE,
+        "language": user.language,
         "preferences": lines,
     }
 

@@ -44,6 +44,9 @@ class Notification(models.Model):
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     is_read = models.BooleanField(_("read"), default=False)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    # A notice the service wrote from notifications.messages: rendered again in the reader's language.
+    template = models.CharField(_("template"), max_length=100, blank=True, editable=False)
+    params = models.JSONField(_("template parameters"), default=dict, blank=True, editable=False)
     seen_at = models.DateTimeField(_("seen at"), null=True, blank=True)  # the bell was opened on it
     archived_at = models.DateTimeField(_("archived at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)

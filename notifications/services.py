@@ -8,15 +8,17 @@ from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.ids import new_ids
 from authms.iterables import chunked
 from authms.models import User
+from notifications.messages import render as render_message
 from notifications.models import Notification, NotificationType, Priority
 
 BATCH_SIZE = 1000
@@ -110,11 +112,18 @@ def notify(
     priority: str = Priority.MEDIUM,
     action_url: str | None = None,
     metadata: dict | None = None,
+    template: str = "",
+    params: dict | None = None,
 ) -> int:
     """Create one notification per user (named users, or every active user of the tenant).
 
-    Rows are written with bulk_create, 1,000 per INSERT. Returns how many were created.
+    With a `template` of notifications.messages, `title` and `content` are rendered from it
+    (in LANGUAGE_CODE for storage; readers get their own language). Rows are written with
+    bulk_create, 1,000 per INSERT. Returns how many were created.
     """
+    if template:
+        with translation.override(settings.LANGUAGE_CODE):
+            title, content = render_message(template, params or {})
     fields = _validated(
         type=type,
         event_type=event_type,
@@ -134,6 +143,8 @@ def notify(
                     tenant_id=tenant_id,
                     user_id=user_id,
                     content=content,
+                    template=template,
+                    params=params or {},
                     created_at=now,
                     **fields,
                 )

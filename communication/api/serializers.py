@@ -291,6 +291,7 @@ class PreferencesSerializer(serializers.Serializer):
     quiet_hours = serializers.CharField(help_text='"HH:MM-HH:MM", "off", or empty (the tenant\'s).')
     effective_quiet_hours = serializers.CharField(help_text='What applies now: a window or "off".')
     effective_time_zone = serializers.CharField()
+    language = serializers.CharField(help_text="Of your notices; empty: Accept-Language, else the tenant's.")
     preferences = PreferenceLineSerializer(many=True)
 
 
@@ -303,6 +304,10 @@ class PreferencesUpdateSerializer(serializers.Serializer):
     quiet_hours = StrictCharField(
         required=False, allow_blank=True, max_length=11, validators=[validate_quiet_hours]
     )
+    language = serializers.ChoiceField(
+        choices=[code for code, _name in settings.LANGUAGES] + [""], required=False,
+        help_text="Of your notices; empty: the request's Accept-Language, else the tenant's.",
+    )  # fmt: skip
     preferences = BoundedListField(
         max_items=lambda: len(Category.values) * len(Channel.values),
         child=PreferenceChoiceSerializer(),

@@ -587,6 +587,7 @@ class PreferencesView(APIView):
             changes=[services.PreferenceChange(**choice) for choice in data.get("preferences", [])],
             time_zone=data.get("time_zone"),
             quiet_hours=data.get("quiet_hours"),
+            language=data.get("language"),
         )
         return data_response(
             PreferencesSerializer(selectors.preferences_get(user=request.user)).data, message=_("Saved.")

@@ -482,8 +482,14 @@ def notify_batch_completed(*, batch_id: str) -> None:
         type="communication",
         event_type="communication.bulk.completed",
         priority="high" if counts[Status.FAILED] else "low",
-        title=f"Bulk {channel} finished: {delivered_or_sent:,} sent, {counts[Status.FAILED]:,} failed",
-        content=f"Your bulk {channel} to {batch.total:,} recipients has finished sending.",
+        title="",
+        template="communication.bulk.completed",
+        params={
+            "channel": channel,
+            "sent": f"{delivered_or_sent:,}",
+            "failed": f"{counts[Status.FAILED]:,}",
+            "total": f"{batch.total:,}",
+        },  # fmt: skip
         action_url=f"/{settings.API_PREFIX}{logs_path}?batch_id={batch.id}",
         metadata={"batch_id": batch.id, "channel": batch.channel, "total": batch.total, **counts},
     )

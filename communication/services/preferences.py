@@ -42,6 +42,7 @@ def preferences_update(
     changes: Iterable[PreferenceChange] = (),
     time_zone: str | None = None,
     quiet_hours: str | None = None,
+    language: str | None = None,
 ) -> None:
     """Store a user's choices; switching a critical category off is refused whole (400)."""
     changes = list(changes)
@@ -66,7 +67,7 @@ def preferences_update(
                 channel=change.channel,
                 defaults={"tenant_id": user.tenant_id, "enabled": change.enabled},
             )
-        fields = {"time_zone": time_zone, "quiet_hours": quiet_hours}
+        fields = {"time_zone": time_zone, "quiet_hours": quiet_hours, "language": language}
         fields = {name: value for name, value in fields.items() if value is not None}
         if fields:
             User.objects.filter(pk=user.pk).update(**fields)

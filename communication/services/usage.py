@@ -162,19 +162,22 @@ def _alert_admins(*, tenant: Tenant, meter: str, period: str, used: int, cap: in
         return
     spend = meter == SPEND_METER
     amount = money if spend else "{:,}".format
-    what = "spend" if spend else f"{meter} messages"
     notify(
         tenant_id=tenant.id,
         user_ids=admins,
         type="communication",
         event_type="communication.cap.reached",
         priority="high" if share >= 100 else "medium",
-        title=f"{meter.upper()} {period} cap: {share}% used ({amount(used)} of {amount(cap)})",
-        content=(
-            f"Further {'' if spend else meter + ' '}bulks are refused until the {period} ends."
-            if share >= 100
-            else f"{amount(cap - used)} of {what} remain this {period}."
-        ),
+        title="",
+        template="communication.cap.exhausted" if share >= 100 else "communication.cap.reached",
+        params={
+            "meter": meter.upper(),
+            "period": period,
+            "share": share,
+            "used": amount(used),
+            "cap": amount(cap),
+            "left": amount(cap - used),
+        },  # fmt: skip
         action_url=f"/{settings.API_PREFIX}admin/usage",
         metadata={
             "channel": meter,

@@ -376,9 +376,9 @@ def _tell_admins(endpoint: WebhookEndpoint, reason: str) -> None:
             type="communication",
             event_type="communication.webhook.disabled",
             priority="high",
-            title=f"Webhook endpoint disabled: {endpoint.url}"[:200],
-            content=f"We stopped sending events to it because {reason}. Fix it, then enable it again; "
-            "recover what it missed from the endpoint's page or the events feed.",
+            title="",
+            template="communication.webhook.disabled",
+            params={"url": endpoint.url[:120], "reason": reason},
             action_url=f"/{settings.API_PREFIX}webhooks/endpoints/{endpoint.id}",
             metadata={"endpoint_id": endpoint.id, "reason": reason},
         )

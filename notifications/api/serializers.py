@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from authms.api.envelope import rfc3339
 from authms.api.fields import BoundedListField, StrictCharField
+from notifications.messages import TEMPLATES, render
 from notifications.models import Notification, NotificationType, Priority
 from notifications.services import ACTION_URL_MAX, EVENT_TYPE, TITLE_MAX
 
@@ -40,6 +41,9 @@ class NotificationSerializer(serializers.ModelSerializer):
         ]
 
     def to_representation(self, notification):
+        title, content = notification.title, notification.content
+        if notification.template in TEMPLATES:  # in the reader's language (the view activated it)
+            title, content = render(notification.template, notification.params)
         return {
             "id": notification.id,
             "tenant_id": notification.tenant_id,
@@ -47,8 +51,8 @@ class NotificationSerializer(serializers.ModelSerializer):
             "type": notification.type,
             "event_type": notification.event_type,
             "priority": notification.priority,
-            "title": notification.title,
-            "content": notification.content,
+            "title": title,
+            "content": content,
             "action_url": notification.action_url or None,
             "metadata": json.dumps(notification.metadata or {}, ensure_ascii=False, separators=(",", ":")),
             "is_read": notification.is_read,

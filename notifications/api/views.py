@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -24,6 +26,25 @@ from notifications.models import NotificationType, Priority
 _NOT_FOUND = error_responses(data_envelope("NotificationResponse", NotificationSerializer()), 401, 404)
 
 
+def reader_language(request) -> str:
+    """Notices render in the reader's language: their profile's, else the request's
+    Accept-Language, else their tenant's, else LANGUAGE_CODE."""
+    user = request.user
+    if user.language:
+        return user.language
+    if request.META.get("HTTP_ACCEPT_LANGUAGE"):
+        return translation.get_language_from_request(request)
+    return user.tenant.language or settings.LANGUAGE_CODE  # the tenant came with the user (authentication)
+
+
+class InReadersLanguage:
+    """Answers (notices and messages alike) in the reader's language, once authenticated."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        translation.activate(reader_language(request))
+
+
 _PAGE_OR_CURSOR_PAGE = PolymorphicProxySerializer(
     component_name="NotificationList",
     serializers=[
@@ -44,7 +65,7 @@ _PAGE_OR_CURSOR_PAGE = PolymorphicProxySerializer(
 )
 
 
-class NotificationListView(PaginatedListView):
+class NotificationListView(InReadersLanguage, PaginatedListView):
     serializer_class = NotificationSerializer
 
     @extend_schema(
@@ -118,7 +139,7 @@ class SeenView(APIView):
         return data_response({"updated": updated, **selectors.notification_counts(user=request.user)})
 
 
-class ArchiveView(APIView):
+class ArchiveView(InReadersLanguage, APIView):
     archived = True
 
     @extend_schema(
@@ -160,7 +181,7 @@ class ArchiveReadView(APIView):
         return data_response({"updated": services.notifications_archive_read(user=request.user)})
 
 
-class NotificationDetailView(APIView):
+class NotificationDetailView(InReadersLanguage, APIView):
     @extend_schema(
         operation_id="notifications_get",
         summary="One of my notifications",
@@ -183,7 +204,7 @@ class NotificationDetailView(APIView):
         return data_response({"deleted": notification_id}, message=_("Deleted."))
 
 
-class NotificationReadView(APIView):
+class NotificationReadView(InReadersLanguage, APIView):
     @extend_schema(
         operation_id="notifications_mark_read",
         summary="Mark one of my notifications read (idempotent)",

@@ -102,4 +102,4 @@ def test_tenant_admins_hear_at_80_percent_of_the_spend_cap(
         bulk(client_for(ada), china(7, start=100))  # 1.215: 81 %
     notice = alerts.get(user=ada)
     assert notice.title == "SPEND day cap: 80% used (1.2150 CNY of 1.5000 CNY)"
-    assert notice.content == "0.2850 CNY of spend remain this day."
+    assert notice.content == "0.2850 CNY remain this day."

@@ -161,3 +161,40 @@ def test_counts_stay_exact_under_concurrent_writers(tenant_a):
     assert not errors
     assert Notification.objects.filter(user=user).count() == 60 + 20 - 20  # the inserts and deletes happened
     assert InboxCount.objects.filter(user=user).values("unread", "unseen").get() == counts(user)
+
+
+# --- The reader's language ----------------------------------------------------------------------
+
+
+def bulk_notice(user):
+    notify(tenant_id=user.tenant_id, user_ids=[user.id], type="communication", event_type="communication.bulk.completed",
+           title="", template="communication.bulk.completed",
+           params={"channel": "SMS", "sent": "2", "failed": "0", "total": "2"})  # fmt: skip
+    return Notification.objects.get(user=user)
+
+
+def test_a_notice_renders_in_the_readers_language(client_for, alice, tenant_a):
+    stored = bulk_notice(alice)
+    assert stored.title == "Bulk SMS finished: 2 sent, 0 failed"  # kept in LANGUAGE_CODE
+    client = client_for(alice)
+
+    def title(**headers):
+        return client.get(URL, **headers).json()["items"][0]["title"]
+
+    assert title() == "Bulk SMS finished: 2 sent, 0 failed"
+    assert title(HTTP_ACCEPT_LANGUAGE="zh-CN") == "批量 SMS 已完成：成功 2 条，失败 0 条"
+    tenant_a.language = "zh-hans"
+    tenant_a.save()
+    assert title() == "批量 SMS 已完成：成功 2 条，失败 0 条"  # no header: the tenant's
+    client.put("/api/v1/preferences", {"language": "en"}, format="json")
+    assert title(HTTP_ACCEPT_LANGUAGE="zh-CN") == "Bulk SMS finished: 2 sent, 0 failed"  # the profile wins
+
+
+def test_plain_notifications_are_shown_as_written(client_for, alice):
+    send(alice)
+    assert client_for(alice).get(URL, HTTP_ACCEPT_LANGUAGE="zh-CN").json()["items"][0]["title"] == "Hello"
+
+
+def test_an_unknown_language_is_400(client_for, alice):
+    answer = client_for(alice).put("/api/v1/preferences", {"language": "tlh"}, format="json")
+    assert answer.status_code == 400 and "language" in answer.json()["errors"]
