@@ -13,6 +13,7 @@ Everything of ours runs as in production: page, API, provider, encryption, VAPID
 """
 
 import json
+import time
 
 import pytest
 
@@ -77,14 +78,17 @@ def test_the_demo_page_subscribes_and_the_service_worker_shows_the_push(
     assert (received.payload["title"], received.payload["body"]) == ("Order shipped", "On its way")
 
     cdp = page.context.new_cdp_session(page)
-    registrations = []
+    registrations = {}  # by id: CDP may report one registration several times
     cdp.on(
-        "ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"])
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.update({r["registrationId"]: r for r in event["registrations"]}),
     )
     cdp.send("ServiceWorker.enable")
-    page.wait_for_function("navigator.serviceWorker.ready.then(() => true)")
-    page.wait_for_timeout(200)
-    [registration] = [r for r in registrations if not r.get("isDeleted")]
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # evaluate awaits: an active worker
+    deadline = time.monotonic() + 10
+    while not [r for r in registrations.values() if not r.get("isDeleted")] and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # CDP reports the registration on its own time
+    [registration] = [r for r in registrations.values() if not r.get("isDeleted")]
     cdp.send(
         "ServiceWorker.deliverPushMessage",
         {
@@ -93,13 +97,16 @@ def test_the_demo_page_subscribes_and_the_service_worker_shows_the_push(
             "data": json.dumps(received.payload),
         },
     )
-    # Read in the same poll that sees it: a second query could miss a notification Chromium
-    # already let go of (seen once in CI).
-    shown = page.wait_for_function(
-        "navigator.serviceWorker.ready.then(r => r.getNotifications()).then(list => list.length"
-        " && list.map(n => ({title: n.title, body: n.body, link: n.data.link, logId: n.data.logId})))",
-        timeout=10_000,
-    ).json_value()
+    # Polled from here: wait_for_function takes a returned Promise as truthy at once, so it never
+    # waited (a slow service worker failed CI twice).
+    shown, deadline = [], time.monotonic() + 10
+    while not shown and time.monotonic() < deadline:
+        shown = page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(list => list.map(n => ({title: n.title, body: n.body, link: n.data.link, logId: n.data.logId})))"
+        )
+        if not shown:
+            page.wait_for_timeout(100)
     assert shown == [{"title": "Order shipped", "body": "On its way", "link": "https://shop.example/orders/42",
                       "logId": received.payload["log_id"]}]  # fmt: skip
 
