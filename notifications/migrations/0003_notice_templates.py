@@ -3,6 +3,14 @@
 from django.db import migrations, models
 
 
+def reinstall_counting_triggers(apps, schema_editor):
+    """SQLite rebuilds the table to add these columns, and its triggers go with the old one."""
+    from notifications.inbox_counts import install_triggers, remove_triggers
+
+    remove_triggers(schema_editor)
+    install_triggers(schema_editor)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -20,4 +28,5 @@ class Migration(migrations.Migration):
             name='template',
             field=models.CharField(blank=True, editable=False, max_length=100, verbose_name='template'),
         ),
+        migrations.RunPython(reinstall_counting_triggers, migrations.RunPython.noop),
     ]
