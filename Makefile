@@ -24,7 +24,7 @@ run: install
 	$(EMBEDDED) $(BIN)/python manage.py seed_demo
 	@echo "Admin:    http://$(HOST):$(PORT)/admin/"
 	@echo "API docs: http://$(HOST):$(PORT)/api/v1/docs"
-	$(EMBEDDED) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(EMBEDDED) $(BIN)/uvicorn authms.asgi:application --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

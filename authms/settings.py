@@ -58,6 +58,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "authms.urls"
 WSGI_APPLICATION = "authms.wsgi.application"
+ASGI_APPLICATION = "authms.asgi.application"
 
 TEMPLATES = [
     {
@@ -104,6 +105,12 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# The inbox's live stream (notifications/api/stream.py): changes are announced on Redis when
+# REDIS_URL is set (else each stream reads the database each second: the embedded run).
+NOTIFICATION_STREAM_HEARTBEAT = env_seconds("NOTIFICATION_STREAM_HEARTBEAT", "15s")
+NOTIFICATION_STREAM_TOKEN_TTL = env_seconds("NOTIFICATION_STREAM_TOKEN_TTL", "60s")
+NOTIFICATION_STREAM_MAX_AGE = env_seconds("NOTIFICATION_STREAM_MAX_AGE", "10m")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -11,7 +11,10 @@ mark-all-read's UPDATE, deletes, purges) goes through the triggers, in its own t
 `recount_inbox()` rebuilds the counts from the table.
 """
 
+from datetime import datetime
+
 from django.db import connection, transaction
+from django.utils import timezone
 
 _UNREAD = "CASE WHEN {row}is_read = {false} AND {row}archived_at IS NULL THEN 1 ELSE 0 END"
 _UNSEEN = "CASE WHEN {row}seen_at IS NULL AND {row}archived_at IS NULL THEN 1 ELSE 0 END"
@@ -117,3 +120,38 @@ def recount_inbox() -> None:
             with connection.cursor() as cursor:
                 cursor.execute("LOCK TABLE notifications_notification IN SHARE MODE")
         _count_from_scratch(connection)
+
+
+def hold_inboxes(user_ids: list[str]) -> datetime:
+    """Lock these users' count rows (creating missing ones) until the transaction ends, in id
+    order like the triggers, and answer the database's clock read after the locks are held.
+
+    Stamping new notifications with that time makes each user's notifications commit in
+    `created_at` order: whoever holds a user's row commits before the next writer can stamp.
+    So a reader that has seen a notification has seen every older one of that user, and
+    "everything after (created_at, id)" never skips a late commit (the live stream relies on it).
+    """
+    if connection.vendor == "postgresql":
+        # The clock is read once the aggregate has consumed every locked row.
+        lock = """
+            WITH held AS (
+                INSERT INTO notifications_inbox_count AS c (user_id, unread, unseen)
+                SELECT user_id, 0, 0 FROM unnest(%s::varchar[]) AS user_id ORDER BY user_id
+                ON CONFLICT (user_id) DO UPDATE SET unread = c.unread
+                RETURNING 1
+            )
+            SELECT clock_timestamp() FROM (SELECT count(*) FROM held) AS locked
+        """
+        params = [sorted(user_ids)]
+    else:  # one writer at a time: the first write takes the database's write lock
+        lock = f"""
+            INSERT INTO notifications_inbox_count (user_id, unread, unseen)
+            VALUES {", ".join(["(%s, 0, 0)"] * len(user_ids))}
+            ON CONFLICT (user_id) DO UPDATE SET unread = unread
+        """
+        params = sorted(user_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(lock, params)
+        if connection.vendor == "postgresql":
+            return cursor.fetchone()[0]
+    return timezone.now()

@@ -1,5 +1,7 @@
 """Reads of the inbox, always scoped to the caller's tenant and the caller."""
 
+from datetime import UTC, datetime
+
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -57,3 +59,25 @@ def notification_get(*, user: User, notification_id: str) -> Notification:
     if notification is None:
         raise NotFoundError(_("Notification not found."))
     return notification
+
+
+Position = tuple[datetime, str]  # (created_at, id): where a reader is in an inbox's order
+
+
+def newest_position(*, user: User) -> Position:
+    """Where a fresh live stream starts: after the newest notification there is now."""
+    newest = _inbox(user).order_by("-created_at", "-id").values_list("created_at", "id").first()
+    return newest or (datetime.min.replace(tzinfo=UTC), "")
+
+
+def notifications_after(*, user: User, after: Position, limit: int) -> list[Notification]:
+    """Unarchived notifications after `after`, oldest first. Gap-free for a reader who moves
+    `after` along: each user's notifications commit in this order (inbox_counts.hold_inboxes)."""
+    created_at, row_id = after
+    return list(
+        _inbox(user)
+        .filter(
+            Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id), archived_at__isnull=True
+        )
+        .order_by("created_at", "id")[:limit]
+    )

@@ -18,6 +18,8 @@ from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.ids import new_ids
 from authms.iterables import chunked
 from authms.models import User
+from notifications.inbox_counts import hold_inboxes
+from notifications.live import announce
 from notifications.messages import render as render_message
 from notifications.models import Notification, NotificationType, Priority
 
@@ -134,9 +136,9 @@ def notify(
     )
     recipients = audience_user_ids(tenant_id=tenant_id, user_ids=user_ids, whole_tenant=whole_tenant)
     created = 0
-    now = timezone.now()
     with transaction.atomic():
         for chunk in chunked(recipients, BATCH_SIZE):
+            now = hold_inboxes(chunk)  # each user's notifications commit in created_at order
             Notification.objects.bulk_create(
                 Notification(
                     id=notification_id,
@@ -150,6 +152,7 @@ def notify(
                 )
                 for notification_id, user_id in zip(new_ids("ntf", len(chunk)), chunk, strict=True)
             )
+            announce(chunk)
             created += len(chunk)
     return created
 
@@ -160,12 +163,23 @@ def notification_mark_read(*, notification: Notification) -> Notification:
         now = timezone.now()
         Notification.objects.filter(id=notification.id, is_read=False).update(is_read=True, read_at=now)
         notification.is_read, notification.read_at = True, now
+        announce([notification.user_id])
     return notification
 
 
+def _changed(user: User, updated: int) -> int:
+    """Wake the user's live streams when an UPDATE of their inbox changed rows."""
+    if updated:
+        announce([user.id])
+    return updated
+
+
 def notifications_mark_all_read(*, user: User) -> int:
-    return Notification.objects.filter(tenant_id=user.tenant_id, user=user, is_read=False).update(
-        is_read=True, read_at=timezone.now()
+    return _changed(
+        user,
+        Notification.objects.filter(tenant_id=user.tenant_id, user=user, is_read=False).update(
+            is_read=True, read_at=timezone.now()
+        ),
     )
 
 
@@ -177,7 +191,7 @@ def notifications_mark_seen(*, user: User, up_to: Notification | None = None) ->
         unseen = unseen.filter(
             Q(created_at__lt=up_to.created_at) | Q(created_at=up_to.created_at, id__lte=up_to.id)
         )
-    return unseen.update(seen_at=timezone.now())
+    return _changed(user, unseen.update(seen_at=timezone.now()))
 
 
 def notification_archive(*, notification: Notification, archived: bool = True) -> Notification:
@@ -185,17 +199,22 @@ def notification_archive(*, notification: Notification, archived: bool = True) -
     when = (notification.archived_at or timezone.now()) if archived else None
     Notification.objects.filter(id=notification.id).update(archived_at=when)
     notification.archived_at = when
+    announce([notification.user_id])
     return notification
 
 
 def notifications_archive_read(*, user: User) -> int:
-    return Notification.objects.filter(
-        tenant_id=user.tenant_id, user=user, is_read=True, archived_at__isnull=True
-    ).update(archived_at=timezone.now())
+    return _changed(
+        user,
+        Notification.objects.filter(
+            tenant_id=user.tenant_id, user=user, is_read=True, archived_at__isnull=True
+        ).update(archived_at=timezone.now()),
+    )
 
 
 def notification_delete(*, notification: Notification) -> None:
     notification.delete()
+    announce([notification.user_id])
 
 
 def notifications_purge(*, older_than: datetime, include_unread: bool = False, batch_size: int = 5000) -> int:

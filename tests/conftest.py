@@ -330,3 +330,13 @@ def fake_webpush(settings, vapid_keys):
     yield fake
     fake.stop()
     reset_cache()
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """The app under uvicorn (the inbox stream needs ASGI)."""
+    from tests.asgi import start_asgi_server, stop_asgi_server
+
+    running, thread = start_asgi_server()
+    yield running
+    stop_asgi_server(running, thread)

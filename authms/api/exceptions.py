@@ -52,7 +52,7 @@ def summarise_errors(errors: dict[str, list[str]]) -> str:
     return gettext("Invalid input.") + (" " + " ".join(parts) if parts else "")
 
 
-def _detail_message(exc: exceptions.APIException) -> str:
+def detail_message(exc: exceptions.APIException) -> str:
     detail = exc.detail
     if isinstance(exc, InvalidToken) and isinstance(detail, dict):
         messages = detail.get("messages") or []
@@ -97,7 +97,7 @@ def envelope_exception_handler(exc, context):
         errors = flatten_errors(exc.detail)
         body = envelope(exc.status_code, summarise_errors(errors), errors=errors)
     else:
-        body = envelope(exc.status_code, _detail_message(exc))
+        body = envelope(exc.status_code, detail_message(exc))
     return Response(body, status=exc.status_code, headers=headers)
 
 

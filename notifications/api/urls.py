@@ -1,10 +1,14 @@
 from authms.api.routing import api_path
-from notifications.api import views
+from notifications.api import stream, views
 
 urlpatterns = [
     api_path("notifications", views.NotificationListView.as_view(), name="notifications"),
     api_path(
         "notifications/unread-count", views.UnreadCountView.as_view(), name="notifications-unread-count"
+    ),
+    api_path("notifications/stream", stream.notification_stream, name="notifications-stream"),
+    api_path(
+        "notifications/stream-token", views.StreamTokenView.as_view(), name="notifications-stream-token"
     ),
     api_path("notifications/read-all", views.ReadAllView.as_view(), name="notifications-read-all"),
     api_path("notifications/seen", views.SeenView.as_view(), name="notifications-seen"),

@@ -21,6 +21,7 @@ from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.models import Tenant
 from notifications import selectors, services
 from notifications.api.serializers import AdminNotifySerializer, NotificationSerializer
+from notifications.live import stream_token
 from notifications.models import NotificationType, Priority
 
 _NOT_FOUND = error_responses(data_envelope("NotificationResponse", NotificationSerializer()), 401, 404)
@@ -117,6 +118,32 @@ class UnreadCountView(APIView):
     )
     def get(self, request):
         return data_response(selectors.notification_counts(user=request.user))
+
+
+class StreamTokenView(APIView):
+    @extend_schema(
+        operation_id="notifications_stream_token",
+        summary="A short-lived token to open my live stream with EventSource (which cannot send headers)",
+        description="Open `GET /api/v1/notifications/stream?token=…` within `expires_in` seconds; the "
+        "stream then stays open. The stream sends Server-Sent Events: `counts`, `notification` "
+        "(resumable with Last-Event-ID), `reset`, and keep-alive comments.",
+        request=None,
+        responses=error_responses(
+            data_envelope(
+                "StreamTokenResponse",
+                inline_serializer(
+                    name="StreamToken",
+                    fields={"token": serializers.CharField(), "expires_in": serializers.IntegerField()},
+                ),
+            ),
+            401,
+        ),
+        tags=["notifications"],
+    )
+    def post(self, request):
+        return data_response(
+            {"token": stream_token(request.user), "expires_in": settings.NOTIFICATION_STREAM_TOKEN_TTL}
+        )
 
 
 class SeenView(APIView):
