@@ -14,6 +14,7 @@ from authms.api.views import SchemaView, SwaggerView
 from authms.metrics import metrics_view
 from authms.middleware import current_request_id
 from communication.views import push_demo, push_worker
+from notifications.views import bell_demo
 
 api_patterns = [
     path("", include("authms.api.urls")),
@@ -27,6 +28,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("authms/favicon.svg"), permanent=True)),
     path("push/demo/", push_demo, name="push-demo"),
     path("push/sw.js", push_worker, name="push-worker"),
+    path("notifications/demo/", bell_demo, name="bell-demo"),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path(settings.API_PREFIX, include(api_patterns)),
