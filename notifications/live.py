@@ -144,12 +144,18 @@ class InboxHub:
                 await client.aclose()
 
 
-_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, InboxHub]" = weakref.WeakKeyDictionary()
+def loop_local(factory):
+    """A getter of one `factory()` per running event loop (asyncio objects belong to a loop;
+    a web process runs one)."""
+    instances: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def get():
+        loop = asyncio.get_running_loop()
+        if loop not in instances:
+            instances[loop] = factory()
+        return instances[loop]
+
+    return get
 
 
-def current_hub() -> InboxHub:
-    """The hub of the running event loop (one per web process; asyncio objects belong to a loop)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _hubs:
-        _hubs[loop] = InboxHub()
-    return _hubs[loop]
+current_hub = loop_local(InboxHub)

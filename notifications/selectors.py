@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
@@ -81,3 +82,42 @@ def notifications_after(*, user: User, after: Position, limit: int) -> list[Noti
         )
         .order_by("created_at", "id")[:limit]
     )
+
+
+_AFTER_EACH = """
+    SELECT n.*, reader.ord AS reader
+    FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[], %s::varchar[])
+         WITH ORDINALITY AS reader(tenant_id, user_id, created_at, id, ord)
+    CROSS JOIN LATERAL (
+        SELECT * FROM notifications_notification AS n
+        WHERE n.tenant_id = reader.tenant_id AND n.user_id = reader.user_id AND n.archived_at IS NULL
+          AND (n.created_at, n.id) > (reader.created_at, reader.id)
+        ORDER BY n.created_at, n.id LIMIT %s
+    ) AS n
+    ORDER BY reader.ord, n.created_at, n.id
+"""
+
+
+def notifications_after_each(readers: list[tuple[User, Position]], *, limit: int) -> list[list[Notification]]:
+    """`notifications_after` for many readers at once (streams woken by one tenant-wide notice):
+    one query on PostgreSQL, each reader's rows scoped to their tenant and themselves."""
+    if connection.vendor != "postgresql":
+        return [notifications_after(user=user, after=after, limit=limit) for user, after in readers]
+    columns = [
+        [user.tenant_id for user, _after in readers],
+        [user.id for user, _after in readers],
+        [after[0] for _user, after in readers],
+        [after[1] for _user, after in readers],
+    ]
+    found: list[list[Notification]] = [[] for _reader in readers]
+    for row in Notification.objects.raw(_AFTER_EACH, [*columns, limit]):
+        found[row.reader - 1].append(row)
+    return found
+
+
+def notification_counts_each(users: list[User]) -> list[dict[str, int]]:
+    rows = InboxCount.objects.filter(user_id__in={user.id for user in users}).values(
+        "user_id", "unread", "unseen"
+    )
+    by_user = {row.pop("user_id"): row for row in rows}
+    return [by_user.get(user.id, {"unread": 0, "unseen": 0}) for user in users]

@@ -39,11 +39,13 @@ from authms.models import User
 from notifications import selectors
 from notifications.api.serializers import NotificationSerializer
 from notifications.api.views import reader_language
-from notifications.live import current_hub, stream_token_user
+from notifications.live import current_hub, loop_local, stream_token_user
 
 logger = logging.getLogger(__name__)
 
 REPLAY_LIMIT = 500
+READ_BATCH = 1000
+GATHER_SECONDS = 0.005
 RETRY_MS = 2000
 
 
@@ -71,6 +73,7 @@ def _resume_point(request) -> selectors.Position | None:
 
 
 def _opened(request) -> tuple[User, str, selectors.Position]:
+    close_old_connections()
     try:
         user = _authenticated(request)
         request.user = user
@@ -79,16 +82,60 @@ def _opened(request) -> tuple[User, str, selectors.Position]:
         close_old_connections()
 
 
-def _changes(user: User, language: str, after: selectors.Position):
-    """New notifications after `after` (serialized) and the counts, read in a pool thread."""
+def _read(readers: list[tuple[User, str, selectors.Position]]):
+    """For each (user, language, position): the notifications after it, serialized in the
+    reader's language, and the counts. In a pool thread; one query each for all readers."""
     close_old_connections()
     try:
-        rows = selectors.notifications_after(user=user, after=after, limit=REPLAY_LIMIT + 1)
-        with translation.override(language):
-            items = NotificationSerializer(rows[:REPLAY_LIMIT], many=True).data
-        return rows, items, selectors.notification_counts(user=user)
+        found = selectors.notifications_after_each(
+            [(user, after) for user, _language, after in readers], limit=REPLAY_LIMIT + 1
+        )
+        counts = selectors.notification_counts_each([reader[0] for reader in readers])
+        answers = []
+        for (_user, language, _after), rows, count in zip(readers, found, counts, strict=True):
+            with translation.override(language):
+                answers.append((rows, NotificationSerializer(rows[:REPLAY_LIMIT], many=True).data, count))
+        return answers
     finally:
         close_old_connections()
+
+
+class BatchedReads:
+    """Streams woken together read together: a tenant-wide notice wakes every stream of the
+    tenant at once, and one query for all of them costs far less than one each. While a read
+    runs, the streams woken meanwhile queue up and go in the next one."""
+
+    def __init__(self):
+        self._waiting: list[tuple[User, str, selectors.Position, asyncio.Future]] = []
+        self._reader: asyncio.Task | None = None
+
+    async def changes(self, user: User, language: str, after: selectors.Position):
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        self._waiting.append((user, language, after, answer))
+        if self._reader is None or self._reader.done():
+            self._reader = loop.create_task(self._read_waiting())
+        return await answer
+
+    async def _read_waiting(self):
+        read = sync_to_async(_read, thread_sensitive=False)
+        while self._waiting:
+            await asyncio.sleep(GATHER_SECONDS)  # the other streams woken by the same announcement queue up
+            batch, self._waiting = self._waiting[:READ_BATCH], self._waiting[READ_BATCH:]
+            try:
+                answers = await read([waiting[:3] for waiting in batch])
+            except Exception as error:  # noqa: BLE001 - handed to each stream waiting for this read
+                answers = [error] * len(batch)
+            for (*_reader, waiting), answer in zip(batch, answers, strict=True):
+                if waiting.done():  # its stream was closed meanwhile
+                    continue
+                if isinstance(answer, Exception):
+                    waiting.set_exception(answer)
+                else:
+                    waiting.set_result(answer)
+
+
+current_reads = loop_local(BatchedReads)
 
 
 def _event(name: str, data, event_id: str | None = None) -> str:
@@ -97,7 +144,7 @@ def _event(name: str, data, event_id: str | None = None) -> str:
 
 
 async def _events(user: User, language: str, after: selectors.Position):
-    read_changes = sync_to_async(_changes, thread_sensitive=False)
+    reads = current_reads()
     hub = current_hub()
     wake = hub.listen(user.id)
     loop = asyncio.get_running_loop()
@@ -112,7 +159,7 @@ async def _events(user: User, language: str, after: selectors.Position):
         while loop.time() < ends:
             wake.clear()
             try:
-                rows, items, now_counts = await read_changes(user, language, after)
+                rows, items, now_counts = await reads.changes(user, language, after)
                 if len(rows) > REPLAY_LIMIT:
                     after = await newest_position(user=user)
             except DatabaseError as error:
@@ -149,7 +196,9 @@ async def notification_stream(request):
         response["Allow"] = "GET"
         return response
     try:
-        user, language, after = await sync_to_async(_opened)(request)
+        # In the shared pool (as the stream's reads), not the request's own thread, which
+        # lives as long as the stream and would keep a database connection of its own.
+        user, language, after = await sync_to_async(_opened, thread_sensitive=False)(request)
     except AuthenticationFailed as error:
         response = json_error_response(401, detail_message(error))
         response["WWW-Authenticate"] = 'Bearer realm="api"'

@@ -198,3 +198,25 @@ def test_plain_notifications_are_shown_as_written(client_for, alice):
 def test_an_unknown_language_is_400(client_for, alice):
     answer = client_for(alice).put("/api/v1/preferences", {"language": "tlh"}, format="json")
     assert answer.status_code == 400 and "language" in answer.json()["errors"]
+
+
+def test_reads_for_many_streams_at_once_keep_each_reader_to_their_own_inbox(db, alice, ada, bob):
+    from authms.models import User
+    from notifications.selectors import newest_position, notifications_after_each
+
+    start = newest_position(user=alice)
+    one = _notify_one(alice, "one")
+    _notify_one(alice, "two")
+    _notify_one(ada, "ada's")
+    forged = User(id=alice.id, tenant_id=bob.tenant_id)  # alice's id under another tenant
+    found = notifications_after_each(
+        [(alice, start), (alice, (one.created_at, one.id)), (ada, start), (bob, start), (forged, start)],
+        limit=10,
+    )
+    assert [[row.title for row in rows] for rows in found] == [["one", "two"], ["two"], ["ada's"], [], []]
+    assert notifications_after_each([(alice, start)], limit=1)[0] == [one]
+
+
+def _notify_one(user, title):
+    notify(tenant_id=user.tenant_id, user_ids=[user.id], type="system", event_type="a.b", title=title)
+    return Notification.objects.filter(user=user).order_by("-created_at", "-id").first()

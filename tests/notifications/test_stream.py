@@ -185,3 +185,17 @@ def test_each_users_notifications_are_stamped_after_the_previous_writer_committe
     second = _notify(alice, "second")  # blocks until the first writer commits
     writer.join()
     assert second.created_at >= first_committed_at["at"]
+
+
+def test_a_tenant_wide_notice_reaches_every_open_stream_of_the_tenant_only(
+    asgi_server, streams, alice, ada, bob
+):
+    opened = {user.username: streams(asgi_server.url + STREAM, _bearer(user)) for user in (alice, ada, bob)}
+    for stream in opened.values():
+        stream.next(name="counts")
+    services.notify(
+        tenant_id=alice.tenant_id, whole_tenant=True, type="system", event_type="a.b", title="All hands"
+    )
+    for name in ("alice", "ada"):
+        assert opened[name].next(timeout=1.0, name="notification").data["title"] == "All hands"
+    assert opened["bob"].quiet(0.5) == []
