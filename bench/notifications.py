@@ -1,30 +1,44 @@
-"""The inbox at 1,000,000 notifications over 10,000 users.
+"""The inbox at 1,000,000 notifications over 10,000 users, over HTTP, beside django-notifications-hq.
 
     make bench BENCH=notifications
     make bench BENCH=notifications BENCH_ARGS="--rows=200000 --users=2000"
 
-Times, for users picked at random, GET /notifications (unread_only off and on) and
-GET /notifications/unread-count through the real URL stack with real JWTs, and the same
-reads at the ORM level. Baseline, in the same run: a django-notifications-hq-style table
-(recipient, unread, timestamp; indexes on (recipient, unread) and timestamp) read via the
-ORM the way that library does (filter(recipient, unread).count(), order_by(-timestamp)).
+The peer is django-notifications-hq 1.8.3 with its own JSON views (api/unread_count/,
+api/all_list/, api/unread_list/), installed in a virtualenv of its own (.venv-bench-hq, made on
+the first run from bench/hq_peer/requirements.txt: its package is also named `notifications`, so
+it cannot share a process with the service). Same PostgreSQL server (its own database), the same
+rows (USERS users, ROWS notifications, one in seven unread), each app under gunicorn with one
+sync worker (as each serves its API in production), sessions for the peer and JWTs for ours made before timing. Rounds interleave the two
+(order swapped each round); random users; keep-alive connections.
 """
 
 import argparse
+import hashlib
+import json
+import os
 import random
-from functools import partial
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from bench.common import migrate, print_table, setup_django, time_calls
+import httpx
 
-setup_django(urlconf="bench.urls")
+from bench.common import migrate, print_table, setup_django
 
+setup_django()
+
+from django.conf import settings
 from django.db import connection
-from rest_framework.test import APIClient
 
 from authms.models import Tenant, User
-from bench.urls import HqNotification
-from notifications import selectors
+from bench.notifications_stream import free_port
 from tests.conftest import access_token_for
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT / "bench" / "hq_peer"
+PEER_VENV = ROOT / ".venv-bench-hq"
+PEER_DATABASE = "bench_hq_peer"
 
 
 def seed(rows: int, users: int):
@@ -40,91 +54,146 @@ def seed(rows: int, users: int):
         cursor.execute(
             """
             INSERT INTO notifications_notification (id, tenant_id, user_id, type, event_type, priority, title,
-                content, metadata, is_read, read_at, created_at)
+                content, metadata, template, params, is_read, read_at, created_at)
             SELECT 'ntf_' || lpad(g::text, 26, '0'), %s, u.id, 'system', 'status.incident.created', 'medium',
-                   'Notice ' || g, 'Body', '{}'::jsonb, (g / %s) %% 7 <> 0, NULL,
+                   'Notice ' || g, 'Body', '{}'::jsonb, '', '{}'::jsonb, (g / %s) %% 7 <> 0, NULL,
                    now() - ((%s - g) || ' seconds')::interval
             FROM generate_series(1, %s) AS g JOIN bench_inbox_users u ON u.n = g %% %s
             """,
             [tenant.id, users, rows, rows, users],
         )
-        cursor.execute(
-            """
-            CREATE TABLE bench_hq_notification AS
-            SELECT row_number() OVER () AS id, user_id AS recipient_id, NOT is_read AS unread,
-                   created_at AS timestamp, title AS verb, content AS description, 'info' AS level
-            FROM notifications_notification
-            """
-        )
-        cursor.execute("ALTER TABLE bench_hq_notification ADD PRIMARY KEY (id)")
-        cursor.execute("CREATE INDEX ON bench_hq_notification (recipient_id, unread)")
-        cursor.execute("CREATE INDEX ON bench_hq_notification (timestamp)")
         cursor.execute("VACUUM ANALYZE notifications_notification")
-        cursor.execute("VACUUM ANALYZE bench_hq_notification")
     return list(User.objects.filter(tenant=tenant))
+
+
+def peer_environment() -> dict:
+    """The peer's virtualenv (made once per requirements file) and its database's address."""
+    requirements = PEER / "requirements.txt"
+    stamp = PEER_VENV / f".installed-{hashlib.sha1(requirements.read_bytes()).hexdigest()[:12]}"
+    if not stamp.exists():
+        print("Installing django-notifications-hq into .venv-bench-hq …", flush=True)
+        subprocess.run([sys._base_executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+        subprocess.run([str(PEER_VENV / "bin/pip"), "install", "-q", "-r", str(requirements)], check=True)
+        stamp.touch()
+    database = settings.DATABASES["default"]
+    credentials = (
+        f"{database['USER']}:{database['PASSWORD']}@" if database["PASSWORD"] else f"{database['USER']}@"
+    )
+    return {
+        **os.environ,
+        "PEER_DATABASE_URL": f"postgres://{credentials}{database['HOST']}:{database['PORT']}/{PEER_DATABASE}",
+        "PYTHONPATH": str(PEER),
+        "DJANGO_SETTINGS_MODULE": "peer_settings",
+    }
+
+
+def peer_tool(env: dict, *args: str) -> str:
+    return subprocess.run(
+        [str(PEER_VENV / "bin/python"), "peer_tool.py", *args], cwd=PEER, env=env, check=True,
+        stdout=subprocess.PIPE, text=True,
+    ).stdout  # fmt: skip
+
+
+def start_gunicorn(gunicorn: Path, app: str, port: int, cwd: Path, env: dict) -> subprocess.Popen:
+    """One sync worker: each app as its API is served in production (persistent connections)."""
+    server = subprocess.Popen(
+        [str(gunicorn), app, "-b", f"127.0.0.1:{port}", "-w", "1", "--log-level", "warning"], cwd=cwd, env=env
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit(f"{app} did not start")
+
+
+def timed(client: httpx.Client, path: str, pick_auth, rng: random.Random, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        headers, cookies = pick_auth(rng)
+        started = time.perf_counter()
+        response = client.get(path, headers=headers, cookies=cookies)
+        samples.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            sys.exit(f"{path}: {response.status_code} {response.text[:200]}")
+    return samples
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=200)
     args = parser.parse_args()
+    env = peer_environment()
     migrate()
-    print(f"Seeding {args.rows:,} notifications over {args.users:,} users …", flush=True)
+    print(f"Seeding {args.rows:,} notifications over {args.users:,} users, twice …", flush=True)
     users = seed(args.rows, args.users)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {PEER_DATABASE}")
+        cursor.execute(f"CREATE DATABASE {PEER_DATABASE}")
+    peer_tool(env, "seed", str(args.rows), str(args.users))
+    sessions = json.loads(peer_tool(env, "sessions", "500"))
     rng = random.Random(1)
-    # Tokens minted before timing, and one client (a fresh test client rebuilds the
-    # middleware chain on its first request): only the request itself is measured.
     tokens = [f"Bearer {access_token_for(user)}" for user in rng.sample(users, min(500, len(users)))]
-    client = APIClient()
 
-    def api(path, params=None):
-        response = client.get(path, params or {}, HTTP_AUTHORIZATION=rng.choice(tokens))
-        assert response.status_code == 200, response.content[:200]
-
-    def ours_list(unread_only):
-        user = rng.choice(users)
-        queryset = selectors.notification_list(
-            user=user, params={"unread_only": "true" if unread_only else "false"}
-        )
-        return queryset.count(), list(queryset[:20])
-
-    def ours_count():
-        return selectors.notification_counts(user=rng.choice(users))
-
-    def hq_list(unread_only):
-        queryset = HqNotification.objects.filter(recipient_id=rng.choice(users).id)
-        if unread_only:
-            queryset = queryset.filter(unread=True)
-        queryset = queryset.order_by("-timestamp")
-        return queryset.count(), list(queryset[:20])
-
-    def hq_count():
-        return HqNotification.objects.filter(recipient_id=rng.choice(users).id, unread=True).count()
-
+    ours_port, peer_port = free_port(), free_port()
+    ours_env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1"}
+    ours = start_gunicorn(ROOT / ".venv/bin/gunicorn", "authms.wsgi", ours_port, ROOT, ours_env)
+    peer = start_gunicorn(PEER_VENV / "bin/gunicorn", "peer_wsgi", peer_port, PEER, env)
     cases = [
-        ("list, unread_only=false", partial(api, "/api/v1/notifications"), partial(ours_list, False), partial(hq_list, False)),
-        ("list, unread_only=true", partial(api, "/api/v1/notifications", {"unread_only": "true"}), partial(ours_list, True), partial(hq_list, True)),
-        ("unread count", partial(api, "/api/v1/notifications/unread-count"), ours_count, hq_count),
+        ("unread count", "/api/v1/notifications/unread-count", "/inbox/notifications/api/unread_count/"),
+        ("list, 20 newest", "/api/v1/notifications?page_size=20", "/inbox/notifications/api/all_list/?max=20"),
+        ("list, 20 newest unread", "/api/v1/notifications?unread_only=true&page_size=20",
+         "/inbox/notifications/api/unread_list/?max=20"),
     ]  # fmt: skip
+    samples = {(name, side): [] for name, *_ in cases for side in ("ours", "peer")}
+    try:
+        with (
+            httpx.Client(base_url=f"http://127.0.0.1:{ours_port}") as ours_client,
+            httpx.Client(base_url=f"http://127.0.0.1:{peer_port}") as peer_client,
+        ):
+            sides = {
+                "ours": (ours_client, lambda rng: ({"Authorization": rng.choice(tokens)}, None)),
+                "peer": (peer_client, lambda rng: ({}, {"sessionid": rng.choice(sessions)})),
+            }
+            for _name, ours_path, peer_path in cases:  # warm-up: connections, caches
+                timed(ours_client, ours_path, sides["ours"][1], rng, 20)
+                timed(peer_client, peer_path, sides["peer"][1], rng, 20)
+            for round_ in range(args.rounds):
+                order = ("ours", "peer") if round_ % 2 == 0 else ("peer", "ours")
+                for name, ours_path, peer_path in cases:
+                    for side in order:
+                        client, auth = sides[side]
+                        path = ours_path if side == "ours" else peer_path
+                        samples[(name, side)] += timed(client, path, auth, rng, args.per_round)
+    finally:
+        for server in (ours, peer):
+            server.terminate()
+            server.wait(10)
+
     rows = []
-    for name, through_api, orm, baseline in cases:
-        a, o, b = (time_calls(call, repeat=args.repeat) for call in (through_api, orm, baseline))
+    for name, *_ in cases:
+        mine, theirs = samples[(name, "ours")], samples[(name, "peer")]
         rows.append(
-            [
-                name,
-                f"{a['p50']:.2f}",
-                f"{a['p95']:.2f}",
-                f"{o['p95']:.2f}",
-                f"{b['p95']:.2f}",
-                f"{b['p95'] / o['p95']:.1f}x",
-            ]
-        )
+            [name]
+            + [f"{percentile(values, share):.2f}" for values in (mine, theirs) for share in (0.5, 0.95)]
+            + [f"{percentile(theirs, 0.5) / percentile(mine, 0.5):.1f}x", f"{percentile(theirs, 0.95) / percentile(mine, 0.95):.1f}x"]
+        )  # fmt: skip
     print(
-        f"\nInbox, {args.rows:,} notifications, {args.users:,} users, PostgreSQL, ms (n={args.repeat}, random users)"
+        f"\nInbox over HTTP, {args.rows:,} notifications, {args.users:,} users, PostgreSQL, gunicorn 1 sync worker each; "
+        f"ms, n={args.rounds * args.per_round} per cell, {args.rounds} interleaved rounds"
     )
-    print_table(["read", "API p50", "API p95", "ORM p95 (ours)", "ORM p95 (hq-style)", "hq/ours"], rows)
+    print_table(["read", "ours p50", "ours p95", "hq p50", "hq p95", "hq/ours p50", "hq/ours p95"], rows)
 
 
 if __name__ == "__main__":

@@ -62,22 +62,6 @@ class BaselineAdminLogs(BaselineUserLogs):
         return queryset
 
 
-class HqNotification(models.Model):
-    """django-notifications-hq's shape: recipient, unread flag, timestamp (bench_hq_notification)."""
-
-    recipient_id = models.CharField(max_length=30)
-    unread = models.BooleanField()
-    timestamp = models.DateTimeField()
-    verb = models.CharField(max_length=255)
-    description = models.TextField()
-    level = models.CharField(max_length=20)
-
-    class Meta:
-        managed = False
-        db_table = "bench_hq_notification"
-        app_label = "notifications"
-
-
 class StockLogAdmin(admin.ModelAdmin):
     """Stock Django admin over the logs: the service's columns, filters, search fields and date
     hierarchy, scoped to the staff member's tenant, with Django's paginator and counts."""

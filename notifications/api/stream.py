@@ -167,7 +167,8 @@ async def _events(user: User, language: str, after: selectors.Position):
                 return
             events = []
             if len(rows) > REPLAY_LIMIT:
-                reason = _("Too much to catch up on: reload the list.")
+                with translation.override(language):
+                    reason = _("Too much to catch up on: reload the list.")
                 events.append(_event("reset", {"reason": reason}, encode_cursor(*after)))
             else:
                 for row, item in zip(rows, items, strict=True):

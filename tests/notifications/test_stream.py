@@ -199,3 +199,22 @@ def test_a_tenant_wide_notice_reaches_every_open_stream_of_the_tenant_only(
     for name in ("alice", "ada"):
         assert opened[name].next(timeout=1.0, name="notification").data["title"] == "All hands"
     assert opened["bob"].quiet(0.5) == []
+
+
+def test_too_much_to_replay_sends_reset_and_the_stream_goes_on_from_the_newest(
+    asgi_server, streams, alice, monkeypatch
+):
+    monkeypatch.setattr("notifications.api.stream.REPLAY_LIMIT", 2)
+    first = _notify(alice, "one")
+    _notify(alice, "two")
+    _notify(alice, "three")
+    newest = _notify(alice, "four")
+    stream = streams(
+        asgi_server.url + STREAM,
+        {**_bearer(alice), "Last-Event-ID": encode_cursor(first.created_at, first.id)},
+    )
+    reset = stream.next()
+    assert reset.name == "reset" and reset.id == encode_cursor(newest.created_at, newest.id)
+    assert stream.next().name == "counts"
+    created = _notify(alice, "five")
+    assert stream.next(timeout=1.0).data["id"] == created.id
