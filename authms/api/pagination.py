@@ -2,8 +2,9 @@
 
 `page`/`page_size` must be positive integers (else 400 naming the parameter);
 `page_size` above the maximum is clamped, not rejected; a page past the end is an
-empty 200. Two queries at most: COUNT, then one slice — and the slice is skipped
-when the page starts beyond the total.
+empty 200. Two queries at most: a COUNT and one slice. The first page is read first
+and counts only when it is full (a short one is the whole result); later pages count
+first and skip the slice when they start beyond the total.
 """
 
 from functools import cache
@@ -40,6 +41,13 @@ def page_params(params) -> tuple[int, int]:
 class PagePagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.page, self.page_size = page_params(request.query_params)
+        if self.page == 1:
+            rows = list(queryset[: self.page_size])
+            # A short first page is the whole result: its length is the total.
+            self.total = len(rows) if len(rows) < self.page_size else queryset.count()
+            return rows
+        # Later pages count first: an offset past the total (even one beyond what the
+        # database can take) is then an empty page without a query.
         self.total = queryset.count()
         offset = (self.page - 1) * self.page_size
         if offset >= self.total:

@@ -148,3 +148,19 @@ def test_list_query_count_is_fixed(client_for, alice, page_size, django_assert_n
         assert len(client.get(URL, {"page_size": page_size}).json()["items"]) == page_size
     with django_assert_num_queries(2):  # auth, COUNT
         client.get(f"{URL}/unread-count")
+
+
+def test_a_short_first_page_is_the_whole_result_and_is_not_counted(
+    client_for, alice, django_assert_num_queries
+):
+    for _ in range(3):
+        notify(tenant_id=alice.tenant_id, user_ids=[alice.id], type="system", event_type="a.b", title="t")
+    client = client_for(alice)
+    with django_assert_num_queries(2):  # auth, page (3 < 20: the total is its length)
+        body = client.get(URL).json()
+    assert body["total"] == 3 and len(body["items"]) == 3
+    with django_assert_num_queries(3):  # a full page counts
+        assert client.get(URL, {"page_size": 3}).json()["total"] == 3
+    with django_assert_num_queries(2):  # a later page counts first; past the end: no slice
+        body = client.get(URL, {"page": 2, "page_size": 3}).json()
+    assert body["total"] == 3 and body["items"] == []
