@@ -42,7 +42,7 @@ FUZZ_EXAMPLES ?= 25
 ## inputs than PostgreSQL does.
 test: install lint
 	.ci/ensure-chromium
-	.ci/with-services env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest $(PYTEST_ARGS)
+	.ci/with-services env $(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest --durations=15 $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory fuzz-sqlite
 
 BAD_INPUT_TESTS := tests/fuzz tests/authms/test_parsers.py tests/authms/test_tokens.py tests/authms/test_envelope.py \
@@ -53,7 +53,7 @@ BAD_INPUT_TESTS := tests/fuzz tests/authms/test_parsers.py tests/authms/test_tok
 SQLITE_TESTS := $(BAD_INPUT_TESTS) tests/communication/test_log_counts.py tests/communication/test_dashboard.py \
 	tests/communication/test_preferences.py tests/communication/test_quiet_hours.py tests/communication/test_spend_caps.py \
 	tests/communication/test_delivery_controls_api.py tests/communication/test_events.py tests/communication/test_webhooks.py \
-	tests/notifications/test_inbox_v2.py tests/authms/test_triggers_installed.py
+	tests/notifications/test_inbox_v2.py tests/authms/test_triggers_installed.py tests/communication/test_logs_cursor.py
 
 fuzz-sqlite: install
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL TEST_DATABASE=sqlite $(TEST_ENV) \

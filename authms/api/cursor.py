@@ -62,3 +62,55 @@ def cursor_page(queryset: QuerySet, *, cursor: str, size: int, serialize) -> dic
         next_cursor=encode_cursor(rows[-1].created_at, rows[-1].id) if has_more else None,
         has_more=has_more,
     )
+
+
+def page_or_cursor_schema(item_serializer_class, name: str, page_name: str = ""):
+    """The answer of a list with both modes: `page_name` (default `{name}Page`: page numbers)
+    or `{name}CursorPage`."""
+    from drf_spectacular.utils import PolymorphicProxySerializer, inline_serializer
+    from rest_framework import serializers
+
+    from authms.api.pagination import list_envelope_schema
+
+    return PolymorphicProxySerializer(
+        component_name=f"{name}List",
+        serializers=[
+            list_envelope_schema(item_serializer_class, page_name or f"{name}Page"),
+            inline_serializer(
+                name=f"{name}CursorPage",
+                fields={
+                    "code": serializers.IntegerField(),
+                    "message": serializers.CharField(),
+                    "items": item_serializer_class(many=True),
+                    "next_cursor": serializers.CharField(allow_null=True),
+                    "has_more": serializers.BooleanField(),
+                    "timestamp": serializers.DateTimeField(),
+                },
+            ),
+        ],
+        resource_type_field_name=None,
+    )
+
+
+def page_or_cursor_parameters():
+    """`page`, `page_size` and `cursor`: a schema given as page_or_cursor_schema is not seen as a
+    paginated list, so drf-spectacular does not add the paginator's parameters by itself."""
+    from django.conf import settings
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [
+        OpenApiParameter("page", int, description="Page number, from 1 (default 1)."),
+        OpenApiParameter(
+            "page_size",
+            int,
+            description=f"Items per page (default {settings.PAGE_SIZE_DEFAULT}; values above "
+            f"{settings.PAGE_SIZE_MAX} are clamped).",
+        ),
+        OpenApiParameter(
+            "cursor",
+            str,
+            description='Cursor mode: "" for the first page, then each answer\'s next_cursor (not with '
+            "page): stable while rows arrive, the same cost at any depth; the answer has next_cursor "
+            "and has_more instead of totals.",
+        ),
+    ]

@@ -10,11 +10,14 @@ from rest_framework.exceptions import APIException, Throttled
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from authms.api.authentication import TenantJWTAuthentication
+from authms.api.cursor import cursor_page, cursor_params
 from authms.api.envelope import data_response
+from authms.api.pagination import page_params
 from authms.api.schema import SimpleResponseSerializer, data_envelope, error_responses
 from authms.api.serializers import (
     LoginRequestSerializer,
@@ -29,9 +32,26 @@ from authms.tokens import access_token_refresh, refresh_token_revoke
 
 
 class PaginatedListView(GenericAPIView):
-    """A list endpoint: one page of the queryset, serialized, in the list envelope."""
+    """A list endpoint: one page of the queryset, serialized, in the list envelope.
+
+    With `cursor_pages` (lists ordered newest first by created_at, id) a `?cursor=` asks for
+    keyset pages instead of page numbers (authms.api.cursor)."""
+
+    cursor_pages = False
 
     def list_response(self, queryset):
+        params = self.request.query_params
+        cursor = cursor_params(params) if self.cursor_pages else None
+        if cursor is not None:
+            _page, size = page_params({"page_size": params["page_size"]} if "page_size" in params else {})
+            return Response(
+                cursor_page(
+                    queryset,
+                    cursor=cursor,
+                    size=size,
+                    serialize=lambda rows: self.get_serializer(rows, many=True).data,
+                )
+            )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

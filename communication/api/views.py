@@ -22,6 +22,7 @@ from rest_framework.renderers import JSONRenderer, StaticHTMLRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from authms.api.cursor import page_or_cursor_parameters, page_or_cursor_schema
 from authms.api.envelope import data_response, envelope, list_envelope
 from authms.api.pagination import list_envelope_schema
 from authms.api.parsers import FORM_AND_JSON_PARSERS, JSONParser
@@ -63,11 +64,16 @@ _FILTER_PARAMETERS = [
     OpenApiParameter("batch_id", str, description="Only logs of this bulk batch (bat_…)."),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="RFC 3339; inclusive."),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="RFC 3339; exclusive."),
+    *page_or_cursor_parameters(),
 ]
+_LOG_PAGE_OR_CURSOR_PAGE = page_or_cursor_schema(
+    CommunicationLogSerializer, "CommunicationLog", page_name="PaginatedCommunicationLogList"
+)
 
 
 class _LogListView(PaginatedListView):
     serializer_class = CommunicationLogSerializer
+    cursor_pages = True
 
 
 class CommunicationLogListView(_LogListView):
@@ -80,7 +86,7 @@ class CommunicationLogListView(_LogListView):
             OpenApiParameter("user_id", str, description="Defaults to the caller (usr_…)."),
             *_FILTER_PARAMETERS,
         ],
-        responses=error_responses(CommunicationLogSerializer(many=True), 400, 401, 403),
+        responses=error_responses(_LOG_PAGE_OR_CURSOR_PAGE, 400, 401, 403),
         tags=["communication"],
     )
     def get(self, request):
@@ -104,7 +110,7 @@ class AdminCommunicationLogListView(_LogListView):
             OpenApiParameter("provider", str, description="e.g. submail, smtp, console."),
             *_FILTER_PARAMETERS,
         ],
-        responses=error_responses(CommunicationLogSerializer(many=True), 400, 401, 403),
+        responses=error_responses(_LOG_PAGE_OR_CURSOR_PAGE, 400, 401, 403),
         tags=["communication"],
     )
     def get(self, request):

@@ -4,17 +4,14 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    PolymorphicProxySerializer,
     extend_schema,
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from authms.api.cursor import cursor_page, cursor_params
+from authms.api.cursor import page_or_cursor_parameters, page_or_cursor_schema
 from authms.api.envelope import data_response
-from authms.api.pagination import list_envelope_schema, page_params
 from authms.api.schema import data_envelope, error_responses
 from authms.api.views import PaginatedListView
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
@@ -46,28 +43,9 @@ class InReadersLanguage:
         translation.activate(reader_language(request))
 
 
-_PAGE_OR_CURSOR_PAGE = PolymorphicProxySerializer(
-    component_name="NotificationList",
-    serializers=[
-        list_envelope_schema(NotificationSerializer, "NotificationPage"),
-        inline_serializer(
-            name="NotificationCursorPage",
-            fields={
-                "code": serializers.IntegerField(),
-                "message": serializers.CharField(),
-                "items": NotificationSerializer(many=True),
-                "next_cursor": serializers.CharField(allow_null=True),
-                "has_more": serializers.BooleanField(),
-                "timestamp": serializers.DateTimeField(),
-            },
-        ),
-    ],
-    resource_type_field_name=None,
-)
-
-
 class NotificationListView(InReadersLanguage, PaginatedListView):
     serializer_class = NotificationSerializer
+    cursor_pages = True
 
     @extend_schema(
         operation_id="notifications_list",
@@ -82,28 +60,13 @@ class NotificationListView(InReadersLanguage, PaginatedListView):
             OpenApiParameter("unread_only", OpenApiTypes.BOOL, description="true/false/1/0."),
             OpenApiParameter("type", str, enum=NotificationType.values),
             OpenApiParameter("priority", str, enum=Priority.values),
-            OpenApiParameter(
-                "cursor", str, description='Cursor mode: "" for the first page, then next_cursor.'
-            ),
+            *page_or_cursor_parameters(),
         ],
-        responses=error_responses(_PAGE_OR_CURSOR_PAGE, 400, 401),
+        responses=error_responses(page_or_cursor_schema(NotificationSerializer, "Notification"), 400, 401),
         tags=["notifications"],
     )
     def get(self, request):
-        params = request.query_params
-        queryset = selectors.notification_list(user=request.user, params=params)
-        cursor = cursor_params(params)
-        if cursor is None:
-            return self.list_response(queryset)
-        _page, size = page_params({"page_size": params["page_size"]} if "page_size" in params else {})
-        return Response(
-            cursor_page(
-                queryset,
-                cursor=cursor,
-                size=size,
-                serialize=lambda rows: NotificationSerializer(rows, many=True).data,
-            )
-        )
+        return self.list_response(selectors.notification_list(user=request.user, params=request.query_params))
 
 
 _COUNTS = data_envelope("InboxCountsResponse", serializers.DictField(child=serializers.IntegerField()))
