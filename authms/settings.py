@@ -163,6 +163,9 @@ LOGIN_THROTTLE_GLOBAL_RATE = env_str("LOGIN_THROTTLE_GLOBAL_RATE", "5/s")
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
+# The log lists count at most this many rows for `total` (then `total_is_capped: true`) when the
+# maintained counts cannot answer their filters.
+LOG_LIST_COUNT_CAP = env_int("LOG_LIST_COUNT_CAP", 10_000)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_seconds("JWT_ACCESS_TOKEN_LIFETIME", "15m")),

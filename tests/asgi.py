@@ -50,11 +50,15 @@ def stop_asgi_server(running: AsgiServer, thread: threading.Thread) -> None:
     # The server's pool threads kept their database connections; the test database is about
     # to be flushed (and later dropped), which they must not hold up.
     if connection.vendor == "postgresql":
+        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+            cursor.execute(f"SELECT pg_terminate_backend(pid) {others}")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # terminating is asynchronous
+                cursor.execute(f"SELECT count(*) {others}")
+                if cursor.fetchone()[0] == 0:
+                    break
+                time.sleep(0.05)
 
 
 @dataclass

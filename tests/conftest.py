@@ -334,7 +334,7 @@ def fake_webpush(settings, vapid_keys):
 
 @pytest.fixture
 def asgi_server(transactional_db):
-    """The app under uvicorn (the inbox stream needs ASGI)."""
+    """The app under uvicorn (the inbox stream needs ASGI), on this test's committed data."""
     from tests.asgi import start_asgi_server, stop_asgi_server
 
     running, thread = start_asgi_server()

@@ -64,7 +64,7 @@ def cursor_page(queryset: QuerySet, *, cursor: str, size: int, serialize) -> dic
     )
 
 
-def page_or_cursor_schema(item_serializer_class, name: str, page_name: str = ""):
+def page_or_cursor_schema(item_serializer_class, name: str, page_name: str = "", **page_fields):
     """The answer of a list with both modes: `page_name` (default `{name}Page`: page numbers)
     or `{name}CursorPage`."""
     from drf_spectacular.utils import PolymorphicProxySerializer, inline_serializer
@@ -75,7 +75,7 @@ def page_or_cursor_schema(item_serializer_class, name: str, page_name: str = "")
     return PolymorphicProxySerializer(
         component_name=f"{name}List",
         serializers=[
-            list_envelope_schema(item_serializer_class, page_name or f"{name}Page"),
+            list_envelope_schema(item_serializer_class, page_name or f"{name}Page", **page_fields),
             inline_serializer(
                 name=f"{name}CursorPage",
                 fields={

@@ -38,24 +38,47 @@ def page_params(params) -> tuple[int, int]:
     return page, page_size
 
 
+# PostgreSQL's OFFSET is a bigint: a page beyond it is empty without asking.
+_LARGEST_OFFSET = 2**62
+
+
 class PagePagination(BasePagination):
+    """Counts with the view's `count_rows` (PaginatedListView: an exact COUNT; the log lists:
+    maintained counts or a capped COUNT, reported as `total_is_capped`)."""
+
     def paginate_queryset(self, queryset, request, view=None):
         self.page, self.page_size = page_params(request.query_params)
+        self.capped = None if view is None or not view.capped_totals else False
         if self.page == 1:
             rows = list(queryset[: self.page_size])
             # A short first page is the whole result: its length is the total.
-            self.total = len(rows) if len(rows) < self.page_size else queryset.count()
+            if len(rows) < self.page_size:
+                self.total = len(rows)
+            else:
+                self._count(queryset, view)
             return rows
-        # Later pages count first: an offset past the total (even one beyond what the
-        # database can take) is then an empty page without a query.
-        self.total = queryset.count()
+        # Later pages count first: an offset past an exact total is then an empty page
+        # without a query (past a capped one, the rows are read: there may be more).
+        self._count(queryset, view)
         offset = (self.page - 1) * self.page_size
-        if offset >= self.total:
+        if (offset >= self.total and not self.capped) or offset >= _LARGEST_OFFSET:
             return []
         return list(queryset[offset : offset + self.page_size])
 
+    def _count(self, queryset, view):
+        if view is None:
+            self.total = queryset.count()
+        else:
+            self.total, capped = view.count_rows(queryset)
+            if self.capped is not None:
+                self.capped = capped
+
     def get_paginated_response(self, data):
-        return Response(list_envelope(items=data, total=self.total, page=self.page, page_size=self.page_size))
+        extra = {} if self.capped is None else {"total_is_capped": self.capped}
+        body = list_envelope(items=data, total=self.total, page=self.page, page_size=self.page_size, **extra)
+        if self.capped:  # the total is a floor: a full page may have more after it
+            body["pagination"]["has_next"] = body["pagination"]["has_next"] or len(data) == self.page_size
+        return Response(body)
 
     def get_paginated_response_schema(self, schema):
         return list_response_schema(schema)
@@ -138,7 +161,10 @@ def list_envelope_schema(item_serializer_class, component_name: str, **extra_pro
         "items": item_serializer_class(many=True),
         "total": serializers.IntegerField(),
         "pagination": _page_info_class()(),
-        **{name: serializers.CharField() for name in extra_properties},
+        **{
+            name: field if isinstance(field, serializers.Field) else serializers.CharField()
+            for name, field in extra_properties.items()
+        },
         "timestamp": serializers.DateTimeField(),
     }
     return inline_serializer(name=component_name, fields=fields)

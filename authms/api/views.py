@@ -38,6 +38,12 @@ class PaginatedListView(GenericAPIView):
     keyset pages instead of page numbers (authms.api.cursor)."""
 
     cursor_pages = False
+    # Lists whose count may be capped say so in every page's answer (`total_is_capped`).
+    capped_totals = False
+
+    def count_rows(self, queryset) -> tuple[int, bool]:
+        """The list's total, and whether it is capped (only a lower bound)."""
+        return queryset.count(), False
 
     def list_response(self, queryset):
         params = self.request.query_params

@@ -67,13 +67,25 @@ _FILTER_PARAMETERS = [
     *page_or_cursor_parameters(),
 ]
 _LOG_PAGE_OR_CURSOR_PAGE = page_or_cursor_schema(
-    CommunicationLogSerializer, "CommunicationLog", page_name="PaginatedCommunicationLogList"
+    CommunicationLogSerializer,
+    "CommunicationLog",
+    page_name="PaginatedCommunicationLogList",
+    total_is_capped=serializers.BooleanField(
+        help_text="true: `total` is a floor (LOG_LIST_COUNT_CAP, default 10,000), the list has more."
+    ),
 )
 
 
 class _LogListView(PaginatedListView):
     serializer_class = CommunicationLogSerializer
     cursor_pages = True
+    capped_totals = True
+    admin = False
+
+    def count_rows(self, queryset) -> tuple[int, bool]:
+        return selectors.log_list_total(
+            actor=self.request.user, queryset=queryset, filters=self.request.query_params, admin=self.admin
+        )
 
 
 class CommunicationLogListView(_LogListView):
@@ -98,6 +110,8 @@ class CommunicationLogListView(_LogListView):
 
 
 class AdminCommunicationLogListView(_LogListView):
+    admin = True
+
     @extend_schema(
         operation_id="admin_communication_logs_list",
         summary="List communication logs of the tenant (admins)",

@@ -24,7 +24,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.http import StreamingHttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -87,10 +87,16 @@ def _read(readers: list[tuple[User, str, selectors.Position]]):
     reader's language, and the counts. In a pool thread; one query each for all readers."""
     close_old_connections()
     try:
-        found = selectors.notifications_after_each(
-            [(user, after) for user, _language, after in readers], limit=REPLAY_LIMIT + 1
-        )
-        counts = selectors.notification_counts_each([reader[0] for reader in readers])
+        # One snapshot for the rows and the counts: counts that already include a notification
+        # the rows do not show yet would reach the client before the notification itself.
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            found = selectors.notifications_after_each(
+                [(user, after) for user, _language, after in readers], limit=REPLAY_LIMIT + 1
+            )
+            counts = selectors.notification_counts_each([reader[0] for reader in readers])
         answers = []
         for (_user, language, _after), rows, count in zip(readers, found, counts, strict=True):
             with translation.override(language):

@@ -1,0 +1,104 @@
+"""The log lists' `total` without COUNT over the table (#20 item 1): from the maintained log
+counts when the admin list's filters are ones they answer, else an exact COUNT capped at
+LOG_LIST_COUNT_CAP (`total_is_capped: true`)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import LogFactory
+
+USER_URL = "/api/v1/communication/logs"
+ADMIN_URL = "/api/v1/admin/communication/logs"
+
+
+def _counted_the_log_table(queries) -> bool:
+    return any(
+        "COUNT(" in query["sql"].upper() and '"communication_log"' in query["sql"] for query in queries
+    )
+
+
+@pytest.fixture
+def mixed_logs(alice, ada, bob):
+    """Acme: alice and ada, several channels, statuses and providers; Globex: bob (never counted for Acme)."""
+    for status, count in (("delivered", 5), ("failed", 3), ("pending", 2)):
+        LogFactory.create_batch(count, user=alice, status=status, provider="submail")
+    LogFactory.create_batch(4, user=ada, status="delivered", provider="aliyun")
+    LogFactory.create_batch(
+        2, user=alice, channel="email", recipient="a@example.com", provider="smtp", status="sent"
+    )
+    LogFactory.create_batch(6, user=bob, status="delivered", provider="submail")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"status": "delivered"}, {"provider": "submail"}, {"channel": "email"},
+     {"status": "delivered", "provider": "aliyun"}, {"status": "delivered", "channel": "sms", "provider": "submail"},
+     {"status": "failed", "page_size": "2"}, {"provider": ""}],
+)  # fmt: skip
+def test_admin_totals_for_counted_filters_come_from_the_maintained_counts(
+    client_for, ada, mixed_logs, filters
+):
+    client = client_for(ada)
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(ADMIN_URL, {**filters, "page_size": filters.get("page_size", "1")}).json()
+    counted_the_table = _counted_the_log_table(
+        queries.captured_queries
+    )  # before the next request clears them
+    expected = client.get(
+        ADMIN_URL, {**filters, "page_size": "100"}
+    ).json()  # a short page: counted by length
+    assert body["total"] == expected["total"] == len(expected["items"])
+    assert body["total_is_capped"] is False
+    assert not counted_the_table
+
+
+def test_the_platform_admin_counts_one_tenant_or_all(client_for, root, alice, bob, mixed_logs):
+    client = client_for(root)
+    totals = {
+        tenant: client.get(ADMIN_URL, {"page_size": 1, **({"tenant_id": tenant} if tenant else {})}).json()[
+            "total"
+        ]
+        for tenant in ("", alice.tenant_id, bob.tenant_id)
+    }
+    assert totals == {"": 22, alice.tenant_id: 16, bob.tenant_id: 6}
+
+
+def test_a_tenant_admin_naming_another_tenant_counts_nothing(client_for, ada, bob, mixed_logs):
+    for page in ("1", "2"):  # the second page counts before reading
+        body = (
+            client_for(ada).get(ADMIN_URL, {"tenant_id": bob.tenant_id, "page_size": 1, "page": page}).json()
+        )
+        assert body["total"] == 0 and body["items"] == []
+
+
+def test_other_filters_count_exactly_up_to_the_cap_then_say_it_is_capped(
+    client_for, alice, ada, mixed_logs, settings
+):
+    settings.LOG_LIST_COUNT_CAP = 4
+    client = client_for(ada)
+    below = client.get(ADMIN_URL, {"user_id": ada.id, "page_size": 2}).json()  # 4 logs: not above the cap
+    assert below["total"] == 4 and below["total_is_capped"] is False
+    first = client.get(ADMIN_URL, {"user_id": alice.id, "page_size": 2}).json()  # 12 logs
+    assert (
+        first["total"] == 4 and first["total_is_capped"] is True and first["pagination"]["has_next"] is True
+    )
+    third = client.get(
+        ADMIN_URL, {"user_id": alice.id, "page_size": 2, "page": 3}
+    ).json()  # past the cap: still read
+    assert (
+        len(third["items"]) == 2
+        and third["total_is_capped"] is True
+        and third["pagination"]["has_next"] is True
+    )
+    last = client.get(ADMIN_URL, {"user_id": alice.id, "page_size": 5, "page": 3}).json()
+    assert len(last["items"]) == 2 and last["pagination"]["has_next"] is False
+    mine = client_for(alice).get(USER_URL, {"page_size": 2}).json()  # the user list: always a capped COUNT
+    assert mine["total"] == 4 and mine["total_is_capped"] is True
+
+
+def test_a_page_far_beyond_a_capped_total_is_empty_not_an_error(client_for, alice, mixed_logs, settings):
+    settings.LOG_LIST_COUNT_CAP = 2
+    for page in ("1000", "99999999999999999999"):
+        response = client_for(alice).get(USER_URL, {"page": page, "page_size": 1})
+        assert response.status_code == 200 and response.json()["items"] == []
