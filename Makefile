@@ -24,7 +24,8 @@ run: install
 	$(EMBEDDED) $(BIN)/python manage.py seed_demo
 	@echo "Admin:    http://$(HOST):$(PORT)/admin/"
 	@echo "API docs: http://$(HOST):$(PORT)/api/v1/docs"
-	$(EMBEDDED) $(BIN)/uvicorn authms.asgi:application --host $(HOST) --port $(PORT)
+	@echo "Inbox:    http://$(HOST):$(PORT)/notifications/demo/"
+	$(EMBEDDED) $(BIN)/uvicorn authms.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 lint: install
 	$(BIN)/ruff check .
