@@ -157,6 +157,15 @@ def notify(
     return created
 
 
+def notify_tenant_admins(*, tenant_id: str, **notice) -> int:
+    """`notify()` the tenant's active admins (the service's own notices: caps, webhooks);
+    nobody to tell is not an error."""
+    admins = list(
+        User.objects.filter(tenant_id=tenant_id, is_staff=True, is_active=True).values_list("id", flat=True)
+    )
+    return notify(tenant_id=tenant_id, user_ids=admins, **notice) if admins else 0
+
+
 def notification_mark_read(*, notification: Notification) -> Notification:
     """Idempotent: `read_at` is set the first time only."""
     if not notification.is_read:

@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from authms.errors import LimitExceededError
-from authms.models import Tenant, User
+from authms.models import Tenant
 from communication.models import SPEND_METER, SendUsage
-from notifications.services import notify
+from notifications.services import notify_tenant_admins
 
 PERIODS = (SendUsage.Period.DAY, SendUsage.Period.MONTH)
 SPEND_UNITS = 10_000  # the spend meter counts ten-thousandths of SPEND_CURRENCY
@@ -155,16 +155,10 @@ def _threshold_reached(used: int, cap: int) -> int:
 
 def _alert_admins(*, tenant: Tenant, meter: str, period: str, used: int, cap: int, share: int) -> None:
     """One inbox notice to the tenant's admins."""
-    admins = list(
-        User.objects.filter(tenant_id=tenant.id, is_staff=True, is_active=True).values_list("id", flat=True)
-    )
-    if not admins:
-        return
     spend = meter == SPEND_METER
     amount = money if spend else "{:,}".format
-    notify(
+    notify_tenant_admins(
         tenant_id=tenant.id,
-        user_ids=admins,
         type="communication",
         event_type="communication.cap.reached",
         priority="high" if share >= 100 else "medium",

@@ -27,7 +27,7 @@ from authms.models import User
 from communication.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from communication.webhook_signing import decrypt, encrypt, new_secret, signature_header
 from communication.webhook_transport import PostResult, UnsafeTarget, checked_target, new_client, post
-from notifications.services import notify
+from notifications.services import notify_tenant_admins
 
 logger = logging.getLogger(__name__)
 
@@ -364,21 +364,14 @@ def _endpoint_health(endpoint: WebhookEndpoint, *, ok: bool, gone: bool, now: da
 
 
 def _tell_admins(endpoint: WebhookEndpoint, reason: str) -> None:
-    admins = list(
-        User.objects.filter(tenant_id=endpoint.tenant_id, is_staff=True, is_active=True).values_list(
-            "id", flat=True
-        )
+    notify_tenant_admins(
+        tenant_id=endpoint.tenant_id,
+        type="communication",
+        event_type="communication.webhook.disabled",
+        priority="high",
+        title="",
+        template="communication.webhook.disabled",
+        params={"url": endpoint.url[:120], "reason": reason},
+        action_url=f"/{settings.API_PREFIX}webhooks/endpoints/{endpoint.id}",
+        metadata={"endpoint_id": endpoint.id, "reason": reason},
     )
-    if admins:
-        notify(
-            tenant_id=endpoint.tenant_id,
-            user_ids=admins,
-            type="communication",
-            event_type="communication.webhook.disabled",
-            priority="high",
-            title="",
-            template="communication.webhook.disabled",
-            params={"url": endpoint.url[:120], "reason": reason},
-            action_url=f"/{settings.API_PREFIX}webhooks/endpoints/{endpoint.id}",
-            metadata={"endpoint_id": endpoint.id, "reason": reason},
-        )
