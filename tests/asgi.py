@@ -30,7 +30,7 @@ def start_asgi_server() -> tuple[AsgiServer, threading.Thread]:
             port=0,
             lifespan="off",
             log_level="warning",
-            timeout_graceful_shutdown=2,  # open streams never end on their own
+            timeout_graceful_shutdown=0.2,  # open streams never end on their own: cancel them
         )
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)

@@ -102,15 +102,16 @@ def test_last_event_id_resumes_with_everything_after_it_and_nothing_before(asgi_
     assert stream.quiet(0.5) == []
 
 
-@pytest.mark.parametrize("garbage", ["garbage", "eyJub3QiOiJhIGN1cnNvciJ9", "%00", "W10"])
-def test_a_garbage_last_event_id_is_ignored_and_the_stream_starts_fresh(asgi_server, streams, alice, garbage):
+def test_a_garbage_last_event_id_is_ignored_and_the_stream_starts_fresh(asgi_server, streams, alice):
     _notify(alice, "old")
-    stream = streams(asgi_server.url + STREAM, {**_bearer(alice), "Last-Event-ID": garbage})
-    assert stream.status == 200
-    assert stream.next().name == "counts"  # nothing replayed
-    assert stream.quiet(0.3) == []
-    created = _notify(alice, "new")
-    assert stream.next(timeout=1.0).data["id"] == created.id
+    for garbage in ("garbage", "eyJub3QiOiJhIGN1cnNvciJ9", "%00", "W10"):
+        stream = streams(asgi_server.url + STREAM, {**_bearer(alice), "Last-Event-ID": garbage})
+        assert stream.status == 200, garbage
+        assert stream.next().name == "counts", garbage  # nothing replayed
+        assert stream.quiet(0.3) == [], garbage
+        created = _notify(alice, f"new after {garbage}")
+        assert stream.next(timeout=1.0, name="notification").data["id"] == created.id
+        stream.close()
 
 
 def test_a_stream_token_opens_the_stream_for_eventsource(asgi_server, streams, alice, client_for):
