@@ -16,6 +16,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from authms.triggers import TriggerSet
+
 _UNREAD = "CASE WHEN {row}is_read = {false} AND {row}archived_at IS NULL THEN 1 ELSE 0 END"
 _UNSEEN = "CASE WHEN {row}seen_at IS NULL AND {row}archived_at IS NULL THEN 1 ELSE 0 END"
 
@@ -81,23 +83,22 @@ _SQLITE_TRIGGERS = [
 ]
 
 
+TRIGGERS = TriggerSet(
+    table="notifications_notification",
+    names=tuple(f"notifications_inbox_count_{event}" for event in ("insert", "update", "delete")),
+    function="notifications_inbox_count_change",
+    postgres=tuple(_PG_TRIGGERS),
+    sqlite=tuple(_SQLITE_TRIGGERS),
+)
+
+
 def install_triggers(schema_editor) -> None:
-    postgres = schema_editor.connection.vendor == "postgresql"
-    for sql in _PG_TRIGGERS if postgres else _SQLITE_TRIGGERS:
-        schema_editor.execute(sql, None)
+    """Creates the counting triggers (migrations 0002, 0003) and counts what is there."""
+    TRIGGERS.install(schema_editor)
     _count_from_scratch(schema_editor.connection)
 
 
-def remove_triggers(schema_editor) -> None:
-    postgres = schema_editor.connection.vendor == "postgresql"
-    for name in ("insert", "update", "delete"):
-        schema_editor.execute(
-            f"DROP TRIGGER IF EXISTS notifications_inbox_count_{name}"
-            f"{' ON notifications_notification' if postgres else ''}",
-            None,
-        )
-    if postgres:
-        schema_editor.execute("DROP FUNCTION IF EXISTS notifications_inbox_count_change()", None)
+remove_triggers = TRIGGERS.remove
 
 
 def _count_from_scratch(conn) -> None:

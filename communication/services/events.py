@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from authms.api.envelope import rfc3339
 from authms.ids import new_id
+from authms.triggers import TriggerSet
 from communication.masking import mask_recipient, redact_recipient
 from communication.models import Event, EventSequence, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from communication.services.webhooks import kick_webhook_sender
@@ -101,22 +102,15 @@ _SQLITE_TRIGGERS = [
 ]
 
 
-def install_event_triggers(schema_editor) -> None:
-    postgres = schema_editor.connection.vendor == "postgresql"
-    for sql in _PG_TRIGGERS if postgres else _SQLITE_TRIGGERS:
-        schema_editor.execute(sql, None)
-
-
-def remove_event_triggers(schema_editor) -> None:
-    postgres = schema_editor.connection.vendor == "postgresql"
-    for name in ("insert", "update"):
-        on = " ON communication_log" if postgres else ""
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS communication_log_event_{name}{on}", None)
-    if postgres:
-        schema_editor.execute("DROP FUNCTION IF EXISTS communication_log_event()", None)
-
-
-# --- Events the services record -------------------------------------------------------------
+TRIGGERS = TriggerSet(
+    table="communication_log",
+    names=("communication_log_event_insert", "communication_log_event_update"),
+    function="communication_log_event",
+    postgres=tuple(_PG_TRIGGERS),
+    sqlite=tuple(_SQLITE_TRIGGERS),
+)
+install_event_triggers = TRIGGERS.install  # migration 0023
+remove_event_triggers = TRIGGERS.remove
 
 
 def event_record(*, type: str, tenant_id: str | None, data: dict, **fields) -> None:

@@ -15,6 +15,8 @@ Readers add LogCount and LogCountDelta in one statement (`communication.selector
 
 from django.db import connection, transaction
 
+from authms.triggers import TriggerSet
+
 COUNTED = "tenant_id, hour, channel, provider, status, error, messages, latency_ms, latency_messages"
 GROUP = "tenant_id, hour, channel, provider, status, error"
 
@@ -118,26 +120,22 @@ _SQLITE_TRIGGERS = [
         BEGIN {_sqlite_upsert("OLD.", -1)} END""",
 ]
 
-_DROP_TRIGGERS = [
-    f"DROP TRIGGER IF EXISTS communication_log_count_{event}{{on}}"
-    for event in ("insert", "update", "delete")
-]
+TRIGGERS = TriggerSet(
+    table="communication_log",
+    names=tuple(f"communication_log_count_{event}" for event in ("insert", "update", "delete")),
+    function="communication_log_count_delta",
+    postgres=tuple(_PG_TRIGGERS),
+    sqlite=tuple(_SQLITE_TRIGGERS),
+)
 
 
 def install_triggers(schema_editor) -> None:
     """Creates the counting triggers (migration 0014) and counts the logs already there."""
-    postgres = schema_editor.connection.vendor == "postgresql"
-    for sql in _PG_TRIGGERS if postgres else _SQLITE_TRIGGERS:
-        schema_editor.execute(sql, None)
+    TRIGGERS.install(schema_editor)
     _count_from_scratch(schema_editor.connection)
 
 
-def remove_triggers(schema_editor) -> None:
-    postgres = schema_editor.connection.vendor == "postgresql"
-    for sql in _DROP_TRIGGERS:
-        schema_editor.execute(sql.format(on=" ON communication_log" if postgres else ""), None)
-    if postgres:
-        schema_editor.execute("DROP FUNCTION IF EXISTS communication_log_count_delta()", None)
+remove_triggers = TRIGGERS.remove
 
 
 def _count_from_scratch(conn) -> None:

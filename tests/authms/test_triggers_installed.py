@@ -28,3 +28,20 @@ def installed(table: str) -> set[str]:
 def test_every_trigger_is_installed(db):
     for table, names in EXPECTED.items():
         assert installed(table) == names, table
+
+
+def test_each_trigger_set_removes_and_reinstalls_itself(db):
+    """What the migrations' reverse and forward steps do (authms.triggers.TriggerSet)."""
+    from types import SimpleNamespace
+
+    from communication.services import events, log_counts
+    from notifications import inbox_counts
+
+    with connection.cursor() as cursor:
+        editor = SimpleNamespace(connection=connection, execute=lambda sql, params: cursor.execute(sql))
+        for triggers in (log_counts.TRIGGERS, events.TRIGGERS, inbox_counts.TRIGGERS):
+            triggers.remove(editor)
+            assert not installed(triggers.table) & set(triggers.names), triggers.function
+            triggers.install(editor)
+            assert installed(triggers.table) >= set(triggers.names), triggers.function
+    test_every_trigger_is_installed(db)
