@@ -2,21 +2,33 @@
 to install and remove a set of them on PostgreSQL (statement triggers calling one function) and
 on SQLite (row triggers)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class TriggerSet:
+    """Triggers named `{prefix}_{event}` on `table`, one per event."""
+
     table: str
-    names: tuple[str, ...]
+    prefix: str
     function: str  # PostgreSQL's trigger function (SQLite triggers carry their own bodies)
-    postgres: tuple[str, ...]  # CREATE FUNCTION …, CREATE TRIGGER …
-    sqlite: tuple[str, ...]
+    postgres: list[str]  # CREATE FUNCTION …, CREATE TRIGGER …
+    sqlite: list[str]
+    events: tuple[str, ...] = ("insert", "update", "delete")
+    # Counters: rebuild what the triggers keep from the rows already there, once installed.
+    recount: Callable | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{self.prefix}_{event}" for event in self.events]
 
     def install(self, schema_editor) -> None:
         postgres = schema_editor.connection.vendor == "postgresql"
         for sql in self.postgres if postgres else self.sqlite:
             schema_editor.execute(sql, None)
+        if self.recount is not None:
+            self.recount(schema_editor.connection)
 
     def remove(self, schema_editor) -> None:
         postgres = schema_editor.connection.vendor == "postgresql"

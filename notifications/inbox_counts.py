@@ -83,24 +83,6 @@ _SQLITE_TRIGGERS = [
 ]
 
 
-TRIGGERS = TriggerSet(
-    table="notifications_notification",
-    names=tuple(f"notifications_inbox_count_{event}" for event in ("insert", "update", "delete")),
-    function="notifications_inbox_count_change",
-    postgres=tuple(_PG_TRIGGERS),
-    sqlite=tuple(_SQLITE_TRIGGERS),
-)
-
-
-def install_triggers(schema_editor) -> None:
-    """Creates the counting triggers (migrations 0002, 0003) and counts what is there."""
-    TRIGGERS.install(schema_editor)
-    _count_from_scratch(schema_editor.connection)
-
-
-remove_triggers = TRIGGERS.remove
-
-
 def _count_from_scratch(conn) -> None:
     false = "false" if conn.vendor == "postgresql" else "0"
     with conn.cursor() as cursor:
@@ -112,6 +94,18 @@ def _count_from_scratch(conn) -> None:
             FROM notifications_notification GROUP BY user_id
             """
         )
+
+
+TRIGGERS = TriggerSet(
+    table="notifications_notification",
+    prefix="notifications_inbox_count",
+    function="notifications_inbox_count_change",
+    postgres=_PG_TRIGGERS,
+    sqlite=_SQLITE_TRIGGERS,
+    recount=_count_from_scratch,
+)
+install_triggers = TRIGGERS.install  # migrations 0002, 0003; counts what is already there
+remove_triggers = TRIGGERS.remove
 
 
 def recount_inbox() -> None:

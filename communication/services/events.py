@@ -104,10 +104,11 @@ _SQLITE_TRIGGERS = [
 
 TRIGGERS = TriggerSet(
     table="communication_log",
-    names=("communication_log_event_insert", "communication_log_event_update"),
+    prefix="communication_log_event",
+    events=("insert", "update"),
     function="communication_log_event",
-    postgres=tuple(_PG_TRIGGERS),
-    sqlite=tuple(_SQLITE_TRIGGERS),
+    postgres=_PG_TRIGGERS,
+    sqlite=_SQLITE_TRIGGERS,
 )
 install_event_triggers = TRIGGERS.install  # migration 0023
 remove_event_triggers = TRIGGERS.remove

@@ -120,23 +120,6 @@ _SQLITE_TRIGGERS = [
         BEGIN {_sqlite_upsert("OLD.", -1)} END""",
 ]
 
-TRIGGERS = TriggerSet(
-    table="communication_log",
-    names=tuple(f"communication_log_count_{event}" for event in ("insert", "update", "delete")),
-    function="communication_log_count_delta",
-    postgres=tuple(_PG_TRIGGERS),
-    sqlite=tuple(_SQLITE_TRIGGERS),
-)
-
-
-def install_triggers(schema_editor) -> None:
-    """Creates the counting triggers (migration 0014) and counts the logs already there."""
-    TRIGGERS.install(schema_editor)
-    _count_from_scratch(schema_editor.connection)
-
-
-remove_triggers = TRIGGERS.remove
-
 
 def _count_from_scratch(conn) -> None:
     with conn.cursor() as cursor:
@@ -156,6 +139,18 @@ def _count_from_scratch(conn) -> None:
             GROUP BY {GROUP}
             """
         )
+
+
+TRIGGERS = TriggerSet(
+    table="communication_log",
+    prefix="communication_log_count",
+    function="communication_log_count_delta",
+    postgres=_PG_TRIGGERS,
+    sqlite=_SQLITE_TRIGGERS,
+    recount=_count_from_scratch,
+)
+install_triggers = TRIGGERS.install  # migration 0014; counts what is already there
+remove_triggers = TRIGGERS.remove
 
 
 def recount_logs() -> None:
