@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +23,26 @@ def setup_django(urlconf: str | None = None):
     if urlconf:
         settings.ROOT_URLCONF = urlconf
         clear_url_caches()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(command: list[str], port: int, *, cwd, env: dict) -> subprocess.Popen:
+    """Start a web server process and wait (30 s at most) until it accepts connections on `port`."""
+    server = subprocess.Popen(command, cwd=cwd, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit(f"{command[0]} did not start on port {port}")
 
 
 def migrate():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import migrate, print_table, setup_django
+from bench.common import free_port, migrate, print_table, serve, setup_django
 
 setup_django()
 
@@ -32,7 +32,6 @@ from django.conf import settings
 from django.db import connection
 
 from authms.models import Tenant, User
-from bench.notifications_stream import free_port
 from tests.conftest import access_token_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,18 +95,12 @@ def peer_tool(env: dict, *args: str) -> str:
 
 def start_gunicorn(gunicorn: Path, app: str, port: int, cwd: Path, env: dict) -> subprocess.Popen:
     """One sync worker: each app as its API is served in production (persistent connections)."""
-    server = subprocess.Popen(
-        [str(gunicorn), app, "-b", f"127.0.0.1:{port}", "-w", "1", "--log-level", "warning"], cwd=cwd, env=env
+    return serve(
+        [str(gunicorn), app, "-b", f"127.0.0.1:{port}", "-w", "1", "--log-level", "warning"],
+        port,
+        cwd=cwd,
+        env=env,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    sys.exit(f"{app} did not start")
 
 
 def timed(client: httpx.Client, path: str, pick_auth, rng: random.Random, count: int) -> list[float]:

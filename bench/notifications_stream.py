@@ -19,14 +19,13 @@ import json
 import os
 import random
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.common import migrate, print_table, setup_django
+from bench.common import free_port, migrate, print_table, serve, setup_django
 
 setup_django()
 
@@ -41,29 +40,14 @@ ROOT = Path(__file__).resolve().parents[1]
 STREAM = "/api/v1/notifications/stream"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,testserver", "NOTIFICATION_STREAM_MAX_AGE": "1h"}
-    server = subprocess.Popen(
+    return serve(
         [str(ROOT / ".venv/bin/uvicorn"), "authms.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning", "--timeout-graceful-shutdown", "1",
          "--backlog", "4096"],
-        cwd=ROOT, env=env,
+        port, cwd=ROOT, env=env,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    sys.exit("uvicorn did not start")
 
 
 def rss_mb(root_pid: int) -> float:

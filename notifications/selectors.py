@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from authms.api.booleans import parse_bool
+from authms.api.cursor import newer_than
 from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.models import User
 from notifications.models import InboxCount, Notification, NotificationType, Priority
@@ -77,13 +78,8 @@ def newest_position(*, user: User) -> Position:
 def notifications_after(*, user: User, after: Position, limit: int) -> list[Notification]:
     """Unarchived notifications after `after`, oldest first. Gap-free for a reader who moves
     `after` along: each user's notifications commit in this order (inbox_counts.hold_inboxes)."""
-    created_at, row_id = after
     return list(
-        _inbox(user)
-        .filter(
-            Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id), archived_at__isnull=True
-        )
-        .order_by("created_at", "id")[:limit]
+        _inbox(user).filter(newer_than(*after), archived_at__isnull=True).order_by("created_at", "id")[:limit]
     )
 
 

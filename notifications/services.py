@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from authms.api.cursor import older_than
 from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.ids import new_ids
 from authms.iterables import chunked
@@ -197,9 +197,7 @@ def notifications_mark_seen(*, user: User, up_to: Notification | None = None) ->
     (`up_to`; all when absent), is seen. Seen is not read: each item is read on its own."""
     unseen = Notification.objects.filter(tenant_id=user.tenant_id, user=user, seen_at__isnull=True)
     if up_to is not None:
-        unseen = unseen.filter(
-            Q(created_at__lt=up_to.created_at) | Q(created_at=up_to.created_at, id__lte=up_to.id)
-        )
+        unseen = unseen.filter(older_than(up_to.created_at, up_to.id, inclusive=True))
     return _changed(user, unseen.update(seen_at=timezone.now()))
 
 

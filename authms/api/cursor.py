@@ -18,6 +18,19 @@ from authms.api.envelope import envelope
 from authms.errors import ValidationError
 
 
+def older_than(created_at: datetime, row_id: str, *, inclusive: bool = False) -> Q:
+    """Rows before (created_at, row_id) in (created_at, id) order; with `inclusive`, that row too."""
+    same_moment = (
+        Q(created_at=created_at, id__lte=row_id) if inclusive else Q(created_at=created_at, id__lt=row_id)
+    )
+    return Q(created_at__lt=created_at) | same_moment
+
+
+def newer_than(created_at: datetime, row_id: str) -> Q:
+    """Rows after (created_at, row_id) in (created_at, id) order."""
+    return Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=row_id)
+
+
 def encode_cursor(created_at: datetime, row_id: str) -> str:
     raw = json.dumps([created_at.isoformat(), row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -50,8 +63,7 @@ def cursor_page(queryset: QuerySet, *, cursor: str, size: int, serialize) -> dic
     """One page after `cursor` ("" = the first) in the list envelope with `next_cursor`
     (null at the end) and `has_more`."""
     if cursor:
-        created, row_id = decode_cursor(cursor)
-        queryset = queryset.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=row_id))
+        queryset = queryset.filter(older_than(*decode_cursor(cursor)))
     rows = list(queryset.order_by("-created_at", "-id")[: size + 1])
     has_more = len(rows) > size
     rows = rows[:size]
@@ -93,18 +105,17 @@ def page_or_cursor_schema(item_serializer_class, name: str, page_name: str = "",
 
 
 def page_or_cursor_parameters():
-    """`page`, `page_size` and `cursor`: a schema given as page_or_cursor_schema is not seen as a
-    paginated list, so drf-spectacular does not add the paginator's parameters by itself."""
-    from django.conf import settings
+    """`page`, `page_size` (the paginator's own) and `cursor`: a schema given as
+    page_or_cursor_schema is not seen as a paginated list, so drf-spectacular does not add the
+    paginator's parameters by itself."""
     from drf_spectacular.utils import OpenApiParameter
 
+    from authms.api.pagination import PagePagination
+
     return [
-        OpenApiParameter("page", int, description="Page number, from 1 (default 1)."),
-        OpenApiParameter(
-            "page_size",
-            int,
-            description=f"Items per page (default {settings.PAGE_SIZE_DEFAULT}; values above "
-            f"{settings.PAGE_SIZE_MAX} are clamped).",
+        *(
+            OpenApiParameter(spec["name"], int, description=spec["description"])
+            for spec in PagePagination().get_schema_operation_parameters(view=None)
         ),
         OpenApiParameter(
             "cursor",

@@ -48,33 +48,25 @@ class PagePagination(BasePagination):
 
     def paginate_queryset(self, queryset, request, view=None):
         self.page, self.page_size = page_params(request.query_params)
-        self.capped = None if view is None or not view.capped_totals else False
+        self.view, self.capped = view, False
         if self.page == 1:
             rows = list(queryset[: self.page_size])
             # A short first page is the whole result: its length is the total.
             if len(rows) < self.page_size:
                 self.total = len(rows)
             else:
-                self._count(queryset, view)
+                self.total, self.capped = view.count_rows(queryset)
             return rows
         # Later pages count first: an offset past an exact total is then an empty page
         # without a query (past a capped one, the rows are read: there may be more).
-        self._count(queryset, view)
+        self.total, self.capped = view.count_rows(queryset)
         offset = (self.page - 1) * self.page_size
         if (offset >= self.total and not self.capped) or offset >= _LARGEST_OFFSET:
             return []
         return list(queryset[offset : offset + self.page_size])
 
-    def _count(self, queryset, view):
-        if view is None:
-            self.total = queryset.count()
-        else:
-            self.total, capped = view.count_rows(queryset)
-            if self.capped is not None:
-                self.capped = capped
-
     def get_paginated_response(self, data):
-        extra = {} if self.capped is None else {"total_is_capped": self.capped}
+        extra = {"total_is_capped": self.capped} if self.view.capped_totals else {}
         body = list_envelope(items=data, total=self.total, page=self.page, page_size=self.page_size, **extra)
         if self.capped:  # the total is a floor: a full page may have more after it
             body["pagination"]["has_next"] = body["pagination"]["has_next"] or len(data) == self.page_size

@@ -49,7 +49,7 @@ class PaginatedListView(GenericAPIView):
         params = self.request.query_params
         cursor = cursor_params(params) if self.cursor_pages else None
         if cursor is not None:
-            _page, size = page_params({"page_size": params["page_size"]} if "page_size" in params else {})
+            _page, size = page_params(params)  # cursor_params refused any `page`
             return Response(
                 cursor_page(
                     queryset,

@@ -72,38 +72,45 @@ def _resume_point(request) -> selectors.Position | None:
         return None
 
 
-def _opened(request) -> tuple[User, str, selectors.Position]:
-    close_old_connections()
-    try:
-        user = _authenticated(request)
-        request.user = user
-        return user, reader_language(request), _resume_point(request) or selectors.newest_position(user=user)
-    finally:
+def _in_pool(function):
+    """`function` as a coroutine run in the shared thread pool, with Django's connection upkeep
+    around it (outside a request nothing else closes a broken or expired connection). Not the
+    request's own thread: that one lives as long as the stream, and its connection with it."""
+
+    def run(*args, **kwargs):
         close_old_connections()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(run, thread_sensitive=False)
+
+
+def _opened(request) -> tuple[User, str, selectors.Position]:
+    user = _authenticated(request)
+    request.user = user
+    return user, reader_language(request), _resume_point(request) or selectors.newest_position(user=user)
 
 
 def _read(readers: list[tuple[User, str, selectors.Position]]):
     """For each (user, language, position): the notifications after it, serialized in the
-    reader's language, and the counts. In a pool thread; one query each for all readers."""
-    close_old_connections()
-    try:
-        # One snapshot for the rows and the counts: counts that already include a notification
-        # the rows do not show yet would reach the client before the notification itself.
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            found = selectors.notifications_after_each(
-                [(user, after) for user, _language, after in readers], limit=REPLAY_LIMIT + 1
-            )
-            counts = selectors.notification_counts_each([reader[0] for reader in readers])
-        answers = []
-        for (_user, language, _after), rows, count in zip(readers, found, counts, strict=True):
-            with translation.override(language):
-                answers.append((rows, NotificationSerializer(rows[:REPLAY_LIMIT], many=True).data, count))
-        return answers
-    finally:
-        close_old_connections()
+    reader's language, and the counts. One query each for all readers."""
+    # One snapshot for the rows and the counts: counts that already include a notification
+    # the rows do not show yet would reach the client before the notification itself.
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        found = selectors.notifications_after_each(
+            [(user, after) for user, _language, after in readers], limit=REPLAY_LIMIT + 1
+        )
+        counts = selectors.notification_counts_each([reader[0] for reader in readers])
+    answers = []
+    for (_user, language, _after), rows, count in zip(readers, found, counts, strict=True):
+        with translation.override(language):
+            answers.append((rows, NotificationSerializer(rows[:REPLAY_LIMIT], many=True).data, count))
+    return answers
 
 
 class BatchedReads:
@@ -124,7 +131,7 @@ class BatchedReads:
         return await answer
 
     async def _read_waiting(self):
-        read = sync_to_async(_read, thread_sensitive=False)
+        read = _in_pool(_read)
         while self._waiting:
             await asyncio.sleep(GATHER_SECONDS)  # the other streams woken by the same announcement queue up
             batch, self._waiting = self._waiting[:READ_BATCH], self._waiting[READ_BATCH:]
@@ -157,7 +164,7 @@ async def _events(user: User, language: str, after: selectors.Position):
     ends = loop.time() + settings.NOTIFICATION_STREAM_MAX_AGE
     # Without Redis nothing wakes a stream: it reads each second instead.
     wait = settings.NOTIFICATION_STREAM_HEARTBEAT if settings.REDIS_URL else 1.0
-    newest_position = sync_to_async(selectors.newest_position, thread_sensitive=False)
+    newest_position = _in_pool(selectors.newest_position)
     counts = None
     try:
         yield f"retry: {RETRY_MS}\n\n"
@@ -203,9 +210,7 @@ async def notification_stream(request):
         response["Allow"] = "GET"
         return response
     try:
-        # In the shared pool (as the stream's reads), not the request's own thread, which
-        # lives as long as the stream and would keep a database connection of its own.
-        user, language, after = await sync_to_async(_opened, thread_sensitive=False)(request)
+        user, language, after = await _in_pool(_opened)(request)
     except AuthenticationFailed as error:
         response = json_error_response(401, detail_message(error))
         response["WWW-Authenticate"] = 'Bearer realm="api"'
