@@ -564,6 +564,54 @@ class LogCountDelta(LogCountFields):
         db_table = "communication_log_count_delta"
 
 
+class LogUserCountFields(models.Model):
+    """Logs per tenant, user, channel and status: the log lists' exact totals for one user,
+    kept by database triggers like LogCount (`communication/services/log_counts.py`)."""
+
+    tenant = models.ForeignKey(
+        "authms.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    channel = models.CharField(max_length=10)
+    status = models.CharField(max_length=10)
+    messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.tenant_id} {self.user_id} {self.channel}/{self.status}: {self.messages}"
+
+
+class LogUserCount(LogUserCountFields):
+    """The folded figures: one row per user, channel and status."""
+
+    class Meta:
+        db_table = "communication_log_user_count"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "channel", "status"], name="log_user_count_group"
+            )
+        ]
+
+
+class LogUserCountDelta(LogUserCountFields):
+    """PostgreSQL: changes not folded into LogUserCount yet (appended, never locked; see LogCountDelta)."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    class Meta:
+        db_table = "communication_log_user_count_delta"
+        # A list's total reads one user's unfolded deltas on every request.
+        indexes = [models.Index(fields=["tenant", "user"], name="log_user_count_delta_user")]
+
+
 class Device(models.Model):
     """Where a user's push notifications go: an FCM registration token (Android, iOS through
     FCM's APNs block) or a browser's Web Push subscription (endpoint + p256dh + auth).

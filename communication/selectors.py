@@ -30,6 +30,8 @@ from communication.models import (
     Device,
     LogCount,
     LogCountDelta,
+    LogUserCount,
+    LogUserCountDelta,
     Preference,
     Status,
     StatusDetail,
@@ -248,37 +250,70 @@ def counted_log_total(*, tenant_id: str | None, **dimensions) -> int:
     return sum(total["n"] for total in totals.values())
 
 
-# The admin list's filters the maintained counts answer, and the parameters that do not filter.
-_API_COUNTED_FILTERS = {"channel", "status", "provider", "tenant_id"}
+def counted_user_log_total(*, tenant_id: str | None, user_id: str, **dimensions) -> int:
+    """Exactly how many logs of one user (in a tenant, or any) match `dimensions` (channel,
+    status), from the per-user counts and their unfolded deltas read in one statement."""
+    filters = {"user_id": user_id, **dimensions}
+    if tenant_id is not None:
+        filters["tenant_id"] = tenant_id
+
+    def part(model):
+        return (
+            model.objects.filter(**filters)
+            .values("status")
+            .annotate(n=Sum("messages"))
+            .values_list("n", flat=True)
+            .order_by()
+        )
+
+    return sum(part(LogUserCount).union(part(LogUserCountDelta), all=True))
+
+
+# Parameters of the log lists that do not filter, and the filters each set of counts answers.
 _API_LIST_CONTROLS = {"page", "page_size", "cursor"}
+_COUNTED_PER_TENANT = {"channel", "status", "provider"}
+_COUNTED_PER_USER = {"channel", "status"}
 
 
 def log_list_total(*, actor: User, queryset: QuerySet, filters, admin: bool) -> tuple[int, bool]:
     """How many logs a list has, without counting millions of rows: exact from the maintained
-    counts when every filter is one they answer (the admin list by channel, status, provider,
-    tenant), else an exact COUNT of at most LOG_LIST_COUNT_CAP rows. Returns (total, capped);
-    capped means "at least this many"."""
-    if admin:
-        dimensions, covered = {}, True
-        for name, values in filters.lists():
-            values = [value for value in values if value != ""]  # django-filter ignores blanks
-            if name in _API_LIST_CONTROLS or not values:
-                continue
-            if name in _API_COUNTED_FILTERS and len(values) == 1:
-                dimensions[name] = values[0]
-            else:
-                covered = False
-        asked_tenant = dimensions.pop("tenant_id", None)
-        if actor.is_platform_admin:
-            tenant_id = asked_tenant
-        else:  # their own tenant; naming another finds nothing, which the COUNT below says
-            covered = covered and asked_tenant in (None, actor.tenant_id)
-            tenant_id = actor.tenant_id
-        if covered:
-            return counted_log_total(tenant_id=tenant_id, **dimensions), False
+    counts when every filter is one they answer (see `_counted_total`), else an exact COUNT of
+    at most LOG_LIST_COUNT_CAP rows. Returns (total, capped); capped means "at least this many"."""
+    counted = _counted_total(actor, filters, admin=admin)
+    if counted is not None:
+        return counted, False
     cap = settings.LOG_LIST_COUNT_CAP
     exact = queryset.order_by()[: cap + 1].count()
     return (cap, True) if exact > cap else (exact, False)
+
+
+def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
+    """The list's total from the counts, or None when its filters are not all ones they answer:
+    one user's logs (the user list; the admin list by user_id) by channel and status, a
+    tenant's or every tenant's (the admin list) by channel, status and provider."""
+    given = {}
+    for name, values in filters.lists():
+        values = [value for value in values if value != ""]  # django-filter ignores blanks
+        if name in _API_LIST_CONTROLS or not values:
+            continue
+        if len(values) > 1:
+            return None
+        given[name] = values[0]
+    asked_tenant = given.pop("tenant_id", None) if admin else None
+    if actor.is_platform_admin and admin:
+        tenant_id = asked_tenant
+    elif asked_tenant in (None, actor.tenant_id):
+        tenant_id = actor.tenant_id
+    else:  # a tenant admin naming another tenant finds nothing, which the COUNT says
+        return None
+    user_id = given.pop("user_id", None) if admin else given.pop("user_id", None) or actor.id
+    if user_id is not None:
+        return (
+            counted_user_log_total(tenant_id=tenant_id, user_id=user_id, **given)
+            if set(given) <= _COUNTED_PER_USER
+            else None
+        )
+    return counted_log_total(tenant_id=tenant_id, **given) if set(given) <= _COUNTED_PER_TENANT else None
 
 
 def counted_log_dates(*, tenant_id: str | None, kind: str, since=None, until=None, **dimensions) -> list:

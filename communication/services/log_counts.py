@@ -9,8 +9,10 @@ and the change counts in the transaction that made it: a rolled-back send leaves
   LogCount with one DELETE … RETURNING, so every delta is counted exactly once.
 - SQLite (the embedded run, one writer at a time): row-level triggers update LogCount directly.
 
-Readers add LogCount and LogCountDelta in one statement (`communication.selectors`).
-`recount_logs()` rebuilds both from the log table (`manage.py recount_logs`).
+A second set keeps LogUserCount (per tenant, user, channel and status: the log lists' totals for
+one user) the same way, with LogUserCountDelta. Readers add a table and its deltas in one
+statement (`communication.selectors`). `recount_logs()` rebuilds all four from the log table
+(`manage.py recount_logs`).
 """
 
 from django.db import connection, transaction
@@ -39,36 +41,46 @@ _PG_SUM = f"""
     ORDER BY {GROUP}
 """
 
-_PG_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION communication_log_count_delta() RETURNS trigger LANGUAGE plpgsql AS $$
+
+def _pg_delta_function(name: str, delta_table: str, columns: str, summed: str, key: str) -> str:
+    """A statement trigger function appending `summed` (a query over `{signed}`: +1 for each
+    log as it is now, -1 for each as it was, with `key`'s columns) to `delta_table`."""
+    new, old = f"SELECT 1 AS sign, {key} FROM new_rows", f"SELECT -1 AS sign, {key} FROM old_rows"
+    insert = f"INSERT INTO {delta_table} ({columns})"
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO communication_log_count_delta ({COUNTED})
-        {_PG_SUM.format(signed=f"SELECT 1 AS sign, {_PG_KEY} FROM new_rows")};
+        {insert} {summed.format(signed=new)};
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO communication_log_count_delta ({COUNTED})
-        {
-    _PG_SUM.format(
-        signed=f"SELECT 1 AS sign, {_PG_KEY} FROM new_rows UNION ALL SELECT -1 AS sign, {_PG_KEY} FROM old_rows"
-    )
-};
+        {insert} {summed.format(signed=f"{new} UNION ALL {old}")};
     ELSE
-        INSERT INTO communication_log_count_delta ({COUNTED})
-        {_PG_SUM.format(signed=f"SELECT -1 AS sign, {_PG_KEY} FROM old_rows")};
+        {insert} {summed.format(signed=old)};
     END IF;
     RETURN NULL;
 END $$;
 """
 
+
+def _pg_statement_triggers(prefix: str, function: str) -> list[str]:
+    """The log table's insert, update and delete statement triggers calling `function`."""
+    tables = {
+        "insert": "NEW TABLE AS new_rows",
+        "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "delete": "OLD TABLE AS old_rows",
+    }
+    return [
+        f"""CREATE TRIGGER {prefix}_{event} AFTER {event.upper()} ON communication_log
+            REFERENCING {transition} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"""
+        for event, transition in tables.items()
+    ]
+
+
 _PG_TRIGGERS = [
-    _PG_FUNCTION,
-    """CREATE TRIGGER communication_log_count_insert AFTER INSERT ON communication_log
-       REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION communication_log_count_delta()""",
-    """CREATE TRIGGER communication_log_count_update AFTER UPDATE ON communication_log
-       REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-       FOR EACH STATEMENT EXECUTE FUNCTION communication_log_count_delta()""",
-    """CREATE TRIGGER communication_log_count_delete AFTER DELETE ON communication_log
-       REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION communication_log_count_delta()""",
+    _pg_delta_function(
+        "communication_log_count_delta", "communication_log_count_delta", COUNTED, _PG_SUM, _PG_KEY
+    ),
+    *_pg_statement_triggers("communication_log_count", "communication_log_count_delta"),
 ]
 
 
@@ -96,29 +108,25 @@ def _sqlite_upsert(row: str, sign: int) -> str:
     """
 
 
-_SQLITE_CHANGED = " OR ".join(
-    f"OLD.{column} IS NOT NEW.{column}"
-    for column in (
-        "tenant_id",
-        "created_at",
-        "channel",
-        "provider",
-        "status",
-        "error",
-        "sent_at",
-        "delivered_at",
-    )
-)
+def _sqlite_row_triggers(prefix: str, upsert, changed: tuple[str, ...]) -> list[str]:
+    """The log table's row triggers: `upsert(row, sign)` adds a log (NEW. or OLD.) to its group,
+    on an update only when one of the `changed` columns did."""
+    changed_when = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in changed)
+    return [
+        f"""CREATE TRIGGER {prefix}_insert AFTER INSERT ON communication_log
+            BEGIN {upsert("NEW.", 1)} END""",
+        f"""CREATE TRIGGER {prefix}_update AFTER UPDATE ON communication_log WHEN {changed_when}
+            BEGIN {upsert("OLD.", -1)} {upsert("NEW.", 1)} END""",
+        f"""CREATE TRIGGER {prefix}_delete AFTER DELETE ON communication_log
+            BEGIN {upsert("OLD.", -1)} END""",
+    ]
 
-_SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER communication_log_count_insert AFTER INSERT ON communication_log
-        BEGIN {_sqlite_upsert("NEW.", 1)} END""",
-    f"""CREATE TRIGGER communication_log_count_update AFTER UPDATE ON communication_log
-        WHEN {_SQLITE_CHANGED}
-        BEGIN {_sqlite_upsert("OLD.", -1)} {_sqlite_upsert("NEW.", 1)} END""",
-    f"""CREATE TRIGGER communication_log_count_delete AFTER DELETE ON communication_log
-        BEGIN {_sqlite_upsert("OLD.", -1)} END""",
-]
+
+_SQLITE_TRIGGERS = _sqlite_row_triggers(
+    "communication_log_count",
+    _sqlite_upsert,
+    ("tenant_id", "created_at", "channel", "provider", "status", "error", "sent_at", "delivered_at"),
+)
 
 
 def _count_from_scratch(conn) -> None:
@@ -153,40 +161,93 @@ install_triggers = TRIGGERS.install  # migration 0014; counts what is already th
 remove_triggers = TRIGGERS.remove
 
 
+# Per user: the user log list's total (and the admin list's by user_id) without a scan.
+USER_GROUP = "tenant_id, user_id, channel, status"
+USER_COUNTED = f"{USER_GROUP}, messages"
+_PG_USER_SUM = f"""
+    SELECT {USER_GROUP}, sum(sign) FROM ({{signed}}) AS signed
+    GROUP BY {USER_GROUP} HAVING sum(sign) <> 0 ORDER BY {USER_GROUP}
+"""
+
+
+def _sqlite_user_upsert(row: str, sign: int) -> str:
+    return f"""
+        INSERT INTO communication_log_user_count ({USER_COUNTED})
+        VALUES ({row}tenant_id, {row}user_id, {row}channel, {row}status, {sign})
+        ON CONFLICT ({USER_GROUP}) DO UPDATE SET messages = messages + excluded.messages;
+    """
+
+
+def _count_users_from_scratch(conn) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute("DELETE FROM communication_log_user_count_delta")
+        cursor.execute("DELETE FROM communication_log_user_count")
+        cursor.execute(
+            f"""INSERT INTO communication_log_user_count ({USER_COUNTED})
+                SELECT {USER_GROUP}, count(*) FROM communication_log GROUP BY {USER_GROUP}"""
+        )
+
+
+USER_TRIGGERS = TriggerSet(
+    table="communication_log",
+    prefix="communication_log_user_count",
+    function="communication_log_user_count_delta",
+    postgres=[
+        _pg_delta_function(
+            "communication_log_user_count_delta",
+            "communication_log_user_count_delta",
+            USER_COUNTED,
+            _PG_USER_SUM,
+            USER_GROUP,
+        ),
+        *_pg_statement_triggers("communication_log_user_count", "communication_log_user_count_delta"),
+    ],
+    sqlite=_sqlite_row_triggers(
+        "communication_log_user_count", _sqlite_user_upsert, tuple(USER_GROUP.split(", "))
+    ),
+    recount=_count_users_from_scratch,
+)
+
+
 def recount_logs() -> None:
-    """Rebuilds the counts from the log table. On PostgreSQL the log table is locked against
-    writes (SHARE mode; reads go on) while it counts, so nothing changes between the count and
-    the triggers taking over again: about a second per million logs."""
+    """Rebuilds the counts (per hour and per user) from the log table. On PostgreSQL the log
+    table is locked against writes (SHARE mode; reads go on) while it counts, so nothing changes
+    between the count and the triggers taking over again: about two seconds per million logs."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("LOCK TABLE communication_log IN SHARE MODE")
         _count_from_scratch(connection)
+        _count_users_from_scratch(connection)
 
 
 def fold_log_counts() -> int:
-    """Moves the deltas into LogCount (PostgreSQL; SQLite counts in place) and drops groups
-    whose count came back to zero. Returns the number of deltas folded."""
+    """Moves the deltas into LogCount and LogUserCount (PostgreSQL; SQLite counts in place) and
+    drops groups whose count came back to zero. Returns the number of deltas folded."""
     folded = 0
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            folded = _fold_deltas(cursor)
+            folded = _fold_deltas(
+                cursor, "communication_log_count", GROUP, ("messages", "latency_ms", "latency_messages")
+            )
+            folded += _fold_deltas(cursor, "communication_log_user_count", USER_GROUP, ("messages",))
         cursor.execute("DELETE FROM communication_log_count WHERE messages = 0 AND latency_messages = 0")
+        cursor.execute("DELETE FROM communication_log_user_count WHERE messages = 0")
     return folded
 
 
-def _fold_deltas(cursor) -> int:
+def _fold_deltas(cursor, table: str, group: str, values: tuple[str, ...]) -> int:
+    """Moves `{table}_delta` into `table` with one DELETE … RETURNING: each delta counts once."""
+    columns = f"{group}, {', '.join(values)}"
     cursor.execute(
         f"""
-        WITH moved AS (DELETE FROM communication_log_count_delta RETURNING {COUNTED}),
+        WITH moved AS (DELETE FROM {table}_delta RETURNING {columns}),
         folded AS (
-            INSERT INTO communication_log_count AS c ({COUNTED})
-            SELECT {GROUP}, sum(messages), sum(latency_ms), sum(latency_messages)
-            FROM moved GROUP BY {GROUP} ORDER BY {GROUP}
-            ON CONFLICT ({GROUP}) DO UPDATE SET
-                messages = c.messages + excluded.messages,
-                latency_ms = c.latency_ms + excluded.latency_ms,
-                latency_messages = c.latency_messages + excluded.latency_messages
+            INSERT INTO {table} AS c ({columns})
+            SELECT {group}, {", ".join(f"sum({value})" for value in values)}
+            FROM moved GROUP BY {group} ORDER BY {group}
+            ON CONFLICT ({group}) DO UPDATE SET
+                {", ".join(f"{value} = c.{value} + excluded.{value}" for value in values)}
         )
         SELECT count(*) FROM moved
         """

@@ -6,6 +6,8 @@ from django.db import connection
 EXPECTED = {
     "communication_log": {
         "communication_log_count_insert", "communication_log_count_update", "communication_log_count_delete",
+        "communication_log_user_count_insert", "communication_log_user_count_update",
+        "communication_log_user_count_delete",
         "communication_log_event_insert", "communication_log_event_update",
     },
     "notifications_notification": {
@@ -39,7 +41,12 @@ def test_each_trigger_set_removes_and_reinstalls_itself(db):
 
     with connection.cursor() as cursor:
         editor = SimpleNamespace(connection=connection, execute=lambda sql, params: cursor.execute(sql))
-        for triggers in (log_counts.TRIGGERS, events.TRIGGERS, inbox_counts.TRIGGERS):
+        for triggers in (
+            log_counts.TRIGGERS,
+            log_counts.USER_TRIGGERS,
+            events.TRIGGERS,
+            inbox_counts.TRIGGERS,
+        ):
             triggers.remove(editor)
             assert not installed(triggers.table) & set(triggers.names), triggers.function
             triggers.install(editor)

@@ -12,7 +12,14 @@ from django.db.models import Count
 from django.db.models.functions import Left, TruncHour
 from django.utils import timezone
 
-from communication.models import CommunicationLog, LogCount, LogCountDelta, Status
+from communication.models import (
+    CommunicationLog,
+    LogCount,
+    LogCountDelta,
+    LogUserCount,
+    LogUserCountDelta,
+    Status,
+)
 from communication.selectors import _log_count_sums
 from communication.services.log_counts import fold_log_counts, recount_logs
 from tests.factories import LogFactory, UserFactory
@@ -35,6 +42,24 @@ def actual() -> dict[tuple, int]:
         .order_by()
     )
     return {tuple(row[column] for column in GROUP): row["n"] for row in rows}
+
+
+USER_GROUP = ("tenant_id", "user_id", "channel", "status")
+
+
+def counted_per_user() -> dict[tuple, int]:
+    """LogUserCount plus its unfolded deltas, per group, without the groups that sum to zero."""
+    sums: dict[tuple, int] = {}
+    for model in (LogUserCount, LogUserCountDelta):
+        for row in model.objects.values(*USER_GROUP, "messages"):
+            key = tuple(row[column] for column in USER_GROUP)
+            sums[key] = sums.get(key, 0) + row["messages"]
+    return {key: n for key, n in sums.items() if n}
+
+
+def actual_per_user() -> dict[tuple, int]:
+    rows = CommunicationLog.objects.values(*USER_GROUP).annotate(n=Count("id")).order_by()
+    return {tuple(row[column] for column in USER_GROUP): row["n"] for row in rows}
 
 
 def failure_reasons() -> tuple[dict, dict]:
@@ -95,10 +120,13 @@ def test_every_write_path_keeps_the_counts_equal_to_count_star(users):
             )
         elif move == 4:
             CommunicationLog.objects.filter(id=log.id).update(claimed_at=now)  # no counted field changes
+        elif move == 5 and rng.random() < 0.5:  # given to another user, which nothing does either
+            CommunicationLog.objects.filter(id=log.id).update(user_id=rng.choice(users).id)
         elif rng.random() < 0.2:
             fold_log_counts()
     CommunicationLog.objects.filter(id__in=[log.id for log in logs[:4]]).delete()
     assert counted() == actual()
+    assert counted_per_user() == actual_per_user()
     reasons, expected_reasons = failure_reasons()
     assert reasons == expected_reasons and len(max(reasons, key=len)) == 200
     delivered = CommunicationLog.objects.filter(status=Status.DELIVERED, sent_at__isnull=False)
@@ -107,6 +135,8 @@ def test_every_write_path_keeps_the_counts_equal_to_count_star(users):
     fold_log_counts()
     assert counted() == actual() and not LogCountDelta.objects.exists()
     assert not LogCount.objects.filter(messages=0).exists()
+    assert counted_per_user() == actual_per_user() and not LogUserCountDelta.objects.exists()
+    assert not LogUserCount.objects.filter(messages=0).exists()
 
 
 def test_a_rolled_back_write_leaves_no_count(users):
@@ -117,6 +147,7 @@ def test_a_rolled_back_write_leaves_no_count(users):
         CommunicationLog.objects.update(status=Status.FAILED)
         raise RuntimeError
     assert counted() == before == actual()
+    assert counted_per_user() == actual_per_user()
 
 
 def test_recount_repairs_counts_that_went_wrong(users):
@@ -124,9 +155,11 @@ def test_recount_repairs_counts_that_went_wrong(users):
         LogFactory(user=user, status=Status.DELIVERED)
     fold_log_counts()
     LogCount.objects.filter(tenant_id=users[0].tenant_id).update(messages=99)
-    assert counted() != actual()
+    LogUserCount.objects.filter(user_id=users[1].id).delete()
+    LogUserCountDelta.objects.filter(user_id=users[1].id).delete()
+    assert counted() != actual() and counted_per_user() != actual_per_user()
     call_command("recount_logs")
-    assert counted() == actual()
+    assert counted() == actual() and counted_per_user() == actual_per_user()
     call_command("recount_logs", "--fold-only")
     assert counted() == actual()
 
@@ -134,6 +167,6 @@ def test_recount_repairs_counts_that_went_wrong(users):
 def test_recount_matches_what_the_triggers_built(users):
     for user in users:
         LogFactory(user=user, status=Status.FAILED, error="Rejected")
-    built = counted()
+    built, built_per_user = counted(), counted_per_user()
     recount_logs()
-    assert counted() == built
+    assert counted() == built and counted_per_user() == built_per_user

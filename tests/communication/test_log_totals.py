@@ -1,6 +1,6 @@
 """The log lists' `total` without COUNT over the table (#20 item 1): from the maintained log
-counts when the admin list's filters are ones they answer, else an exact COUNT capped at
-LOG_LIST_COUNT_CAP (`total_is_capped: true`)."""
+counts (per tenant, per user) when the list's filters are ones they answer, else an exact COUNT
+capped at LOG_LIST_COUNT_CAP (`total_is_capped: true`)."""
 
 import pytest
 from django.db import connection
@@ -72,28 +72,51 @@ def test_a_tenant_admin_naming_another_tenant_counts_nothing(client_for, ada, bo
         assert body["total"] == 0 and body["items"] == []
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"status": "delivered"}, {"status": "failed"}, {"channel": "email"}, {"channel": "sms", "status": "pending"},
+     {"status": ""}],
+)  # fmt: skip
+def test_one_users_totals_come_from_the_per_user_counts(client_for, alice, ada, mixed_logs, filters):
+    """The user list, and the admin list by user_id: alice's logs only (ada's, same tenant and
+    statuses, must not count), from LogUserCount with no COUNT over the log table."""
+    for client, url, params in (
+        (client_for(alice), USER_URL, filters),
+        (client_for(ada), USER_URL, {**filters, "user_id": alice.id}),
+        (client_for(ada), ADMIN_URL, {**filters, "user_id": alice.id}),
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get(url, {**params, "page_size": "1"}).json()
+        counted_the_table = _counted_the_log_table(queries.captured_queries)
+        expected = client.get(url, {**params, "page_size": "100"}).json()
+        assert body["total"] == expected["total"] == len(expected["items"]) > 0, (url, params)
+        assert {item["user_id"] for item in expected["items"]} == {alice.id}
+        assert body["total_is_capped"] is False and not counted_the_table, (url, params)
+
+
 def test_other_filters_count_exactly_up_to_the_cap_then_say_it_is_capped(
     client_for, alice, ada, mixed_logs, settings
 ):
     settings.LOG_LIST_COUNT_CAP = 4
     client = client_for(ada)
-    below = client.get(ADMIN_URL, {"user_id": ada.id, "page_size": 2}).json()  # 4 logs: not above the cap
+    # A provider with a user is not a set of filters the counts answer.
+    below = client.get(ADMIN_URL, {"user_id": ada.id, "provider": "aliyun", "page_size": 2}).json()  # 4 logs
     assert below["total"] == 4 and below["total_is_capped"] is False
-    first = client.get(ADMIN_URL, {"user_id": alice.id, "page_size": 2}).json()  # 12 logs
+    alices = {"user_id": alice.id, "provider": "submail"}  # 10 logs
+    first = client.get(ADMIN_URL, {**alices, "page_size": 2}).json()
     assert (
         first["total"] == 4 and first["total_is_capped"] is True and first["pagination"]["has_next"] is True
     )
-    third = client.get(
-        ADMIN_URL, {"user_id": alice.id, "page_size": 2, "page": 3}
-    ).json()  # past the cap: still read
+    third = client.get(ADMIN_URL, {**alices, "page_size": 2, "page": 3}).json()  # past the cap: still read
     assert (
         len(third["items"]) == 2
         and third["total_is_capped"] is True
         and third["pagination"]["has_next"] is True
     )
-    last = client.get(ADMIN_URL, {"user_id": alice.id, "page_size": 5, "page": 3}).json()
+    last = client.get(ADMIN_URL, {**alices, "page_size": 4, "page": 3}).json()
     assert len(last["items"]) == 2 and last["pagination"]["has_next"] is False
-    mine = client_for(alice).get(USER_URL, {"page_size": 2}).json()  # the user list: always a capped COUNT
+    since = {"created_after": "2000-01-01T00:00:00Z", "page_size": 2}  # the user list by time: a capped COUNT
+    mine = client_for(alice).get(USER_URL, since).json()
     assert mine["total"] == 4 and mine["total_is_capped"] is True
 
 
