@@ -19,42 +19,13 @@ setup_django(urlconf="bench.urls")
 from django.db import connection
 from rest_framework.test import APIClient
 
-from authms.models import Tenant, User
 from tests.conftest import access_token_for
-
-USERS_PER_TENANT = 500
+from tests.log_seed import USERS_PER_TENANT, seed_logs
 
 
 def seed(rows: int, *, plain_copy: bool = True):
-    tenants = [Tenant.objects.create(name=f"Bench {n}", slug=f"bench-{n}") for n in range(2)]
-    users = []
-    for tenant in tenants:
-        users += User.objects.bulk_create(
-            User(tenant=tenant, username=f"{tenant.slug}-u{i}", password="!") for i in range(USERS_PER_TENANT)
-        )
-    admin = User.objects.create(tenant=tenants[0], username="bench-admin", is_staff=True, password="!")
+    tenants, users, admin = seed_logs(rows)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE bench_users AS SELECT row_number() OVER (ORDER BY id) - 1 AS n, id, tenant_id FROM authms_user WHERE username <> 'bench-admin'"
-        )
-        cursor.execute(
-            """
-            INSERT INTO communication_log (id, tenant_id, user_id, channel, provider, recipient, subject,
-                content, status, attempts, created_at, updated_at)
-            SELECT 'log_' || lpad(to_hex((extract(epoch FROM ts) * 1000)::bigint), 12, '0') || lpad(g::text, 14, '0'),
-                   u.tenant_id, u.id,
-                   CASE WHEN mod(g, 3) = 0 THEN 'email' ELSE 'sms' END,
-                   CASE WHEN mod(g, 3) = 0 THEN 'smtp' ELSE 'submail' END,
-                   CASE WHEN mod(g, 3) = 0 THEN 'user' || g || '@example.com' ELSE '+86138' || lpad(mod(g, 100000000)::text, 8, '0') END,
-                   '', 'Your verification code is ******',
-                   (ARRAY['delivered','delivered','delivered','delivered','sent','failed','pending'])[1 + mod(g, 7)],
-                   1, ts, ts
-            FROM generate_series(1, %s) AS g
-            JOIN bench_users u ON u.n = mod(g, %s)
-            CROSS JOIN LATERAL (SELECT now() - (g || ' seconds')::interval AS ts) t
-            """,
-            [rows, len(users)],
-        )
         cursor.execute("VACUUM ANALYZE communication_log")
         if plain_copy:  # the stock-DRF baseline's table: the same rows with only a primary key
             cursor.execute("CREATE TABLE bench_log_plain AS SELECT * FROM communication_log")

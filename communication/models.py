@@ -181,6 +181,15 @@ class CommunicationLog(models.Model):
             models.Index(
                 fields=["tenant", "channel", "-created_at", "-id"], name="log_tenant_channel_created"
             ),
+            models.Index(
+                fields=["tenant", "provider", "-created_at", "-id"], name="log_tenant_provider_created"
+            ),
+            # Only the finer states: delivered and sent logs (most of them) have none.
+            models.Index(
+                fields=["tenant", "status_detail", "-created_at", "-id"],
+                name="log_tenant_detail_created",
+                condition=~models.Q(status_detail=""),
+            ),
             models.Index(fields=["-created_at", "-id"], name="log_created"),
             models.Index(fields=["provider_message_id"], name="log_provider_message_id"),
             # In id order within a batch: even a plan built on stale statistics that picks it

@@ -283,7 +283,9 @@ def log_list_total(*, actor: User, queryset: QuerySet, filters, admin: bool) -> 
     if counted is not None:
         return counted, False
     cap = settings.LOG_LIST_COUNT_CAP
-    exact = queryset.order_by()[: cap + 1].count()
+    # In the list's order: the planner then walks the list's index and stops at the cap, where
+    # unordered it may pick a sequential scan it expects to end early and read the whole table.
+    exact = queryset.order_by("-created_at", "-id")[: cap + 1].count()
     return (cap, True) if exact > cap else (exact, False)
 
 
