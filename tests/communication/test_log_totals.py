@@ -125,3 +125,21 @@ def test_a_page_far_beyond_a_capped_total_is_empty_not_an_error(client_for, alic
     for page in ("1000", "99999999999999999999"):
         response = client_for(alice).get(USER_URL, {"page": page, "page_size": 1})
         assert response.status_code == 200 and response.json()["items"] == []
+
+
+def test_deep_pages_read_ids_first_and_return_the_same_rows(client_for, ada, mixed_logs, monkeypatch):
+    """Past DEFERRED_OFFSET a page reads its ids, then its rows: the same rows, in order."""
+    from authms.api import pagination
+
+    client = client_for(ada)
+    shallow = [client.get(ADMIN_URL, {"page_size": 3, "page": page}).json()["items"] for page in range(1, 7)]
+    monkeypatch.setattr(pagination, "DEFERRED_OFFSET", 3)
+    with CaptureQueriesContext(connection) as queries:
+        deep = [client.get(ADMIN_URL, {"page_size": 3, "page": page}).json()["items"] for page in range(1, 7)]
+    assert deep == shallow and sum(map(len, deep)) == 16
+    id_reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "communication_log"."id" AS "pk" FROM')
+    ]
+    assert len(id_reads) == 5  # pages 2-6 (page 6 is short; page 1 never defers)
