@@ -1,38 +1,29 @@
 """The service's URLs plus the stock-DRF views and stock admin the benchmarks compare against."""
 
+import django_filters
 from django.contrib import admin
-from django.db import models
 from django.urls import path
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, pagination, serializers
 
 from authms.urls import urlpatterns as service_urlpatterns
+from communication.api.views import AdminCommunicationLogListView, CommunicationLogListView
 from communication.models import CommunicationLog
 
 
-class PlainLog(models.Model):
-    """The same rows in a table with only a primary key (bench_log_plain)."""
-
-    id = models.CharField(max_length=30, primary_key=True)
-    tenant_id = models.CharField(max_length=30)
-    user_id = models.CharField(max_length=30)
-    channel = models.CharField(max_length=10)
-    provider = models.CharField(max_length=32)
-    recipient = models.CharField(max_length=320)
-    content = models.TextField()
-    status = models.CharField(max_length=10)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-
+class StockLogSerializer(serializers.ModelSerializer):
     class Meta:
-        managed = False
-        db_table = "bench_log_plain"
-        app_label = "communication"
-
-
-class PlainLogSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = PlainLog
+        model = CommunicationLog
         fields = "__all__"
+
+
+class StockLogFilter(django_filters.FilterSet):
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = CommunicationLog
+        fields = ["channel", "status", "status_detail", "batch_id", "user_id", "provider", "recipient"]
 
 
 class StockPagination(pagination.PageNumberPagination):
@@ -41,25 +32,38 @@ class StockPagination(pagination.PageNumberPagination):
     max_page_size = 100
 
 
-class BaselineUserLogs(generics.ListAPIView):
-    serializer_class = PlainLogSerializer
+class StockUserLogs(generics.ListAPIView):
+    """Stock DRF over the same table and indexes: ListAPIView, django-filter, a ModelSerializer
+    and PageNumberPagination (an exact COUNT for every page)."""
+
+    serializer_class = StockLogSerializer
     pagination_class = StockPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = StockLogFilter
 
     def get_queryset(self):
         user = self.request.user
-        return PlainLog.objects.filter(tenant_id=user.tenant_id, user_id=user.id).order_by(
-            "-created_at", "-id"
-        )
+        return CommunicationLog.objects.filter(tenant_id=user.tenant_id, user_id=user.id)
 
 
-class BaselineAdminLogs(BaselineUserLogs):
+class StockAdminLogs(StockUserLogs):
     def get_queryset(self):
-        queryset = PlainLog.objects.filter(tenant_id=self.request.user.tenant_id).order_by(
-            "-created_at", "-id"
-        )
-        if status := self.request.query_params.get("status"):
-            queryset = queryset.filter(status=status)
-        return queryset
+        return CommunicationLog.objects.filter(tenant_id=self.request.user.tenant_id)
+
+
+class _ExactCount:
+    """Ours, but every page counts every matching row (the paginator before maintained counts)."""
+
+    def count_rows(self, queryset):
+        return queryset.count(), False
+
+
+class ExactCountUserLogs(_ExactCount, CommunicationLogListView):
+    pass
+
+
+class ExactCountAdminLogs(_ExactCount, AdminCommunicationLogListView):
+    pass
 
 
 class StockLogAdmin(admin.ModelAdmin):
@@ -85,7 +89,9 @@ stock_admin.register(CommunicationLog, StockLogAdmin)
 
 urlpatterns = [
     *service_urlpatterns,
-    path("bench/baseline/logs", BaselineUserLogs.as_view()),
-    path("bench/baseline/admin-logs", BaselineAdminLogs.as_view()),
+    path("bench/stock/logs", StockUserLogs.as_view()),
+    path("bench/stock/admin-logs", StockAdminLogs.as_view()),
+    path("bench/exact-count/logs", ExactCountUserLogs.as_view()),
+    path("bench/exact-count/admin-logs", ExactCountAdminLogs.as_view()),
     path("bench/stock-admin/", stock_admin.urls),
 ]

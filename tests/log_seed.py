@@ -8,6 +8,8 @@ undelivered) and pending (queued); every other thousand logs one bulk batch."""
 from django.db import connection
 
 from authms.models import Tenant, User
+from communication.models import CommunicationLog
+from communication.services.log_counts import recount_logs
 
 USERS_PER_TENANT = 500
 
@@ -34,8 +36,12 @@ _INSERT = """
 """
 
 
-def seed_logs(rows: int) -> tuple[list[Tenant], list[User], User]:
-    """Two tenants, their users, a staff user of the first (not yet an admin), and `rows` logs."""
+def seed_logs(rows: int, *, bulk: bool = False) -> tuple[list[Tenant], list[User], User]:
+    """Two tenants, their users, a staff user of the first (not yet an admin), and `rows` logs.
+
+    `bulk`: with the log table's triggers off (foreign key checks too: superuser only) and its
+    indexes built after the rows instead of row by row, then counted by `recount_logs()`: about
+    3× faster. No events are recorded for these logs."""
     tenants = [Tenant.objects.create(name=f"Bench {n}", slug=f"bench-{n}") for n in range(2)]
     users = []
     for tenant in tenants:
@@ -43,11 +49,22 @@ def seed_logs(rows: int) -> tuple[list[Tenant], list[User], User]:
             User(tenant=tenant, username=f"{tenant.slug}-u{i}", password="!") for i in range(USERS_PER_TENANT)
         )
     admin = User.objects.create(tenant=tenants[0], username="bench-admin", is_staff=True, password="!")
-    with connection.cursor() as cursor:
+    indexes = CommunicationLog._meta.indexes if bulk else []
+    with connection.schema_editor() as editor, connection.cursor() as cursor:
+        for index in indexes:
+            editor.remove_index(CommunicationLog, index)
         cursor.execute(
             "CREATE TEMP TABLE bench_users AS SELECT row_number() OVER (ORDER BY id) - 1 AS n, id, tenant_id"
             " FROM authms_user WHERE username <> 'bench-admin'"
         )
+        if bulk:
+            cursor.execute("ALTER TABLE communication_log DISABLE TRIGGER ALL")
         cursor.execute(_INSERT, [rows, len(users)])
+        if bulk:
+            cursor.execute("ALTER TABLE communication_log ENABLE TRIGGER ALL")
         cursor.execute("DROP TABLE bench_users")
+        for index in indexes:
+            editor.add_index(CommunicationLog, index)
+    if bulk:
+        recount_logs()
     return tenants, users, admin

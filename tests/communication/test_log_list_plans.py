@@ -17,7 +17,6 @@ from django.utils import timezone
 from authms.api.cursor import encode_cursor
 from authms.roles import make_tenant_admin
 from communication.models import CommunicationLog
-from communication.services.log_counts import recount_logs
 from tests.log_seed import seed_logs
 
 pytestmark = pytest.mark.skipif("connection.vendor != 'postgresql'")
@@ -60,20 +59,10 @@ def _deep_cursor(queryset, depth: int) -> str:
 
 @pytest.fixture
 def seeded(db):
-    """1M logs, seeded with every trigger off, foreign key checks too, and the indexes built
-    after the rows rather than row by row (the plans are the point; the test's transaction rolls
-    everything back), then analysed as autovacuum would."""
-    indexes = CommunicationLog._meta.indexes
-    with connection.schema_editor() as editor, connection.cursor() as cursor:
-        for index in indexes:
-            editor.remove_index(CommunicationLog, index)
-        cursor.execute("ALTER TABLE communication_log DISABLE TRIGGER ALL")
-        tenants, users, admin = seed_logs(ROWS)
-        cursor.execute("ALTER TABLE communication_log ENABLE TRIGGER ALL")
-        for index in indexes:
-            editor.add_index(CommunicationLog, index)
+    """1M logs seeded in bulk (the test's transaction rolls them back), analysed as autovacuum would."""
+    tenants, users, admin = seed_logs(ROWS, bulk=True)
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE communication_log")
-    recount_logs()  # what the triggers would have counted
     make_tenant_admin(admin)
     return tenants, users, admin
 
