@@ -248,6 +248,11 @@ FREQUENCY_CAPS = (
     else {"code": [(60, 1), (3600, 5), (86400, 10)], "notice": [(86400, 50)]}
 )
 SCHEDULE_MAX_DAYS = env_int("SCHEDULE_MAX_DAYS", 35)  # how far ahead a bulk's send_at may be
+# --- Log retention and partitions (communication/services/log_partitions.py) ---
+# Logs older than this many days are purged (hourly); 0 keeps them forever. On PostgreSQL a
+# month partition goes once all of it is past the retention: logs stay up to a month longer.
+LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 0)
+LOG_PARTITION_MONTHS_AHEAD = env_int("LOG_PARTITION_MONTHS_AHEAD", 3)  # month partitions made ahead
 # --- Events and webhooks ---
 # The feed's reach; a cursor from before it gets 410.
 EVENTS_RETENTION_SECONDS = env_seconds("EVENTS_RETENTION", "30d")
@@ -462,6 +467,7 @@ CELERY_BEAT_SCHEDULE = {
     "sequence-events": {"task": "communication.tasks.sequence_events", "schedule": 2.0},
     "send-webhooks": {"task": "communication.tasks.send_webhooks", "schedule": 2.0},
     "purge-events": {"task": "communication.tasks.purge_events", "schedule": 3600.0},
+    "log-partitions": {"task": "communication.tasks.log_partitions", "schedule": 3600.0},
 }
 
 LOGGING = {

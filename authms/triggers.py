@@ -23,11 +23,12 @@ class TriggerSet:
     def names(self) -> list[str]:
         return [f"{self.prefix}_{event}" for event in self.events]
 
-    def install(self, schema_editor) -> None:
+    def install(self, schema_editor, *, recount: bool = True) -> None:
+        """Creates the triggers; then, unless told the rows are already counted, recounts."""
         postgres = schema_editor.connection.vendor == "postgresql"
         for sql in self.postgres if postgres else self.sqlite:
             schema_editor.execute(sql, None)
-        if self.recount is not None:
+        if recount and self.recount is not None:
             self.recount(schema_editor.connection)
 
     def remove(self, schema_editor) -> None:

@@ -105,6 +105,7 @@ def _detail_url(log_id: str) -> str:
 COUNTED_LIST_FILTERS = {
     "channel__exact": "channel",
     "status__exact": "status",
+    "status_detail__exact": "status_detail",
     "provider": "provider",
     "tenant__id__exact": "tenant_id",
 }
@@ -112,8 +113,8 @@ LIST_CONTROLS = {"p", "o"}  # page and ordering: they do not change what is coun
 
 
 def counted_filters(request, *, only_counted: bool = False) -> dict[str, str] | None:
-    """The logs list's filters as count fields. None when some filter (a search, a date, the
-    status detail) is one the counts cannot answer, or with `only_counted`, those left out."""
+    """The logs list's filters as count fields. None when some filter (a search, a date) is
+    one the counts cannot answer, or with `only_counted`, those left out."""
     dimensions = {}
     for name, values in request.GET.lists():
         tenant_filter_refused = name == "tenant__id__exact" and not request.user.is_superuser
@@ -334,7 +335,8 @@ class CommunicationLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         """The count from the maintained log counts when the list's filters are ones they
-        answer (channel, status, provider, tenant); otherwise the estimating paginator's."""
+        answer (channel, status, status detail, provider, tenant); otherwise the estimating
+        paginator's."""
         dimensions = counted_filters(request)
         known_count = None if dimensions is None else partial(counted_log_total, **dimensions)
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page, known_count=known_count)

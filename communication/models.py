@@ -388,7 +388,12 @@ class DeliveryAttempt(models.Model):
     attempt that settled it) these rows are the message's path, shown to staff."""
 
     log = models.ForeignKey(
-        CommunicationLog, on_delete=models.CASCADE, related_name="delivery_attempts", verbose_name=_("log")
+        CommunicationLog,
+        on_delete=models.CASCADE,
+        related_name="delivery_attempts",
+        verbose_name=_("log"),
+        # The partitioned log table's key is (id, created_at); the log purge deletes these first.
+        db_constraint=False,
     )
     provider = models.CharField(_("provider"), max_length=32)
     at = models.DateTimeField(_("at"), default=timezone.now)
@@ -496,7 +501,12 @@ class EmailEvent(models.Model):
         CLICKED = "clicked", _("Clicked")
 
     log = models.ForeignKey(
-        CommunicationLog, on_delete=models.CASCADE, related_name="email_events", verbose_name=_("log")
+        CommunicationLog,
+        on_delete=models.CASCADE,
+        related_name="email_events",
+        verbose_name=_("log"),
+        # The partitioned log table's key is (id, created_at); the log purge deletes these first.
+        db_constraint=False,
     )
     tenant = models.ForeignKey(
         "authms.Tenant", on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
@@ -573,13 +583,28 @@ class LogCountDelta(LogCountFields):
         db_table = "communication_log_count_delta"
 
 
-class LogUserCountFields(models.Model):
-    """Logs per tenant, user, channel and status: the log lists' exact totals for one user,
-    kept by database triggers like LogCount (`communication/services/log_counts.py`)."""
+class LogTotalFields(models.Model):
+    """Logs per tenant, channel, status and finer state, at any time: the log lists' exact
+    totals, kept by database triggers like LogCount (`communication/services/log_counts.py`)."""
 
     tenant = models.ForeignKey(
         "authms.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
     )
+    channel = models.CharField(max_length=10)
+    status = models.CharField(max_length=10)
+    status_detail = models.CharField(max_length=20)
+    messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.tenant_id} {self.channel}/{self.status}/{self.status_detail}: {self.messages}"
+
+
+class LogUserCountFields(LogTotalFields):
+    """…per user: the user list's total, and the admin list's by user_id."""
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
@@ -587,31 +612,23 @@ class LogUserCountFields(models.Model):
         db_index=False,
         related_name="+",
     )
-    channel = models.CharField(max_length=10)
-    status = models.CharField(max_length=10)
-    messages = models.BigIntegerField(default=0)
 
     class Meta:
         abstract = True
 
-    def __str__(self):
-        return f"{self.tenant_id} {self.user_id} {self.channel}/{self.status}: {self.messages}"
-
 
 class LogUserCount(LogUserCountFields):
-    """The folded figures: one row per user, channel and status."""
-
     class Meta:
         db_table = "communication_log_user_count"
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "user", "channel", "status"], name="log_user_count_group"
+                fields=["tenant", "user", "channel", "status", "status_detail"], name="log_user_count_group"
             )
         ]
 
 
 class LogUserCountDelta(LogUserCountFields):
-    """PostgreSQL: changes not folded into LogUserCount yet (appended, never locked; see LogCountDelta)."""
+    """PostgreSQL: changes not folded in yet (appended, never locked; see LogCountDelta)."""
 
     id = models.BigAutoField(primary_key=True)
 
@@ -619,6 +636,36 @@ class LogUserCountDelta(LogUserCountFields):
         db_table = "communication_log_user_count_delta"
         # A list's total reads one user's unfolded deltas on every request.
         indexes = [models.Index(fields=["tenant", "user"], name="log_user_count_delta_user")]
+
+
+class LogTenantCountFields(LogTotalFields):
+    """…per tenant and provider: the admin list's total."""
+
+    provider = models.CharField(max_length=32)
+
+    class Meta:
+        abstract = True
+
+
+class LogTenantCount(LogTenantCountFields):
+    class Meta:
+        db_table = "communication_log_tenant_count"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "channel", "provider", "status", "status_detail"],
+                name="log_tenant_count_group",
+            )
+        ]
+
+
+class LogTenantCountDelta(LogTenantCountFields):
+    """PostgreSQL: changes not folded in yet."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    class Meta:
+        db_table = "communication_log_tenant_count_delta"
+        indexes = [models.Index(fields=["tenant"], name="log_tenant_count_delta_tenant")]
 
 
 class Device(models.Model):

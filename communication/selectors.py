@@ -244,37 +244,42 @@ def _log_count_sums(
     return {key: total for key, total in sums.items() if total["n"]}
 
 
-def counted_log_total(*, tenant_id: str | None, **dimensions) -> int:
-    """Exactly how many logs (of a tenant, or every tenant's) match `dimensions` (some of
-    channel, status, provider), from the maintained counts: no scan of the log table."""
-    totals = _log_count_sums(by=("status",), tenant_id=tenant_id, **dimensions)
-    return sum(total["n"] for total in totals.values())
+# The filters each total answers (communication.services.log_counts.TOTALS).
+_COUNTED_PER_USER = {"channel", "status", "status_detail"}
+_COUNTED_PER_TENANT = {"channel", "provider", "status", "status_detail"}
 
 
-def counted_user_log_total(*, tenant_id: str | None, user_id: str, **dimensions) -> int:
-    """Exactly how many logs of one user (in a tenant, or any) match `dimensions` (channel,
-    status), from the per-user counts and their unfolded deltas read in one statement.
-    Every user list's page asks this, so it is one short statement, not a compiled queryset."""
-    if not set(dimensions) <= _COUNTED_PER_USER:
-        raise ValueError(f"Not counted per user: {sorted(dimensions)}")
+def counted_log_total(*, tenant_id: str | None, user_id: str | None = None, **dimensions) -> int:
+    """Exactly how many logs of one user (or of a tenant; None: every tenant) match
+    `dimensions`, from the maintained totals and their unfolded deltas in one statement: no
+    scan of the log table. Every list page asks this, so it is one short statement."""
+    table, answered = (
+        ("communication_log_user_count", _COUNTED_PER_USER)
+        if user_id
+        else ("communication_log_tenant_count", _COUNTED_PER_TENANT)
+    )
+    if not set(dimensions) <= answered:
+        raise ValueError(f"Not counted in {table}: {sorted(dimensions)}")
     given = {"tenant_id": tenant_id, "user_id": user_id, **dimensions}
-    columns = [column for column in ("tenant_id", "user_id", "channel", "status") if given.get(column)]
-    where = " AND ".join(f"{column} = %s" for column in columns)  # names from the tuple above
+    columns = [
+        column
+        for column in ("tenant_id", "user_id", "channel", "provider", "status", "status_detail")
+        if given.get(column)
+    ]
+    where = " AND ".join(f"{column} = %s" for column in columns) or "TRUE"  # names from the tuple above
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT coalesce(sum(messages), 0) FROM (
-                    SELECT messages FROM communication_log_user_count WHERE {where}
-                    UNION ALL SELECT messages FROM communication_log_user_count_delta WHERE {where}
+                    SELECT messages FROM {table} WHERE {where}
+                    UNION ALL SELECT messages FROM {table}_delta WHERE {where}
                 ) AS counts""",  # noqa: S608
             [given[column] for column in columns] * 2,
         )
         return int(cursor.fetchone()[0])
 
 
-# Parameters of the log lists that do not filter, and the filters each set of counts answers.
+# Parameters of the log lists that do not filter.
 _API_LIST_CONTROLS = {"page", "page_size", "cursor"}
-_COUNTED_PER_TENANT = {"channel", "status", "provider"}
-_COUNTED_PER_USER = {"channel", "status"}
 
 
 def log_list_total(*, actor: User, queryset: QuerySet, filters, admin: bool) -> tuple[int, bool]:
@@ -293,8 +298,8 @@ def log_list_total(*, actor: User, queryset: QuerySet, filters, admin: bool) -> 
 
 def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
     """The list's total from the counts, or None when its filters are not all ones they answer:
-    one user's logs (the user list; the admin list by user_id) by channel and status, a
-    tenant's or every tenant's (the admin list) by channel, status and provider."""
+    one user's logs (the user list; the admin list by user_id) by channel, status and status
+    detail; a tenant's or every tenant's (the admin list) by those and provider."""
     given = {}
     for name, values in filters.lists():
         values = [value for value in values if value != ""]  # django-filter ignores blanks
@@ -311,13 +316,10 @@ def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
     else:  # a tenant admin naming another tenant finds nothing, which the COUNT says
         return None
     user_id = given.pop("user_id", None) if admin else given.pop("user_id", None) or actor.id
-    if user_id is not None:
-        return (
-            counted_user_log_total(tenant_id=tenant_id, user_id=user_id, **given)
-            if set(given) <= _COUNTED_PER_USER
-            else None
-        )
-    return counted_log_total(tenant_id=tenant_id, **given) if set(given) <= _COUNTED_PER_TENANT else None
+    answered = _COUNTED_PER_USER if user_id else _COUNTED_PER_TENANT
+    if not set(given) <= answered:
+        return None
+    return counted_log_total(tenant_id=tenant_id, user_id=user_id, **given)
 
 
 def counted_log_dates(*, tenant_id: str | None, kind: str, since=None, until=None, **dimensions) -> list:

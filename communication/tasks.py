@@ -6,6 +6,7 @@ from django.conf import settings
 from authms.idempotency import purge_expired_keys
 from communication import services
 from communication.services import events, log_counts, webhooks
+from communication.services import log_partitions as log_partitions_service
 from communication.services.health import providers_health_check
 from communication.services.reconcile import reconcile_by_lookup
 from communication.status_sync import status_sync_all
@@ -97,6 +98,13 @@ def send_webhooks():
     while count := webhooks.deliveries_send():
         total += count
     return total
+
+
+@shared_task(ignore_result=True)
+def log_partitions():
+    """Beat, hourly: next months' log partitions made, logs past LOG_RETENTION_DAYS purged."""
+    log_partitions_service.ensure_log_partitions()
+    return log_partitions_service.purge_logs()
 
 
 @shared_task(ignore_result=True)

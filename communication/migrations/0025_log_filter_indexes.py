@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('authms', '0008_language'),
-        ('communication', '0024_log_user_counts'),
+        ('communication', '0024_log_totals'),
         ('message_templates', '0004_template_category'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -123,7 +123,9 @@ def _claim_chunk(*, batch_id: str | None, size: int) -> tuple[list[Communication
     up. Every claimed log goes to its provider within the chunk, so claims count requests."""
     now, reference = timezone.now(), _new_reference()
     if connection.vendor == "postgresql":
-        return _claim_in_one_statement(batch_id=batch_id, size=size, now=now, reference=reference), reference
+        return _claim_in_one_transaction(
+            batch_id=batch_id, size=size, now=now, reference=reference
+        ), reference
     with transaction.atomic():
         logs = list(claimable(batch_id=batch_id, now=now)[:size])
         if logs:
@@ -135,18 +137,30 @@ def _claim_chunk(*, batch_id: str | None, size: int) -> tuple[list[Communication
     return logs, reference
 
 
-def _claim_in_one_statement(*, batch_id: str | None, size: int, now: datetime, reference: str):
-    """PostgreSQL: choose, lock and hand over in one statement and one round trip (the
-    SELECT … FOR UPDATE, UPDATE, BEGIN and COMMIT above are four, for every chunk)."""
+def _claim_in_one_transaction(*, batch_id: str | None, size: int, now: datetime, reference: str):
+    """PostgreSQL: choose and lock, then hand over, in one short transaction.
+
+    The log table is partitioned by month, so rows come in (batch_id, id) order only by
+    merging each partition's index. With statistics from before a burst (a handful pending)
+    the planner would rather sort what the partitions return, and sorts the whole burst (282
+    ms instead of 5.5 ms at 200,000 rows): the choice is planned with sorting off. Only the
+    choice: the UPDATE's counting triggers plan badly without sorts (300 ms a statement)."""
     chosen, params = (
         claimable(batch_id=batch_id, now=now, locked=False).values("id")[:size].query.sql_with_params()
     )
-    sql = (
-        f"UPDATE {connection.ops.quote_name(CommunicationLog._meta.db_table)} "  # noqa: S608 - a quoted name; values are parameters
-        "SET claimed_at = %s, attempts = attempts + 1, provider_ref = %s "
-        f"WHERE id IN ({chosen} FOR UPDATE SKIP LOCKED) RETURNING *"
-    )
-    return sorted(CommunicationLog.objects.raw(sql, [now, reference, *params]), key=lambda log: log.id)
+    table = connection.ops.quote_name(CommunicationLog._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(f"{chosen} FOR UPDATE SKIP LOCKED", params)
+        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SET LOCAL enable_sort = on")
+        if not ids:
+            return []
+        sql = (
+            f"UPDATE {table} SET claimed_at = %s, attempts = attempts + 1, provider_ref = %s "  # noqa: S608 - a quoted name; values are parameters
+            "WHERE id = ANY(%s) RETURNING *"
+        )
+        return sorted(CommunicationLog.objects.raw(sql, [now, reference, ids]), key=lambda log: log.id)
 
 
 def _new_reference() -> str:

@@ -9,9 +9,9 @@ and the change counts in the transaction that made it: a rolled-back send leaves
   LogCount with one DELETE … RETURNING, so every delta is counted exactly once.
 - SQLite (the embedded run, one writer at a time): row-level triggers update LogCount directly.
 
-A second set keeps LogUserCount (per tenant, user, channel and status: the log lists' totals for
-one user) the same way, with LogUserCountDelta. Readers add a table and its deltas in one
-statement (`communication.selectors`). `recount_logs()` rebuilds all four from the log table
+A second set keeps the totals without hours, LogUserCount and LogTenantCount (the log lists'
+`total`), the same way with their deltas. Readers add a table and its deltas in one statement
+(`communication.selectors`). `recount_logs()` rebuilds them all from the log table
 (`manage.py recount_logs`).
 """
 
@@ -42,20 +42,32 @@ _PG_SUM = f"""
 """
 
 
-def _pg_delta_function(name: str, delta_table: str, columns: str, summed: str, key: str) -> str:
-    """A statement trigger function appending `summed` (a query over `{signed}`: +1 for each
-    log as it is now, -1 for each as it was, with `key`'s columns) to `delta_table`."""
-    new, old = f"SELECT 1 AS sign, {key} FROM new_rows", f"SELECT -1 AS sign, {key} FROM old_rows"
-    insert = f"INSERT INTO {delta_table} ({columns})"
+def _pg_delta_function(name: str, targets: list[tuple[str, str, str, str]]) -> str:
+    """A statement trigger function appending, for each (delta_table, columns, summed, key),
+    `summed` (a query over `{signed}`: +1 for each log as it is now, -1 for each as it was,
+    with `key`'s columns) to `delta_table`."""
+
+    def inserts(*sources: str) -> str:
+        return "\n        ".join(
+            f"INSERT INTO {delta} ({columns}) "
+            + summed.format(
+                signed=" UNION ALL ".join(
+                    f"SELECT {sign} AS sign, {key} FROM {rows}" for sign, rows in sources
+                )
+            )
+            + ";"
+            for delta, columns, summed, key in targets
+        )
+
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        {insert} {summed.format(signed=new)};
+        {inserts((1, "new_rows"))}
     ELSIF TG_OP = 'UPDATE' THEN
-        {insert} {summed.format(signed=f"{new} UNION ALL {old}")};
+        {inserts((1, "new_rows"), (-1, "old_rows"))}
     ELSE
-        {insert} {summed.format(signed=old)};
+        {inserts((-1, "old_rows"))}
     END IF;
     RETURN NULL;
 END $$;
@@ -78,7 +90,7 @@ def _pg_statement_triggers(prefix: str, function: str) -> list[str]:
 
 _PG_TRIGGERS = [
     _pg_delta_function(
-        "communication_log_count_delta", "communication_log_count_delta", COUNTED, _PG_SUM, _PG_KEY
+        "communication_log_count_delta", [("communication_log_count_delta", COUNTED, _PG_SUM, _PG_KEY)]
     ),
     *_pg_statement_triggers("communication_log_count", "communication_log_count_delta"),
 ]
@@ -161,56 +173,78 @@ install_triggers = TRIGGERS.install  # migration 0014; counts what is already th
 remove_triggers = TRIGGERS.remove
 
 
-# Per user: the user log list's total (and the admin list's by user_id) without a scan.
-USER_GROUP = "tenant_id, user_id, channel, status"
-USER_COUNTED = f"{USER_GROUP}, messages"
-_PG_USER_SUM = f"""
-    SELECT {USER_GROUP}, sum(sign) FROM ({{signed}}) AS signed
-    GROUP BY {USER_GROUP} HAVING sum(sign) <> 0 ORDER BY {USER_GROUP}
+# Totals without hours, the log lists' `total` without a scan (communication.selectors): per
+# user (the user list, the admin list by user_id) and per tenant (the admin list).
+TOTALS = {
+    "communication_log_user_count": "tenant_id, user_id, channel, status, status_detail",
+    "communication_log_tenant_count": "tenant_id, channel, provider, status, status_detail",
+}
+
+
+def _pg_total_sum(group: str) -> str:
+    return f"""
+    SELECT {group}, sum(sign) FROM ({{signed}}) AS signed
+    GROUP BY {group} HAVING sum(sign) <> 0 ORDER BY {group}
 """
 
 
-def _sqlite_user_upsert(row: str, sign: int) -> str:
-    return f"""
-        INSERT INTO communication_log_user_count ({USER_COUNTED})
-        VALUES ({row}tenant_id, {row}user_id, {row}channel, {row}status, {sign})
-        ON CONFLICT ({USER_GROUP}) DO UPDATE SET messages = messages + excluded.messages;
-    """
+def _sqlite_total_upserts(row: str, sign: int) -> str:
+    return "".join(
+        f"""
+        INSERT INTO {table} ({group}, messages)
+        VALUES ({", ".join(f"{row}{column}" for column in group.split(", "))}, {sign})
+        ON CONFLICT ({group}) DO UPDATE SET messages = messages + excluded.messages;"""
+        for table, group in TOTALS.items()
+    )
 
 
-def _count_users_from_scratch(conn) -> None:
+def _count_totals_from_scratch(conn) -> None:
     with conn.cursor() as cursor:
-        cursor.execute("DELETE FROM communication_log_user_count_delta")
-        cursor.execute("DELETE FROM communication_log_user_count")
-        cursor.execute(
-            f"""INSERT INTO communication_log_user_count ({USER_COUNTED})
-                SELECT {USER_GROUP}, count(*) FROM communication_log GROUP BY {USER_GROUP}"""
-        )
+        for table, group in TOTALS.items():
+            cursor.execute(f"DELETE FROM {table}_delta")
+            cursor.execute(f"DELETE FROM {table}")
+            cursor.execute(
+                f"INSERT INTO {table} ({group}, messages) SELECT {group}, count(*) FROM communication_log GROUP BY {group}"
+            )
 
 
-USER_TRIGGERS = TriggerSet(
+TOTAL_TRIGGERS = TriggerSet(
     table="communication_log",
-    prefix="communication_log_user_count",
-    function="communication_log_user_count_delta",
+    prefix="communication_log_total",
+    function="communication_log_total_delta",
     postgres=[
         _pg_delta_function(
-            "communication_log_user_count_delta",
-            "communication_log_user_count_delta",
-            USER_COUNTED,
-            _PG_USER_SUM,
-            USER_GROUP,
+            "communication_log_total_delta",
+            [
+                (f"{table}_delta", f"{group}, messages", _pg_total_sum(group), group)
+                for table, group in TOTALS.items()
+            ],
         ),
-        *_pg_statement_triggers("communication_log_user_count", "communication_log_user_count_delta"),
+        *_pg_statement_triggers("communication_log_total", "communication_log_total_delta"),
     ],
     sqlite=_sqlite_row_triggers(
-        "communication_log_user_count", _sqlite_user_upsert, tuple(USER_GROUP.split(", "))
+        "communication_log_total",
+        _sqlite_total_upserts,
+        ("tenant_id", "user_id", "channel", "provider", "status", "status_detail"),
     ),
-    recount=_count_users_from_scratch,
+    recount=_count_totals_from_scratch,
 )
 
 
+def uncount_rows_of(cursor, table: str) -> None:
+    """Takes the logs of `table` out of every count (PostgreSQL): for a log partition about to
+    be dropped, which no trigger sees. The caller holds writes to it back meanwhile."""
+    hourly = f"SELECT -1 AS sign, {_PG_KEY} FROM {table}"
+    cursor.execute(f"INSERT INTO communication_log_count_delta ({COUNTED}) {_PG_SUM.format(signed=hourly)}")
+    for total, group in TOTALS.items():
+        signed = f"SELECT -1 AS sign, {group} FROM {table}"
+        cursor.execute(
+            f"INSERT INTO {total}_delta ({group}, messages) {_pg_total_sum(group).format(signed=signed)}"
+        )
+
+
 def recount_logs() -> None:
-    """Rebuilds the counts (per hour and per user) from the log table. On PostgreSQL the log
+    """Rebuilds the counts (per hour, per user, per tenant) from the log table. On PostgreSQL the log
     table is locked against writes (SHARE mode; reads go on) while it counts, so nothing changes
     between the count and the triggers taking over again: about two seconds per million logs."""
     with transaction.atomic():
@@ -218,11 +252,11 @@ def recount_logs() -> None:
             with connection.cursor() as cursor:
                 cursor.execute("LOCK TABLE communication_log IN SHARE MODE")
         _count_from_scratch(connection)
-        _count_users_from_scratch(connection)
+        _count_totals_from_scratch(connection)
 
 
 def fold_log_counts() -> int:
-    """Moves the deltas into LogCount and LogUserCount (PostgreSQL; SQLite counts in place) and
+    """Moves the deltas into LogCount and the totals (PostgreSQL; SQLite counts in place) and
     drops groups whose count came back to zero. Returns the number of deltas folded."""
     folded = 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -230,9 +264,11 @@ def fold_log_counts() -> int:
             folded = _fold_deltas(
                 cursor, "communication_log_count", GROUP, ("messages", "latency_ms", "latency_messages")
             )
-            folded += _fold_deltas(cursor, "communication_log_user_count", USER_GROUP, ("messages",))
+            for table, group in TOTALS.items():
+                folded += _fold_deltas(cursor, table, group, ("messages",))
         cursor.execute("DELETE FROM communication_log_count WHERE messages = 0 AND latency_messages = 0")
-        cursor.execute("DELETE FROM communication_log_user_count WHERE messages = 0")
+        for table in TOTALS:
+            cursor.execute(f"DELETE FROM {table} WHERE messages = 0")
     return folded
 
 

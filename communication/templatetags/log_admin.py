@@ -63,6 +63,7 @@ class _CountedChangeList:
 
 def log_date_hierarchy(context, changelist):
     scope = counted_filters(context["request"], only_counted=True)
+    scope.pop("status_detail", None)  # the hourly counts have no finer state: its dates are a superset
     return date_hierarchy(_CountedChangeList(changelist, scope))
 
 

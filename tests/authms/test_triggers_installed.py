@@ -6,8 +6,7 @@ from django.db import connection
 EXPECTED = {
     "communication_log": {
         "communication_log_count_insert", "communication_log_count_update", "communication_log_count_delete",
-        "communication_log_user_count_insert", "communication_log_user_count_update",
-        "communication_log_user_count_delete",
+        "communication_log_total_insert", "communication_log_total_update", "communication_log_total_delete",
         "communication_log_event_insert", "communication_log_event_update",
     },
     "notifications_notification": {
@@ -43,7 +42,7 @@ def test_each_trigger_set_removes_and_reinstalls_itself(db):
         editor = SimpleNamespace(connection=connection, execute=lambda sql, params: cursor.execute(sql))
         for triggers in (
             log_counts.TRIGGERS,
-            log_counts.USER_TRIGGERS,
+            log_counts.TOTAL_TRIGGERS,
             events.TRIGGERS,
             inbox_counts.TRIGGERS,
         ):

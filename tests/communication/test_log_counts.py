@@ -16,6 +16,8 @@ from communication.models import (
     CommunicationLog,
     LogCount,
     LogCountDelta,
+    LogTenantCount,
+    LogTenantCountDelta,
     LogUserCount,
     LogUserCountDelta,
     Status,
@@ -44,22 +46,34 @@ def actual() -> dict[tuple, int]:
     return {tuple(row[column] for column in GROUP): row["n"] for row in rows}
 
 
-USER_GROUP = ("tenant_id", "user_id", "channel", "status")
+TOTALS = {
+    LogUserCount: ("tenant_id", "user_id", "channel", "status", "status_detail"),
+    LogTenantCount: ("tenant_id", "channel", "provider", "status", "status_detail"),
+}
+DELTAS = {LogUserCount: LogUserCountDelta, LogTenantCount: LogTenantCountDelta}
 
 
-def counted_per_user() -> dict[tuple, int]:
-    """LogUserCount plus its unfolded deltas, per group, without the groups that sum to zero."""
-    sums: dict[tuple, int] = {}
-    for model in (LogUserCount, LogUserCountDelta):
-        for row in model.objects.values(*USER_GROUP, "messages"):
-            key = tuple(row[column] for column in USER_GROUP)
-            sums[key] = sums.get(key, 0) + row["messages"]
-    return {key: n for key, n in sums.items() if n}
+def counted_totals() -> list[dict[tuple, int]]:
+    """Each total plus its unfolded deltas, per group, without the groups that sum to zero."""
+    found = []
+    for model, group in TOTALS.items():
+        sums: dict[tuple, int] = {}
+        for part in (model, DELTAS[model]):
+            for row in part.objects.values(*group, "messages"):
+                key = tuple(row[column] for column in group)
+                sums[key] = sums.get(key, 0) + row["messages"]
+        found.append({key: n for key, n in sums.items() if n})
+    return found
 
 
-def actual_per_user() -> dict[tuple, int]:
-    rows = CommunicationLog.objects.values(*USER_GROUP).annotate(n=Count("id")).order_by()
-    return {tuple(row[column] for column in USER_GROUP): row["n"] for row in rows}
+def actual_totals() -> list[dict[tuple, int]]:
+    return [
+        {
+            tuple(row[column] for column in group): row["n"]
+            for row in CommunicationLog.objects.values(*group).annotate(n=Count("id")).order_by()
+        }
+        for group in TOTALS.values()
+    ]
 
 
 def failure_reasons() -> tuple[dict, dict]:
@@ -107,7 +121,9 @@ def test_every_write_path_keeps_the_counts_equal_to_count_star(users):
             )
         elif move == 1:
             CommunicationLog.objects.filter(id=log.id).update(
-                status=Status.FAILED, error=rng.choice(["Not delivered: 空号", "Rejected", "x" * 300, None])
+                status=Status.FAILED,
+                status_detail=rng.choice(["rejected", "undelivered", ""]),
+                error=rng.choice(["Not delivered: 空号", "Rejected", "x" * 300, None]),
             )
         elif move == 2:
             log.refresh_from_db()
@@ -126,7 +142,7 @@ def test_every_write_path_keeps_the_counts_equal_to_count_star(users):
             fold_log_counts()
     CommunicationLog.objects.filter(id__in=[log.id for log in logs[:4]]).delete()
     assert counted() == actual()
-    assert counted_per_user() == actual_per_user()
+    assert counted_totals() == actual_totals()
     reasons, expected_reasons = failure_reasons()
     assert reasons == expected_reasons and len(max(reasons, key=len)) == 200
     delivered = CommunicationLog.objects.filter(status=Status.DELIVERED, sent_at__isnull=False)
@@ -135,8 +151,10 @@ def test_every_write_path_keeps_the_counts_equal_to_count_star(users):
     fold_log_counts()
     assert counted() == actual() and not LogCountDelta.objects.exists()
     assert not LogCount.objects.filter(messages=0).exists()
-    assert counted_per_user() == actual_per_user() and not LogUserCountDelta.objects.exists()
+    assert counted_totals() == actual_totals()
+    assert not LogUserCountDelta.objects.exists() and not LogTenantCountDelta.objects.exists()
     assert not LogUserCount.objects.filter(messages=0).exists()
+    assert not LogTenantCount.objects.filter(messages=0).exists()
 
 
 def test_a_rolled_back_write_leaves_no_count(users):
@@ -147,7 +165,7 @@ def test_a_rolled_back_write_leaves_no_count(users):
         CommunicationLog.objects.update(status=Status.FAILED)
         raise RuntimeError
     assert counted() == before == actual()
-    assert counted_per_user() == actual_per_user()
+    assert counted_totals() == actual_totals()
 
 
 def test_recount_repairs_counts_that_went_wrong(users):
@@ -157,9 +175,10 @@ def test_recount_repairs_counts_that_went_wrong(users):
     LogCount.objects.filter(tenant_id=users[0].tenant_id).update(messages=99)
     LogUserCount.objects.filter(user_id=users[1].id).delete()
     LogUserCountDelta.objects.filter(user_id=users[1].id).delete()
-    assert counted() != actual() and counted_per_user() != actual_per_user()
+    LogTenantCount.objects.update(messages=7)
+    assert counted() != actual() and counted_totals() != actual_totals()
     call_command("recount_logs")
-    assert counted() == actual() and counted_per_user() == actual_per_user()
+    assert counted() == actual() and counted_totals() == actual_totals()
     call_command("recount_logs", "--fold-only")
     assert counted() == actual()
 
@@ -167,6 +186,6 @@ def test_recount_repairs_counts_that_went_wrong(users):
 def test_recount_matches_what_the_triggers_built(users):
     for user in users:
         LogFactory(user=user, status=Status.FAILED, error="Rejected")
-    built, built_per_user = counted(), counted_per_user()
+    built, built_totals = counted(), counted_totals()
     recount_logs()
-    assert counted() == built and counted_per_user() == built_per_user
+    assert counted() == built and counted_totals() == built_totals

@@ -23,6 +23,8 @@ def mixed_logs(alice, ada, bob):
     """Acme: alice and ada, several channels, statuses and providers; Globex: bob (never counted for Acme)."""
     for status, count in (("delivered", 5), ("failed", 3), ("pending", 2)):
         LogFactory.create_batch(count, user=alice, status=status, provider="submail")
+    LogFactory.create_batch(2, user=alice, status="failed", status_detail="rejected", provider="submail")
+    LogFactory.create_batch(1, user=ada, status="failed", status_detail="rejected", provider="aliyun")
     LogFactory.create_batch(4, user=ada, status="delivered", provider="aliyun")
     LogFactory.create_batch(
         2, user=alice, channel="email", recipient="a@example.com", provider="smtp", status="sent"
@@ -34,7 +36,8 @@ def mixed_logs(alice, ada, bob):
     "filters",
     [{}, {"status": "delivered"}, {"provider": "submail"}, {"channel": "email"},
      {"status": "delivered", "provider": "aliyun"}, {"status": "delivered", "channel": "sms", "provider": "submail"},
-     {"status": "failed", "page_size": "2"}, {"provider": ""}],
+     {"status": "failed", "page_size": "2"}, {"provider": ""}, {"status_detail": "rejected"},
+     {"provider": "submail", "status_detail": "rejected"}],
 )  # fmt: skip
 def test_admin_totals_for_counted_filters_come_from_the_maintained_counts(
     client_for, ada, mixed_logs, filters
@@ -61,7 +64,7 @@ def test_the_platform_admin_counts_one_tenant_or_all(client_for, root, alice, bo
         ]
         for tenant in ("", alice.tenant_id, bob.tenant_id)
     }
-    assert totals == {"": 22, alice.tenant_id: 16, bob.tenant_id: 6}
+    assert totals == {"": 25, alice.tenant_id: 19, bob.tenant_id: 6}
 
 
 def test_a_tenant_admin_naming_another_tenant_counts_nothing(client_for, ada, bob, mixed_logs):
@@ -75,7 +78,7 @@ def test_a_tenant_admin_naming_another_tenant_counts_nothing(client_for, ada, bo
 @pytest.mark.parametrize(
     "filters",
     [{}, {"status": "delivered"}, {"status": "failed"}, {"channel": "email"}, {"channel": "sms", "status": "pending"},
-     {"status": ""}],
+     {"status": ""}, {"status_detail": "rejected"}, {"status": "failed", "status_detail": "rejected"}],
 )  # fmt: skip
 def test_one_users_totals_come_from_the_per_user_counts(client_for, alice, ada, mixed_logs, filters):
     """The user list, and the admin list by user_id: alice's logs only (ada's, same tenant and
@@ -97,15 +100,15 @@ def test_one_users_totals_come_from_the_per_user_counts(client_for, alice, ada, 
 def test_other_filters_count_exactly_up_to_the_cap_then_say_it_is_capped(
     client_for, alice, ada, mixed_logs, settings
 ):
-    settings.LOG_LIST_COUNT_CAP = 4
+    settings.LOG_LIST_COUNT_CAP = 5
     client = client_for(ada)
     # A provider with a user is not a set of filters the counts answer.
-    below = client.get(ADMIN_URL, {"user_id": ada.id, "provider": "aliyun", "page_size": 2}).json()  # 4 logs
-    assert below["total"] == 4 and below["total_is_capped"] is False
-    alices = {"user_id": alice.id, "provider": "submail"}  # 10 logs
+    below = client.get(ADMIN_URL, {"user_id": ada.id, "provider": "aliyun", "page_size": 2}).json()  # 5 logs
+    assert below["total"] == 5 and below["total_is_capped"] is False
+    alices = {"user_id": alice.id, "provider": "submail"}  # 12 logs
     first = client.get(ADMIN_URL, {**alices, "page_size": 2}).json()
     assert (
-        first["total"] == 4 and first["total_is_capped"] is True and first["pagination"]["has_next"] is True
+        first["total"] == 5 and first["total_is_capped"] is True and first["pagination"]["has_next"] is True
     )
     third = client.get(ADMIN_URL, {**alices, "page_size": 2, "page": 3}).json()  # past the cap: still read
     assert (
@@ -113,11 +116,11 @@ def test_other_filters_count_exactly_up_to_the_cap_then_say_it_is_capped(
         and third["total_is_capped"] is True
         and third["pagination"]["has_next"] is True
     )
-    last = client.get(ADMIN_URL, {**alices, "page_size": 4, "page": 3}).json()
+    last = client.get(ADMIN_URL, {**alices, "page_size": 5, "page": 3}).json()
     assert len(last["items"]) == 2 and last["pagination"]["has_next"] is False
     since = {"created_after": "2000-01-01T00:00:00Z", "page_size": 2}  # the user list by time: a capped COUNT
     mine = client_for(alice).get(USER_URL, since).json()
-    assert mine["total"] == 4 and mine["total_is_capped"] is True
+    assert mine["total"] == 5 and mine["total_is_capped"] is True
 
 
 def test_a_page_far_beyond_a_capped_total_is_empty_not_an_error(client_for, alice, mixed_logs, settings):
@@ -132,14 +135,14 @@ def test_deep_pages_read_ids_first_and_return_the_same_rows(client_for, ada, mix
     from authms.api import pagination
 
     client = client_for(ada)
-    shallow = [client.get(ADMIN_URL, {"page_size": 3, "page": page}).json()["items"] for page in range(1, 7)]
+    shallow = [client.get(ADMIN_URL, {"page_size": 3, "page": page}).json()["items"] for page in range(1, 8)]
     monkeypatch.setattr(pagination, "DEFERRED_OFFSET", 3)
     with CaptureQueriesContext(connection) as queries:
-        deep = [client.get(ADMIN_URL, {"page_size": 3, "page": page}).json()["items"] for page in range(1, 7)]
-    assert deep == shallow and sum(map(len, deep)) == 16
+        deep = [client.get(ADMIN_URL, {"page_size": 3, "page": page}).json()["items"] for page in range(1, 8)]
+    assert deep == shallow and sum(map(len, deep)) == 19
     id_reads = [
         q["sql"]
         for q in queries.captured_queries
         if q["sql"].startswith('SELECT "communication_log"."id" AS "pk" FROM')
     ]
-    assert len(id_reads) == 5  # pages 2-6 (page 6 is short; page 1 never defers)
+    assert len(id_reads) == 6  # pages 2-7 (page 7 is short; page 1 never defers)
