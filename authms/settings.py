@@ -252,7 +252,8 @@ SCHEDULE_MAX_DAYS = env_int("SCHEDULE_MAX_DAYS", 35)  # how far ahead a bulk's s
 # Logs older than this many days are purged (hourly); 0 keeps them forever. On PostgreSQL a
 # month partition goes once all of it is past the retention: logs stay up to a month longer.
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 0)
-LOG_PARTITION_MONTHS_AHEAD = env_int("LOG_PARTITION_MONTHS_AHEAD", 3)  # month partitions made ahead
+# Month partitions made ahead: each one is another table every log query plans for.
+LOG_PARTITION_MONTHS_AHEAD = env_int("LOG_PARTITION_MONTHS_AHEAD", 1)
 # --- Events and webhooks ---
 # The feed's reach; a cursor from before it gets 410.
 EVENTS_RETENTION_SECONDS = env_seconds("EVENTS_RETENTION", "30d")

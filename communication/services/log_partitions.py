@@ -124,7 +124,7 @@ def _partitions(conn) -> list[tuple[str, datetime | None, datetime | None]]:
 
 def ensure_log_partitions(*, months_ahead: int | None = None) -> list[str]:
     """Makes the month partitions from the last one there through `months_ahead` months after
-    this one (LOG_PARTITION_MONTHS_AHEAD, 3), moving any logs the default partition caught
+    this one (LOG_PARTITION_MONTHS_AHEAD, 1), moving any logs the default partition caught
     for those months. Beat runs it daily; a no-op on SQLite. Returns the partitions made."""
     if connection.vendor != "postgresql":
         return []
