@@ -42,22 +42,24 @@ _PG_SUM = f"""
 """
 
 
-def _pg_delta_function(name: str, targets: list[tuple[str, str, str, str]]) -> str:
-    """A statement trigger function appending, for each (delta_table, columns, summed, key),
-    `summed` (a query over `{signed}`: +1 for each log as it is now, -1 for each as it was,
-    with `key`'s columns) to `delta_table`."""
-
-    def inserts(*sources: str) -> str:
-        return "\n        ".join(
-            f"INSERT INTO {delta} ({columns}) "
-            + summed.format(
-                signed=" UNION ALL ".join(
-                    f"SELECT {sign} AS sign, {key} FROM {rows}" for sign, rows in sources
-                )
-            )
-            + ";"
-            for delta, columns, summed, key in targets
+def _signed_inserts(targets: list[tuple[str, str, str, str]], *sources: tuple[int, str]) -> list[str]:
+    """For each (delta_table, columns, summed, key), an INSERT of `summed` (a query over
+    `{signed}`, the `key` columns of each (sign, relation) source with its sign) into
+    `delta_table`: +1 for a log as it is now, -1 for a log as it was or is going."""
+    return [
+        f"INSERT INTO {delta} ({columns}) "
+        + summed.format(
+            signed=" UNION ALL ".join(f"SELECT {sign} AS sign, {key} FROM {rows}" for sign, rows in sources)
         )
+        for delta, columns, summed, key in targets
+    ]
+
+
+def _pg_delta_function(name: str, targets: list[tuple[str, str, str, str]]) -> str:
+    """A statement trigger function appending each target's signed sums (`_signed_inserts`)."""
+
+    def inserts(*sources: tuple[int, str]) -> str:
+        return "\n        ".join(f"{sql};" for sql in _signed_inserts(targets, *sources))
 
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -88,10 +90,9 @@ def _pg_statement_triggers(prefix: str, function: str) -> list[str]:
     ]
 
 
+_HOURLY_TARGETS = [("communication_log_count_delta", COUNTED, _PG_SUM, _PG_KEY)]
 _PG_TRIGGERS = [
-    _pg_delta_function(
-        "communication_log_count_delta", [("communication_log_count_delta", COUNTED, _PG_SUM, _PG_KEY)]
-    ),
+    _pg_delta_function("communication_log_count_delta", _HOURLY_TARGETS),
     *_pg_statement_triggers("communication_log_count", "communication_log_count_delta"),
 ]
 
@@ -188,6 +189,11 @@ def _pg_total_sum(group: str) -> str:
 """
 
 
+_TOTAL_TARGETS = [
+    (f"{table}_delta", f"{group}, messages", _pg_total_sum(group), group) for table, group in TOTALS.items()
+]
+
+
 def _sqlite_total_upserts(row: str, sign: int) -> str:
     return "".join(
         f"""
@@ -213,13 +219,7 @@ TOTAL_TRIGGERS = TriggerSet(
     prefix="communication_log_total",
     function="communication_log_total_delta",
     postgres=[
-        _pg_delta_function(
-            "communication_log_total_delta",
-            [
-                (f"{table}_delta", f"{group}, messages", _pg_total_sum(group), group)
-                for table, group in TOTALS.items()
-            ],
-        ),
+        _pg_delta_function("communication_log_total_delta", _TOTAL_TARGETS),
         *_pg_statement_triggers("communication_log_total", "communication_log_total_delta"),
     ],
     sqlite=_sqlite_row_triggers(
@@ -234,13 +234,8 @@ TOTAL_TRIGGERS = TriggerSet(
 def uncount_rows_of(cursor, table: str) -> None:
     """Takes the logs of `table` out of every count (PostgreSQL): for a log partition about to
     be dropped, which no trigger sees. The caller holds writes to it back meanwhile."""
-    hourly = f"SELECT -1 AS sign, {_PG_KEY} FROM {table}"
-    cursor.execute(f"INSERT INTO communication_log_count_delta ({COUNTED}) {_PG_SUM.format(signed=hourly)}")
-    for total, group in TOTALS.items():
-        signed = f"SELECT -1 AS sign, {group} FROM {table}"
-        cursor.execute(
-            f"INSERT INTO {total}_delta ({group}, messages) {_pg_total_sum(group).format(signed=signed)}"
-        )
+    for sql in _signed_inserts(_HOURLY_TARGETS + _TOTAL_TARGETS, (-1, table)):
+        cursor.execute(sql)
 
 
 def recount_logs() -> None:

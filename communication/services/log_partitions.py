@@ -125,7 +125,7 @@ def _partitions(conn) -> list[tuple[str, datetime | None, datetime | None]]:
 def ensure_log_partitions(*, months_ahead: int | None = None) -> list[str]:
     """Makes the month partitions from the last one there through `months_ahead` months after
     this one (LOG_PARTITION_MONTHS_AHEAD, 1), moving any logs the default partition caught
-    for those months. Beat runs it daily; a no-op on SQLite. Returns the partitions made."""
+    for those months. Beat runs it hourly; a no-op on SQLite. Returns the partitions made."""
     if connection.vendor != "postgresql":
         return []
     ahead = settings.LOG_PARTITION_MONTHS_AHEAD if months_ahead is None else months_ahead
