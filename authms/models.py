@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from authms.compiled_queries import CompiledLookup
 from authms.ids import PrefixedIdField
 from authms.local_time import quiet_hours_field, time_zone_field
 
@@ -100,6 +101,14 @@ class Tenant(models.Model):
             raise ValidationError({"preference_defaults": problem})
 
 
+class TenantUserManager(UserManager):
+    _with_tenant = CompiledLookup(lambda user_id: User.objects.select_related("tenant").filter(id=user_id))
+
+    def with_tenant(self, user_id: str) -> "User | None":
+        """The user and their tenant, as every authenticated request loads them (compiled once)."""
+        return self._with_tenant.first(user_id)
+
+
 class User(AbstractUser):
     """A person in one tenant. `is_staff` = tenant admin, `is_superuser` = platform admin."""
 
@@ -126,7 +135,7 @@ class User(AbstractUser):
         help_text=_("Raised to revoke every token of the user (logout everywhere, deactivation)."),
     )
 
-    objects = UserManager()
+    objects = TenantUserManager()
     REQUIRED_FIELDS = ["email"]
 
     @classmethod

@@ -78,7 +78,7 @@ def user_get_or_provision(*, claims) -> User | None:
     are namespaced (`ext:<name>`) so they never collide with, or impersonate, local ones.
     `user_id` and `tenant_id` were checked by the authentication class.
     """
-    user = User.objects.select_related("tenant").filter(id=claims["user_id"]).first()
+    user = User.objects.with_tenant(claims["user_id"])
     if user is not None:
         return user
     tenant_id = claims["tenant_id"]
@@ -107,7 +107,7 @@ def user_get_or_provision(*, claims) -> User | None:
                 user.save(force_insert=True)
             return user
         except IntegrityError:
-            existing = User.objects.select_related("tenant").filter(id=claims["user_id"]).first()
+            existing = User.objects.with_tenant(claims["user_id"])
             if existing is not None:  # created concurrently
                 return existing
     return None

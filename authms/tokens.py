@@ -77,7 +77,7 @@ def _valid_refresh(raw: str) -> tuple[RefreshToken, User]:
         raise invalid_token(str(exc)) from exc
     user_id = id_claim(refresh.payload, "user_id")
     id_claim(refresh.payload, "tenant_id")
-    user = User.objects.select_related("tenant").filter(id=user_id).first()
+    user = User.objects.with_tenant(user_id)
     check_user_may_use(user, refresh.payload)
     if RevokedToken.objects.filter(jti=str(refresh.payload.get("jti"))).exists():
         raise AuthenticationFailed(_("This refresh token was revoked. Log in again."), code="token_revoked")

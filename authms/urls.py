@@ -16,22 +16,24 @@ from authms.middleware import current_request_id
 from communication.views import push_demo, push_worker
 from notifications.views import bell_demo
 
+# Django tries patterns in order: the API first, and the inbox (polled by every open page)
+# before the sending endpoints.
 api_patterns = [
+    path("", include("notifications.api.urls")),
     path("", include("authms.api.urls")),
     path("", include("communication.api.urls")),
-    path("", include("notifications.api.urls")),
     api_path("schema", SchemaView.as_view(), name="schema"),
     api_path("docs", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
 urlpatterns = [
+    path(settings.API_PREFIX, include(api_patterns)),
     path("favicon.ico", RedirectView.as_view(url=static("authms/favicon.svg"), permanent=True)),
     path("push/demo/", push_demo, name="push-demo"),
     path("push/sw.js", push_worker, name="push-worker"),
     path("notifications/demo/", bell_demo, name="bell-demo"),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
-    path(settings.API_PREFIX, include(api_patterns)),
 ]
 
 

@@ -51,7 +51,7 @@ def stream_token_user(token: str) -> User:
         raise refused from None
     if not isinstance(claims, dict):
         raise refused
-    user = User.objects.select_related("tenant").filter(id=id_claim(claims, "user_id")).first()
+    user = User.objects.with_tenant(id_claim(claims, "user_id"))
     return check_user_may_use(user, claims)
 
 

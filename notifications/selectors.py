@@ -3,11 +3,13 @@
 from datetime import UTC, datetime
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from authms.api.booleans import parse_bool
 from authms.api.cursor import newer_than
+from authms.compiled_queries import CompiledLookup
 from authms.errors import NotFoundError, ValidationError, unknown_value_message
 from authms.models import User
 from notifications.models import InboxCount, Notification, NotificationType, Priority
@@ -49,9 +51,29 @@ def notification_list(*, user: User, params) -> QuerySet:
     return queryset
 
 
+def _inbox_count(column: str) -> Coalesce:
+    row = InboxCount.objects.filter(user_id=OuterRef("id")).values(column)
+    return Coalesce(Subquery(row), Value(0))
+
+
+_user_with_inbox_counts = CompiledLookup(
+    lambda user_id: (
+        User.objects.select_related("tenant")
+        .filter(id=user_id)
+        .annotate(inbox_unread=_inbox_count("unread"), inbox_unseen=_inbox_count("unseen"))
+    )
+)
+
+
+def user_with_inbox_counts(user_id: str) -> User | None:
+    """The user and tenant authentication loads, with the badge's counts in the same query."""
+    return _user_with_inbox_counts.first(user_id)
+
+
 def notification_counts(*, user: User) -> dict[str, int]:
     """Unread and unseen (archived ones in neither): one row the triggers keep, at any inbox size."""
-    # The badge is polled more than anything else: one plain SELECT, no ORM query to build.
+    if hasattr(user, "inbox_unread"):  # loaded with the user (UnreadCountView)
+        return {"unread": user.inbox_unread, "unseen": user.inbox_unseen}
     with connection.cursor() as cursor:
         cursor.execute("SELECT unread, unseen FROM notifications_inbox_count WHERE user_id = %s", [user.id])
         row = cursor.fetchone()

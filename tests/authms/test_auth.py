@@ -168,3 +168,40 @@ def test_local_tokens_still_work_when_external_key_configured(alice, external_ke
 
 def test_signing_key_defaults_to_secret_key():
     assert settings.SIMPLE_JWT["SIGNING_KEY"] == settings.SECRET_KEY
+
+
+def test_a_verified_token_is_still_refused_once_expired(alice, monkeypatch):
+    """Verified tokens are remembered by their bytes; their expiry is checked on every request."""
+    token = token_for(alice).access_token
+    assert _get_logs(str(token)).status_code == 200
+    later = token.current_time + settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(seconds=1)
+    monkeypatch.setattr("authms.api.authentication.aware_utcnow", lambda: later)
+    monkeypatch.setattr("rest_framework_simplejwt.tokens.aware_utcnow", lambda: later)
+    response = _get_logs(str(token))
+    _assert_401(response)
+    assert "expired" in response.json()["message"].lower()
+
+
+def test_a_verified_token_is_refused_once_revoked_or_its_user_deactivated(alice):
+    token = access_token_for(alice)
+    assert _get_logs(token).status_code == 200
+    alice.is_active = False
+    alice.save()
+    _assert_401(_get_logs(token))
+
+
+def test_verified_tokens_are_forgotten_when_settings_change(alice, settings):
+    from authms.api.authentication import verified_tokens
+
+    token = access_token_for(alice)
+    assert _get_logs(token).status_code == 200
+    assert verified_tokens.get(token.encode()) is not None
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "AUDIENCE": "another"}
+    assert verified_tokens.get(token.encode()) is None
+
+
+def test_a_token_differing_from_a_verified_one_is_checked_in_full(alice):
+    token = access_token_for(alice)
+    assert _get_logs(token).status_code == 200
+    header, payload, signature = token.split(".")
+    _assert_401(_get_logs(f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"))

@@ -1,0 +1,68 @@
+"""A compiled lookup answers exactly as the queryset it was compiled from (in the SQLite pass too:
+its converters turn text back into datetimes, booleans and JSON there)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db.models import F, Value
+from django.utils import timezone
+
+from authms.compiled_queries import CompiledLookup
+from authms.models import User
+from notifications.selectors import user_with_inbox_counts
+from notifications.services import notify
+
+pytestmark = pytest.mark.django_db
+
+
+def _fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+def test_the_user_with_tenant_is_the_querysets(alice, django_assert_num_queries):
+    alice.last_login = timezone.now() - timedelta(days=2)
+    alice.is_staff = True
+    alice.save()
+    alice.tenant.send_caps = {"sms": {"day": 10}}
+    alice.tenant.quiet_hours = "21:00-08:00"
+    alice.tenant.save()
+    expected = User.objects.select_related("tenant").get(id=alice.id)
+
+    with django_assert_num_queries(1):  # the tenant comes with the row
+        compiled = User.objects.with_tenant(alice.id)
+        assert compiled.tenant.send_caps == {"sms": {"day": 10}}
+
+    assert _fields(compiled) == _fields(expected)
+    assert _fields(compiled.tenant) == _fields(expected.tenant)
+    assert type(compiled.last_login) is type(expected.last_login) and compiled.is_staff is True
+    assert compiled._state.db == "default" and not compiled._state.adding
+    # from_db ran: deactivating the loaded user revokes its tokens, as for any loaded user.
+    compiled.is_active = False
+    compiled.save()
+    assert User.objects.get(id=alice.id).token_version == expected.token_version + 1
+
+
+def test_each_call_reads_its_own_value_and_none_when_absent(alice, bob):
+    assert User.objects.with_tenant(alice.id).username == "alice"
+    assert User.objects.with_tenant(bob.id).username == "bob"
+    assert User.objects.with_tenant(bob.id).tenant_id == bob.tenant_id
+    assert User.objects.with_tenant("usr_missing") is None
+
+
+def test_annotations_come_with_the_instance(alice, bob):
+    for _ in range(3):
+        notify(tenant_id=alice.tenant_id, user_ids=[alice.id], type="system", event_type="a.b", title="t")
+    user = user_with_inbox_counts(alice.id)
+    assert (user.inbox_unread, user.inbox_unseen) == (3, 3)
+    assert user.tenant.id == alice.tenant_id
+    # A user whose inbox was never written has no counts row: zeros, not None.
+    assert (user_with_inbox_counts(bob.id).inbox_unread, user_with_inbox_counts(bob.id).inbox_unseen) == (
+        0,
+        0,
+    )
+
+
+def test_a_queryset_that_ignores_its_value_is_refused(alice):
+    lookup = CompiledLookup(lambda _value: User.objects.filter(username=Value("alice")).annotate(n=F("id")))
+    with pytest.raises(ValueError, match="must use the value"):
+        lookup.first(alice.id)
