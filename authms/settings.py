@@ -84,6 +84,20 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that costs no round trip (authms/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "authms.postgresql"
+    # A server that cannot be reached fails the connection in seconds, and one that vanished
+    # from an idle connection is noticed within a minute (libpq's TCP keepalives). Options in
+    # DATABASE_URL's query string win.
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5),
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "authms.User"
 
