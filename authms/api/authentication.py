@@ -71,7 +71,9 @@ class VerifiedTokens:
         self._tokens.clear()
 
 
-verified_tokens = VerifiedTokens(size=10_000)
+# About 2 KB a token with its bytes (measured): 8 MB a process at most. More clients than that
+# in 15 minutes only cost some of them the full check again.
+verified_tokens = VerifiedTokens(size=4096)
 setting_changed.connect(verified_tokens.clear, dispatch_uid="authms.verified_tokens")
 
 
