@@ -153,6 +153,19 @@ def test_external_authms_token_is_accepted_and_provisions_the_user(db, external_
     assert _get_logs(token).status_code == 200  # second call reuses the row
 
 
+def test_the_badge_counts_for_external_tokens_too(db, external_key):
+    """The badge reads its counts with our users' row; an external user's comes another way."""
+    from notifications.services import notify
+
+    claims = {"user_id": "usr_EXTERNAL2", "tenant_id": "tnt_EXTERNAL2", "exp": 4102444800}
+    token = jwt.encode(claims, external_key, algorithm="RS256")
+    badge = "/api/v1/notifications/unread-count"
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(badge).json()["data"] == {"unread": 0, "unseen": 0}
+    notify(tenant_id="tnt_EXTERNAL2", user_ids=["usr_EXTERNAL2"], type="system", event_type="a.b", title="t")
+    assert client.get(badge).json()["data"] == {"unread": 1, "unseen": 1}
+
+
 def test_external_token_signed_by_another_key_is_401(db, external_key):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode(
