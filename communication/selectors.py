@@ -4,7 +4,7 @@ Who sees what: a user sees their own logs in their tenant; a tenant admin may re
 any user of their tenant; a platform admin may read across tenants on the admin list.
 """
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import django_filters
@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters.fields import IsoDateTimeField
 
+from authms.api.pagination import rows_at
 from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
 from authms.local_time import QUIET_HOURS_OFF
 from authms.models import Tenant, User
@@ -296,10 +297,9 @@ def log_list_total(*, actor: User, queryset: QuerySet, filters, admin: bool) -> 
     return (cap, True) if exact > cap else (exact, False)
 
 
-def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
-    """The list's total from the counts, or None when its filters are not all ones they answer:
-    one user's logs (the user list; the admin list by user_id) by channel, status and status
-    detail; a tenant's or every tenant's (the admin list) by those and provider."""
+def _counted_scope(actor: User, filters, *, admin: bool) -> tuple[str | None, str | None, dict] | None:
+    """What a list's filters ask the counts: (tenant_id, user_id, other filters), or None when
+    they name a filter twice or another tenant than a tenant admin's own."""
     given = {}
     for name, values in filters.lists():
         values = [value for value in values if value != ""]  # django-filter ignores blanks
@@ -316,10 +316,97 @@ def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
     else:  # a tenant admin naming another tenant finds nothing, which the COUNT says
         return None
     user_id = given.pop("user_id", None) if admin else given.pop("user_id", None) or actor.id
-    answered = _COUNTED_PER_USER if user_id else _COUNTED_PER_TENANT
-    if not set(given) <= answered:
+    return tenant_id, user_id, given
+
+
+def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
+    """The list's total from the counts, or None when its filters are not all ones they answer:
+    one user's logs (the user list; the admin list by user_id) by channel, status and status
+    detail; a tenant's or every tenant's (the admin list) by those and provider."""
+    scope = _counted_scope(actor, filters, admin=admin)
+    if scope is None:
+        return None
+    tenant_id, user_id, given = scope
+    if not set(given) <= (_COUNTED_PER_USER if user_id else _COUNTED_PER_TENANT):
         return None
     return counted_log_total(tenant_id=tenant_id, user_id=user_id, **given)
+
+
+# The filters the hourly counts answer (LogCount's groups).
+_COUNTED_PER_HOUR = {"channel", "provider", "status"}
+_SHORTEST_WINDOW = timedelta(hours=1)
+
+
+def _utc(value) -> datetime:
+    """An hour as the counts' raw SQL returns it: aware on PostgreSQL, UTC text (or a naive
+    datetime) on SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def _hours_newest_first(tenant_id: str | None, dimensions: dict, *, share: float):
+    """(hour, logs) of a tenant (None: every tenant), newest hour first, from the hourly counts
+    and their unfolded deltas, for a reader expected to stop `share` of the way back.
+
+    Each window of hours is one statement over both tables, so a fold in between can neither
+    hide nor double a change; a window is a range of the counts' (tenant, hour) index. The first
+    spans `share` of the time with logs (and a quarter more), assuming they are spread evenly;
+    each later one is twice as long as the one before, for when they are not."""
+    columns = ["tenant_id", *sorted(dimensions)] if tenant_id is not None else sorted(dimensions)
+    values = {"tenant_id": tenant_id, **dimensions}
+    where = " AND ".join([f"{column} = %s" for column in columns] or ["TRUE"])  # names from fixed sets
+    params = [values[column] for column in columns]
+    ends = ", ".join(
+        f"(SELECT {end}(hour) FROM {table} WHERE {where})"  # noqa: S608 (names from fixed sets)
+        for table in ("communication_log_count", "communication_log_count_delta")
+        for end in ("min", "max")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {ends}", params * 4)  # noqa: S608
+        hours = [_utc(hour) for hour in cursor.fetchone() if hour is not None]
+    if not hours:
+        return
+    oldest, until = min(hours), max(hours) + timedelta(hours=1)
+    span = max((until - oldest) * min(1.0, share * 1.25), _SHORTEST_WINDOW)
+    adapt = connection.ops.adapt_datetimefield_value
+    while until > oldest:
+        since = until - span
+        window = params + [adapt(since), adapt(until)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT hour, sum(messages) FROM (
+                        SELECT hour, messages FROM communication_log_count
+                        WHERE {where} AND hour >= %s AND hour < %s
+                        UNION ALL SELECT hour, messages FROM communication_log_count_delta
+                        WHERE {where} AND hour >= %s AND hour < %s
+                    ) AS counts GROUP BY hour ORDER BY hour DESC""",  # noqa: S608
+                window * 2,
+            )
+            yield from ((_utc(hour), logs) for hour, logs in cursor.fetchall())
+        until, span = since, span * 2
+
+
+# From this offset on, an admin list page whose filters the hourly counts answer skips hours.
+HOUR_SKIP_OFFSET = 10_000
+
+
+def log_rows_at(*, actor: User, queryset: QuerySet, filters, offset: int, size: int) -> list | None:
+    """A deep page of the admin list without skipping `offset` index entries: the hourly counts
+    say in which hour of creation the offset falls and how many logs are newer, and the page
+    skips only within that hour. None when the counts do not answer the filters (or the offset
+    is shallow): the caller skips as usual."""
+    scope = _counted_scope(actor, filters, admin=True) if offset >= HOUR_SKIP_OFFSET else None
+    if scope is None or scope[1] is not None or not set(scope[2]) <= _COUNTED_PER_HOUR:
+        return None
+    tenant_id, _user_id, dimensions = scope
+    share = offset / max(1, counted_log_total(tenant_id=tenant_id, **dimensions))
+    newer = 0
+    for hour, logs in _hours_newest_first(tenant_id, dimensions, share=share):
+        if newer + logs > offset:
+            return rows_at(queryset.filter(created_at__lt=hour + timedelta(hours=1)), offset - newer, size)
+        newer += logs
+    return []
 
 
 def counted_log_dates(*, tenant_id: str | None, kind: str, since=None, until=None, **dimensions) -> list:

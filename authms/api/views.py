@@ -17,7 +17,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from authms.api.authentication import TenantJWTAuthentication
 from authms.api.cursor import cursor_page, cursor_params
 from authms.api.envelope import data_response
-from authms.api.pagination import page_params
+from authms.api.pagination import page_params, rows_at
 from authms.api.schema import SimpleResponseSerializer, data_envelope, error_responses
 from authms.api.serializers import (
     LoginRequestSerializer,
@@ -44,6 +44,10 @@ class PaginatedListView(GenericAPIView):
     def count_rows(self, queryset) -> tuple[int, bool]:
         """The list's total, and whether it is capped (only a lower bound)."""
         return queryset.count(), False
+
+    def rows_at(self, queryset, offset: int, size: int) -> list:
+        """`size` rows from `offset` (a page past the first)."""
+        return rows_at(queryset, offset, size)
 
     def list_response(self, queryset):
         params = self.request.query_params

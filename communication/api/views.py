@@ -112,6 +112,16 @@ class CommunicationLogListView(_LogListView):
 class AdminCommunicationLogListView(_LogListView):
     admin = True
 
+    def rows_at(self, queryset, offset: int, size: int) -> list:
+        rows = selectors.log_rows_at(
+            actor=self.request.user,
+            queryset=queryset,
+            filters=self.request.query_params,
+            offset=offset,
+            size=size,
+        )
+        return rows if rows is not None else super().rows_at(queryset, offset, size)
+
     @extend_schema(
         operation_id="admin_communication_logs_list",
         summary="List communication logs of the tenant (admins)",
