@@ -78,6 +78,12 @@ setting_changed.connect(verified_tokens.clear, dispatch_uid="authms.verified_tok
 
 
 class TenantJWTAuthentication(JWTAuthentication):
+    def __init__(self, *args, load_user: Callable[[str], User | None] | None = None, **kwargs):
+        """`load_user`: how the user (with tenant) one of our tokens names is read; a view may
+        read more in the same query (the inbox badge reads its counts)."""
+        super().__init__(*args, **kwargs)
+        self.load_user = load_user or User.objects.with_tenant
+
     @cached_property
     def external_backend(self) -> TokenBackend | None:
         if not settings.EXTERNAL_JWT_VERIFYING_KEY:
@@ -104,12 +110,6 @@ class TenantJWTAuthentication(JWTAuthentication):
             except (TokenBackendError, UnicodeDecodeError):
                 raise invalid_token(_("Token is invalid or expired")) from None
             return external_token_checked(claims)
-
-    def __init__(self, *args, load_user: Callable[[str], User | None] | None = None, **kwargs):
-        """`load_user`: how the user (with tenant) one of our tokens names is read; a view may
-        read more in the same query (the inbox badge reads its counts)."""
-        super().__init__(*args, **kwargs)
-        self.load_user = load_user or User.objects.with_tenant
 
     def get_user(self, validated_token):
         user_id = id_claim(validated_token, "user_id")
