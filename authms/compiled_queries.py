@@ -19,6 +19,7 @@ _PARAMETER = "compiled-lookup-parameter"
 
 class _Compiled:
     def __init__(self, queryset: QuerySet, connection):
+        self.db = queryset.db
         self.compiler = queryset.query.get_compiler(connection=connection)
         self.sql, params = self.compiler.as_sql()
         self.params = list(params)
@@ -39,17 +40,19 @@ class CompiledLookup:
 
     def __init__(self, build: Callable[[str], QuerySet]):
         self._build = build
-        self._queryset: QuerySet | None = None
+        self._routing: QuerySet | None = None  # read for its database alias only, never compiled
         self._by_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def first(self, value: str):
-        if self._queryset is None:
-            self._queryset = self._build(_PARAMETER)
-        queryset = self._queryset
-        connection = connections[queryset.db]
+        if self._routing is None:
+            self._routing = self._build(_PARAMETER)
+        connection = connections[self._routing.db]
         compiled = self._by_connection.get(connection)
         if compiled is None:
-            compiled = self._by_connection[connection] = _Compiled(queryset, connection)
+            # Connections are per thread, so threads compile at once: each from a queryset of
+            # its own (compiling one Query in two threads lost joins: compilation raises and
+            # resets the query's alias counts).
+            compiled = self._by_connection[connection] = _Compiled(self._build(_PARAMETER), connection)
         params = compiled.params.copy()
         for position in compiled.value_at:
             params[position] = value
@@ -60,7 +63,7 @@ class CompiledLookup:
             return None
         if compiled.converters:
             row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
-        instance = compiled.model.from_db(queryset.db, compiled.init_list, row[compiled.start : compiled.end])
+        instance = compiled.model.from_db(compiled.db, compiled.init_list, row[compiled.start : compiled.end])
         for populator in compiled.populators:
             populator.populate(row, instance)
         for name, position in compiled.annotations.items():

@@ -66,3 +66,40 @@ def test_a_queryset_that_ignores_its_value_is_refused(alice):
     lookup = CompiledLookup(lambda _value: User.objects.filter(username=Value("alice")).annotate(n=F("id")))
     with pytest.raises(ValueError, match="must use the value"):
         lookup.first(alice.id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_compiling_at_once_each_get_whole_sql(alice):
+    """Each thread has its own connection, so each compiles: from its own queryset (compiling
+    one Query in two threads at once lost the tenant's join: `missing FROM-clause entry`)."""
+    import sys
+    import threading
+
+    from django.db import connection
+
+    found, errors = [], []
+
+    def read(lookup, start):
+        start.wait()
+        try:
+            found.append(lookup.first(alice.id).tenant.slug)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+        finally:
+            connection.close()
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave inside a compilation, as on a busy machine
+    try:
+        for _round in range(20):
+            lookup = CompiledLookup(lambda user_id: User.objects.select_related("tenant").filter(id=user_id))
+            lookup.first("usr_missing")  # compiled once already, as after the first request
+            start = threading.Barrier(8)
+            threads = [threading.Thread(target=read, args=(lookup, start)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert errors == [] and found == [alice.tenant.slug] * 160
