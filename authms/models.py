@@ -102,7 +102,11 @@ class Tenant(models.Model):
 
 
 class TenantUserManager(UserManager):
-    _with_tenant = CompiledLookup(lambda user_id: User.objects.select_related("tenant").filter(id=user_id))
+    _with_tenant = CompiledLookup(lambda user_id: User.objects.by_id_with_tenant(user_id))
+
+    def by_id_with_tenant(self, user_id: str) -> models.QuerySet:
+        """The query every authenticated request reads its user with (more may be annotated)."""
+        return self.select_related("tenant").filter(id=user_id)
 
     def with_tenant(self, user_id: str) -> "User | None":
         """The user and their tenant, as every authenticated request loads them (compiled once)."""

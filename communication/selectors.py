@@ -250,6 +250,18 @@ _COUNTED_PER_USER = {"channel", "status", "status_detail"}
 _COUNTED_PER_TENANT = {"channel", "provider", "status", "status_detail"}
 
 
+def _count_conditions(**given) -> tuple[str, list]:
+    """A WHERE clause over the count tables' columns for the values given (None or blank: no
+    condition on that column), and its parameters."""
+    columns = [
+        column
+        for column in ("tenant_id", "user_id", "channel", "provider", "status", "status_detail")
+        if given.get(column)
+    ]
+    where = " AND ".join(f"{column} = %s" for column in columns) or "TRUE"  # names from the tuple above
+    return where, [given[column] for column in columns]
+
+
 def counted_log_total(*, tenant_id: str | None, user_id: str | None = None, **dimensions) -> int:
     """Exactly how many logs of one user (or of a tenant; None: every tenant) match
     `dimensions`, from the maintained totals and their unfolded deltas in one statement: no
@@ -261,20 +273,14 @@ def counted_log_total(*, tenant_id: str | None, user_id: str | None = None, **di
     )
     if not set(dimensions) <= answered:
         raise ValueError(f"Not counted in {table}: {sorted(dimensions)}")
-    given = {"tenant_id": tenant_id, "user_id": user_id, **dimensions}
-    columns = [
-        column
-        for column in ("tenant_id", "user_id", "channel", "provider", "status", "status_detail")
-        if given.get(column)
-    ]
-    where = " AND ".join(f"{column} = %s" for column in columns) or "TRUE"  # names from the tuple above
+    where, params = _count_conditions(tenant_id=tenant_id, user_id=user_id, **dimensions)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT coalesce(sum(messages), 0) FROM (
                     SELECT messages FROM {table} WHERE {where}
                     UNION ALL SELECT messages FROM {table}_delta WHERE {where}
                 ) AS counts""",  # noqa: S608
-            [given[column] for column in columns] * 2,
+            params * 2,
         )
         return int(cursor.fetchone()[0])
 
@@ -353,12 +359,9 @@ def _hours_newest_first(tenant_id: str | None, dimensions: dict, *, share: float
     hide nor double a change; a window is a range of the counts' (tenant, hour) index. The first
     spans `share` of the time with logs (and a quarter more), assuming they are spread evenly;
     each later one is twice as long as the one before, for when they are not."""
-    columns = ["tenant_id", *sorted(dimensions)] if tenant_id is not None else sorted(dimensions)
-    values = {"tenant_id": tenant_id, **dimensions}
-    where = " AND ".join([f"{column} = %s" for column in columns] or ["TRUE"])  # names from fixed sets
-    params = [values[column] for column in columns]
+    where, params = _count_conditions(tenant_id=tenant_id, **dimensions)
     ends = ", ".join(
-        f"(SELECT {end}(hour) FROM {table} WHERE {where})"  # noqa: S608 (names from fixed sets)
+        f"(SELECT {end}(hour) FROM {table} WHERE {where})"  # noqa: S608 (names from fixed tuples)
         for table in ("communication_log_count", "communication_log_count_delta")
         for end in ("min", "max")
     )
@@ -391,16 +394,18 @@ def _hours_newest_first(tenant_id: str | None, dimensions: dict, *, share: float
 HOUR_SKIP_OFFSET = 10_000
 
 
-def log_rows_at(*, actor: User, queryset: QuerySet, filters, offset: int, size: int) -> list | None:
+def log_rows_at(
+    *, actor: User, queryset: QuerySet, filters, offset: int, size: int, total: int
+) -> list | None:
     """A deep page of the admin list without skipping `offset` index entries: the hourly counts
     say in which hour of creation the offset falls and how many logs are newer, and the page
     skips only within that hour. None when the counts do not answer the filters (or the offset
-    is shallow): the caller skips as usual."""
+    is shallow): the caller skips as usual. `total`, the list's, sizes the first window."""
     scope = _counted_scope(actor, filters, admin=True) if offset >= HOUR_SKIP_OFFSET else None
     if scope is None or scope[1] is not None or not set(scope[2]) <= _COUNTED_PER_HOUR:
         return None
     tenant_id, _user_id, dimensions = scope
-    share = offset / max(1, counted_log_total(tenant_id=tenant_id, **dimensions))
+    share = offset / max(1, total)
     newer = 0
     for hour, logs in _hours_newest_first(tenant_id, dimensions, share=share):
         if newer + logs > offset:

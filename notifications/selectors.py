@@ -57,10 +57,8 @@ def _inbox_count(column: str) -> Coalesce:
 
 
 _user_with_inbox_counts = CompiledLookup(
-    lambda user_id: (
-        User.objects.select_related("tenant")
-        .filter(id=user_id)
-        .annotate(inbox_unread=_inbox_count("unread"), inbox_unseen=_inbox_count("unseen"))
+    lambda user_id: User.objects.by_id_with_tenant(user_id).annotate(
+        inbox_unread=_inbox_count("unread"), inbox_unseen=_inbox_count("unseen")
     )
 )
 

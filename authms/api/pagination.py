@@ -76,7 +76,7 @@ class PagePagination(BasePagination):
         offset = (self.page - 1) * self.page_size
         if (offset >= self.total and not self.capped) or offset >= _LARGEST_OFFSET:
             return []
-        return view.rows_at(queryset, offset, self.page_size)
+        return view.rows_at(queryset, offset, self.page_size, total=self.total)
 
     def get_paginated_response(self, data):
         extra = {"total_is_capped": self.capped} if self.view.capped_totals else {}

@@ -45,8 +45,8 @@ class PaginatedListView(GenericAPIView):
         """The list's total, and whether it is capped (only a lower bound)."""
         return queryset.count(), False
 
-    def rows_at(self, queryset, offset: int, size: int) -> list:
-        """`size` rows from `offset` (a page past the first)."""
+    def rows_at(self, queryset, offset: int, size: int, *, total: int) -> list:
+        """`size` rows from `offset` (a page past the first) of a list of `total` rows."""
         return rows_at(queryset, offset, size)
 
     def list_response(self, queryset):

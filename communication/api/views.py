@@ -112,15 +112,16 @@ class CommunicationLogListView(_LogListView):
 class AdminCommunicationLogListView(_LogListView):
     admin = True
 
-    def rows_at(self, queryset, offset: int, size: int) -> list:
+    def rows_at(self, queryset, offset: int, size: int, *, total: int) -> list:
         rows = selectors.log_rows_at(
             actor=self.request.user,
             queryset=queryset,
             filters=self.request.query_params,
             offset=offset,
             size=size,
+            total=total,
         )
-        return rows if rows is not None else super().rows_at(queryset, offset, size)
+        return rows if rows is not None else super().rows_at(queryset, offset, size, total=total)
 
     @extend_schema(
         operation_id="admin_communication_logs_list",

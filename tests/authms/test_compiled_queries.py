@@ -92,7 +92,7 @@ def test_threads_compiling_at_once_each_get_whole_sql(alice):
     sys.setswitchinterval(1e-6)  # threads interleave inside a compilation, as on a busy machine
     try:
         for _round in range(20):
-            lookup = CompiledLookup(lambda user_id: User.objects.select_related("tenant").filter(id=user_id))
+            lookup = CompiledLookup(User.objects.by_id_with_tenant)
             lookup.first("usr_missing")  # compiled once already, as after the first request
             start = threading.Barrier(8)
             threads = [threading.Thread(target=read, args=(lookup, start)) for _ in range(8)]
