@@ -7,7 +7,6 @@ any user of their tenant; a platform admin may read across tenants on the admin 
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-import django_filters
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
@@ -20,9 +19,10 @@ from django.utils.translation import gettext_lazy
 from django_filters.fields import IsoDateTimeField
 
 from authms.api.pagination import rows_at
-from authms.errors import NotFoundError, PermissionDeniedError, ValidationError
+from authms.errors import NotFoundError, PermissionDeniedError
 from authms.local_time import QUIET_HOURS_OFF
 from authms.models import Tenant, User
+from authms.query_filters import QueryFilter, QueryFilters
 from communication.models import (
     CRITICAL_CATEGORIES,
     Batch,
@@ -75,49 +75,31 @@ class UtcDateTimeField(IsoDateTimeField):
             raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
 
 
-class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UtcDateTimeField
-
-
-class LogFilter(django_filters.FilterSet):
-    channel = django_filters.ChoiceFilter(
-        choices=Channel.choices, error_messages=_choice_error("channel", Channel.choices)
+def _choice(name: str, choices) -> QueryFilter:
+    return QueryFilter(
+        name, forms.ChoiceField(choices=choices, required=False, error_messages=_choice_error(name, choices))
     )
-    status = django_filters.ChoiceFilter(
-        choices=Status.choices, error_messages=_choice_error("status", Status.choices)
-    )
-    status_detail = django_filters.ChoiceFilter(
-        choices=StatusDetail.choices, error_messages=_choice_error("status_detail", StatusDetail.choices)
-    )
-    batch_id = django_filters.CharFilter()
-    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = CommunicationLog
-        fields = ["channel", "status", "status_detail", "batch_id", "created_after", "created_before"]
 
 
-class AdminLogFilter(LogFilter):
-    user_id = django_filters.CharFilter()
-    tenant_id = django_filters.CharFilter()
-    provider = django_filters.CharFilter()
-    recipient = django_filters.CharFilter()
-
-    class Meta(LogFilter.Meta):
-        fields = LogFilter.Meta.fields + ["user_id", "tenant_id", "provider", "recipient"]
+def _text(name: str) -> QueryFilter:
+    """Exact text: unstripped, so the list and its count (`_counted_scope`) read one value."""
+    return QueryFilter(name, forms.CharField(required=False, strip=False))
 
 
-def _filtered(filter_class, queryset: QuerySet, filters) -> QuerySet:
-    if not any(name in filters for name in filter_class.base_filters):
-        return queryset  # nothing to filter or refuse: skip the filter set's per-request deep copy
-    filterset = filter_class(filters, queryset)
-    if not filterset.is_valid():
-        errors = {
-            field: [str(message) for message in messages] for field, messages in filterset.errors.items()
-        }
-        raise ValidationError(" ".join(messages[0] for messages in errors.values()), errors=errors)
-    return filterset.qs
+LOG_FILTERS = QueryFilters(
+    channel=_choice("channel", Channel.choices),
+    status=_choice("status", Status.choices),
+    status_detail=_choice("status_detail", StatusDetail.choices),
+    batch_id=_text("batch_id"),
+    created_after=QueryFilter("created_at__gte", UtcDateTimeField(required=False)),
+    created_before=QueryFilter("created_at__lt", UtcDateTimeField(required=False)),
+)
+ADMIN_LOG_FILTERS = LOG_FILTERS.extended(
+    user_id=_text("user_id"),
+    tenant_id=_text("tenant_id"),
+    provider=_text("provider"),
+    recipient=_text("recipient"),
+)
 
 
 def _base(*, tenant_id: str | None = None) -> QuerySet:
@@ -131,7 +113,7 @@ def log_list_for_user(*, actor: User, user_id: str | None = None, filters=None) 
     if target != actor.id and not actor.is_tenant_admin:
         raise PermissionDeniedError(_("You may only read your own communication logs."))
     queryset = _base(tenant_id=actor.tenant_id).filter(user_id=target)
-    return _filtered(LogFilter, queryset, filters or {})
+    return LOG_FILTERS.apply(queryset, filters or {})
 
 
 def log_list_for_admin(*, actor: User, filters=None) -> QuerySet:
@@ -139,7 +121,7 @@ def log_list_for_admin(*, actor: User, filters=None) -> QuerySet:
     if not actor.is_tenant_admin:
         raise PermissionDeniedError(_("Only tenant or platform administrators may read all logs."))
     queryset = _base(tenant_id=None if actor.is_platform_admin else actor.tenant_id)
-    return _filtered(AdminLogFilter, queryset, filters or {})
+    return ADMIN_LOG_FILTERS.apply(queryset, filters or {})
 
 
 def _visible_batches(actor: User) -> QuerySet:
@@ -308,7 +290,7 @@ def _counted_scope(actor: User, filters, *, admin: bool) -> tuple[str | None, st
     they name a filter twice or another tenant than a tenant admin's own."""
     given = {}
     for name, values in filters.lists():
-        values = [value for value in values if value != ""]  # django-filter ignores blanks
+        values = [value for value in values if value != ""]  # blank: no filter (LOG_FILTERS)
         if name in _API_LIST_CONTROLS or not values:
             continue
         if len(values) > 1:
