@@ -23,8 +23,9 @@ class QueryFilter:
 
 
 class QueryFilters:
-    """Named filters: `apply(queryset, params)` narrows the queryset by the parameters given,
-    or raises one ValidationError that lists every refused parameter (in declaration order)."""
+    """Named filters: `apply(queryset, params)` narrows the queryset by the parameters given
+    (`lookups(params)` says how), or raises one ValidationError that lists every refused
+    parameter (in declaration order)."""
 
     def __init__(self, **filters: QueryFilter):
         self.filters = filters
@@ -33,6 +34,11 @@ class QueryFilters:
         return QueryFilters(**self.filters, **more)
 
     def apply(self, queryset: QuerySet, params) -> QuerySet:
+        lookups = self.lookups(params)
+        return queryset.filter(**lookups) if lookups else queryset
+
+    def lookups(self, params) -> dict:
+        """The ORM lookups (`{"created_at__gte": datetime, …}`) the parameters given ask for."""
         lookups, errors = {}, {}
         for name, query_filter in self.filters.items():
             if name not in params:
@@ -46,4 +52,4 @@ class QueryFilters:
                 lookups[query_filter.lookup] = value
         if errors:
             raise ValidationError(" ".join(messages[0] for messages in errors.values()), errors=errors)
-        return queryset.filter(**lookups) if lookups else queryset
+        return lookups

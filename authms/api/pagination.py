@@ -63,7 +63,7 @@ class PagePagination(BasePagination):
         self.page, self.page_size = page_params(request.query_params)
         self.view, self.capped = view, False
         if self.page == 1:
-            rows = list(queryset[: self.page_size])
+            rows = view.rows_at(queryset, 0, self.page_size, total=None)
             # A short first page is the whole result: its length is the total.
             if len(rows) < self.page_size:
                 self.total = len(rows)

@@ -45,9 +45,14 @@ class PaginatedListView(GenericAPIView):
         """The list's total, and whether it is capped (only a lower bound)."""
         return queryset.count(), False
 
-    def rows_at(self, queryset, offset: int, size: int, *, total: int) -> list:
-        """`size` rows from `offset` (a page past the first) of a list of `total` rows."""
+    def rows_at(self, queryset, offset: int, size: int, *, total: int | None) -> list:
+        """`size` rows from `offset` of a list of `total` rows (None: not counted yet)."""
         return rows_at(queryset, offset, size)
+
+    def cursor_queryset(self, queryset):
+        """What cursor pages read. The three hooks take whatever the view lists (a queryset
+        here); a view that lists something else says how to count it, page it, and query it."""
+        return queryset
 
     def list_response(self, queryset):
         params = self.request.query_params
@@ -56,7 +61,7 @@ class PaginatedListView(GenericAPIView):
             _page, size = page_params(params)  # cursor_params refused any `page`
             return Response(
                 cursor_page(
-                    queryset,
+                    self.cursor_queryset(queryset),
                     cursor=cursor,
                     size=size,
                     serialize=lambda rows: self.get_serializer(rows, many=True).data,

@@ -82,10 +82,16 @@ class _LogListView(PaginatedListView):
     capped_totals = True
     admin = False
 
-    def count_rows(self, queryset) -> tuple[int, bool]:
+    def count_rows(self, log_list) -> tuple[int, bool]:
         return selectors.log_list_total(
-            actor=self.request.user, queryset=queryset, filters=self.request.query_params, admin=self.admin
+            actor=self.request.user, log_list=log_list, filters=self.request.query_params, admin=self.admin
         )
+
+    def rows_at(self, log_list, offset: int, size: int, *, total: int | None) -> list:
+        return log_list.rows(offset, size)
+
+    def cursor_queryset(self, log_list):
+        return log_list.queryset
 
 
 class CommunicationLogListView(_LogListView):
@@ -103,25 +109,25 @@ class CommunicationLogListView(_LogListView):
     )
     def get(self, request):
         params = request.query_params
-        queryset = selectors.log_list_for_user(
+        log_list = selectors.log_list_for_user(
             actor=request.user, user_id=params.get("user_id"), filters=params
         )
-        return self.list_response(queryset)
+        return self.list_response(log_list)
 
 
 class AdminCommunicationLogListView(_LogListView):
     admin = True
 
-    def rows_at(self, queryset, offset: int, size: int, *, total: int) -> list:
+    def rows_at(self, log_list, offset: int, size: int, *, total: int | None) -> list:
         rows = selectors.log_rows_at(
             actor=self.request.user,
-            queryset=queryset,
+            log_list=log_list,
             filters=self.request.query_params,
             offset=offset,
             size=size,
             total=total,
         )
-        return rows if rows is not None else super().rows_at(queryset, offset, size, total=total)
+        return rows if rows is not None else super().rows_at(log_list, offset, size, total=total)
 
     @extend_schema(
         operation_id="admin_communication_logs_list",
@@ -139,8 +145,8 @@ class AdminCommunicationLogListView(_LogListView):
         tags=["communication"],
     )
     def get(self, request):
-        queryset = selectors.log_list_for_admin(actor=request.user, filters=request.query_params)
-        return self.list_response(queryset)
+        log_list = selectors.log_list_for_admin(actor=request.user, filters=request.query_params)
+        return self.list_response(log_list)
 
 
 class BulkSendThrottle(PerUserRateThrottle):

@@ -1,5 +1,5 @@
-"""A compiled lookup answers exactly as the queryset it was compiled from (in the SQLite pass too:
-its converters turn text back into datetimes, booleans and JSON there)."""
+"""A compiled lookup or query answers exactly as the queryset it was compiled from (in the SQLite
+pass too: its converters turn text back into datetimes, booleans and JSON there)."""
 
 from datetime import timedelta
 
@@ -7,10 +7,13 @@ import pytest
 from django.db.models import F, Value
 from django.utils import timezone
 
-from authms.compiled_queries import CompiledLookup
+from authms import compiled_queries
+from authms.compiled_queries import CompiledLookup, CompiledQuery
 from authms.models import User
+from communication.models import CommunicationLog
 from notifications.selectors import user_with_inbox_counts
 from notifications.services import notify
+from tests.factories import LogFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +67,7 @@ def test_annotations_come_with_the_instance(alice, bob):
 
 def test_a_queryset_that_ignores_its_value_is_refused(alice):
     lookup = CompiledLookup(lambda _value: User.objects.filter(username=Value("alice")).annotate(n=F("id")))
-    with pytest.raises(ValueError, match="must use the value"):
+    with pytest.raises(ValueError, match="must use every value"):
         lookup.first(alice.id)
 
 
@@ -103,3 +106,79 @@ def test_threads_compiling_at_once_each_get_whole_sql(alice):
     finally:
         sys.setswitchinterval(previous)
     assert errors == [] and found == [alice.tenant.slug] * 160
+
+
+LOGS = CompiledQuery(
+    lambda **lookups: CommunicationLog.objects.filter(**lookups).order_by("-created_at", "-id")
+)
+
+
+@pytest.fixture
+def spread_logs(alice, bob):
+    """Logs of two users over ten hours, in two channels and three statuses."""
+    now = timezone.now()
+    for hour in range(10):
+        for user in (alice, bob):
+            LogFactory(
+                user=user,
+                channel=("sms", "email")[hour % 2],
+                status=("sent", "failed", "delivered")[hour % 3],
+                response=f"reply {hour}",
+                created_at=now - timedelta(hours=hour),
+                sent_at=now - timedelta(hours=hour, minutes=-1),
+            )
+    return now
+
+
+def _lookup_sets(alice, now):
+    return [
+        {"tenant_id": alice.tenant_id, "user_id": alice.id},
+        {"tenant_id": alice.tenant_id, "user_id": alice.id, "channel": "sms"},
+        {"tenant_id": alice.tenant_id, "channel": "email", "status": "failed"},
+        {"tenant_id": alice.tenant_id, "created_at__gte": now - timedelta(hours=4, minutes=30)},
+        {
+            "user_id": alice.id,
+            "created_at__gte": now - timedelta(hours=8, minutes=30),
+            "created_at__lt": now - timedelta(hours=2, minutes=30),
+        },
+        {"tenant_id": alice.tenant_id, "user_id": "usr_nobody"},
+    ]
+
+
+def test_every_page_and_count_is_the_querysets(alice, spread_logs):
+    for lookups in _lookup_sets(alice, spread_logs):
+        expected = LOGS.build(**lookups)
+        for offset, limit in ((0, 3), (2, 3), (0, 50), (9, 5), (40, 5)):
+            rows = LOGS.rows(lookups, offset=offset, limit=limit)
+            assert [_fields(row) for row in rows] == [
+                _fields(row) for row in expected[offset : offset + limit]
+            ]
+        for limit in (1, 3, 100):
+            assert LOGS.count_upto(lookups, limit) == expected[:limit].count(), (lookups, limit)
+
+
+def test_values_are_read_at_each_call_for_a_shape_compiled_once(alice, bob, spread_logs):
+    mine = LOGS.rows({"user_id": alice.id, "channel": "sms"}, offset=0, limit=50)
+    bobs = LOGS.rows({"user_id": bob.id, "channel": "email"}, offset=0, limit=50)
+    assert len(mine) == len(bobs) == 5
+    assert {(row.user_id, row.channel) for row in mine} == {(alice.id, "sms")}
+    assert {(row.user_id, row.channel) for row in bobs} == {(bob.id, "email")}
+    assert mine[0].created_at.tzinfo is not None and mine[0].sent_at > mine[0].created_at
+    assert not mine[0]._state.adding and mine[0]._state.db == "default"
+
+
+def test_shapes_past_the_limit_are_compiled_again(alice, spread_logs, monkeypatch):
+    monkeypatch.setattr(compiled_queries, "MAX_SHAPES", 2)
+    query = CompiledQuery(LOGS.build)
+    lookup_sets = _lookup_sets(alice, spread_logs)
+    for _round in range(2):
+        for lookups in lookup_sets:
+            assert query.count_upto(lookups, 100) == LOGS.build(**lookups).count()
+
+
+def test_a_builder_that_drops_a_value_or_a_value_of_another_type_is_refused(alice):
+    ignores_status = CompiledQuery(lambda user_id, status: CommunicationLog.objects.filter(user_id=user_id))
+    with pytest.raises(ValueError, match="must use every value"):
+        ignores_status.rows({"user_id": alice.id, "status": "sent"}, offset=0, limit=1)
+    with pytest.raises(TypeError, match="text and datetimes"):
+        LOGS.rows({"attempts": 3}, offset=0, limit=1)
