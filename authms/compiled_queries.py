@@ -14,7 +14,9 @@ count) by named values, compiled once for each set of names given.
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connections
 from django.db.models import QuerySet
@@ -36,6 +38,46 @@ def _placeholder(name: str, number: int, value):
 def _database_value(value, connection):
     """`value` as the ORM passes it to the database driver for a text or datetime column."""
     return connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement on one connection, and how its rows (fetched as tuples) become its answer."""
+
+    connection: Any
+    sql: str
+    params: list
+    read: Callable[[list], Any]
+
+
+def run(statement: Statement):
+    return run_together(statement)[0]
+
+
+# Between the statements of one round trip (query logs show them joined by it).
+STATEMENT_SEPARATOR = ";\n"
+
+
+def run_together(*statements: Statement) -> list:
+    """The statements' answers, in one round trip on PostgreSQL: psycopg's client-side binding
+    cursors (Django's default) send a query by the simple protocol, which takes several statements
+    at once. One by one on other databases, or where the connection binds on the server."""
+    connection = statements[0].connection
+    together = connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
+        "server_side_binding"
+    )
+    batches = [statements] if together else [[statement] for statement in statements]
+    answers = []
+    for batch in batches:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                STATEMENT_SEPARATOR.join(s.sql for s in batch), [p for s in batch for p in s.params]
+            )
+            for number, statement in enumerate(batch):
+                if number:
+                    cursor.nextset()
+                answers.append(statement.read(cursor.fetchall()))
+    return answers
 
 
 class _Compiled:
@@ -63,21 +105,19 @@ class _Compiled:
             self.populators = get_related_populators(klass_info, select, queryset.db)
             self.annotations = self.compiler.annotation_col_map
 
-    def execute(self, connection, values: dict, *, wrap: str = "%s", extra: tuple = (), convert=True) -> list:
-        """The rows of this SQL, placed at the first %s of `wrap`, run with `values` and then
-        `extra` parameters; converted as the queryset's own rows would be, unless `wrap` makes
-        other columns of them (`convert=False`)."""
+    def statement(
+        self, connection, values: dict, *, read, wrap: str = "%s", extra: tuple = ()
+    ) -> "Statement":
+        """This SQL, placed at the first %s of `wrap`, with `values` and then `extra` parameters."""
         params = self.params.copy()
         for position, name in self.slots:
             params[position] = _database_value(values[name], connection)
-        with connection.cursor() as cursor:
-            cursor.execute(wrap.replace("%s", self.sql, 1), [*params, *extra])
-            rows = cursor.fetchall()
-        return (
-            list(self.compiler.apply_converters(rows, self.converters))
-            if convert and self.converters
-            else rows
-        )
+        return Statement(connection, wrap.replace("%s", self.sql, 1), [*params, *extra], read)
+
+    def instances(self, rows: list) -> list:
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        return [self.instance(row) for row in rows]
 
     def instance(self, row):
         instance = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
@@ -136,24 +176,30 @@ class CompiledQuery:
         self._compiled = _PerConnection(build)
 
     def rows(self, values: dict, *, offset: int, limit: int) -> list:
-        compiled, connection = self._compiled.compiled(values)
-        rows = compiled.execute(connection, values, wrap="%s LIMIT %s OFFSET %s", extra=(limit, offset))
-        return [compiled.instance(row) for row in rows]
+        return run(self.rows_statement(values, offset=offset, limit=limit))
 
     def count_upto(self, values: dict, limit: int) -> int:
         """How many rows match, counting no further than `limit` (in the queryset's order, so the
         database can walk the index of that order and stop)."""
+        return run(self.count_statement(values, limit))
+
+    def rows_statement(self, values: dict, *, offset: int, limit: int) -> "Statement":
+        compiled, connection = self._compiled.compiled(values)
+        return compiled.statement(
+            connection, values, read=compiled.instances, wrap="%s LIMIT %s OFFSET %s", extra=(limit, offset)
+        )
+
+    def count_statement(self, values: dict, limit: int) -> "Statement":
         compiled, connection = self._compiled.compiled(
             values, variant="count", refine=lambda queryset: queryset.values_list("pk")
         )
-        rows = compiled.execute(
+        return compiled.statement(
             connection,
             values,
+            read=lambda rows: rows[0][0],
             wrap="SELECT COUNT(*) FROM (%s LIMIT %s) AS upto",
             extra=(limit,),
-            convert=False,
         )
-        return rows[0][0]
 
 
 class CompiledLookup:
@@ -165,5 +211,5 @@ class CompiledLookup:
     def first(self, value: str):
         values = {"value": value}
         compiled, connection = self._compiled.compiled(values)
-        rows = compiled.execute(connection, values)
-        return compiled.instance(rows[0]) if rows else None
+        rows = run(compiled.statement(connection, values, read=compiled.instances))
+        return rows[0] if rows else None

@@ -54,8 +54,11 @@ class StockAdminLogs(StockUserLogs):
 class _ExactCount:
     """Ours, but every page counts every matching row (the paginator before maintained counts)."""
 
-    def count_rows(self, queryset):
-        return queryset.count(), False
+    def count_rows(self, log_list):
+        return log_list.queryset.count(), False
+
+    def page_and_total(self, log_list, offset, size):
+        return None  # the page, then count_rows above
 
 
 class ExactCountUserLogs(_ExactCount, CommunicationLogListView):

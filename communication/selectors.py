@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from django_filters.fields import IsoDateTimeField
 
 from authms.api import pagination
-from authms.compiled_queries import CompiledQuery
+from authms.compiled_queries import CompiledQuery, Statement, run, run_together
 from authms.errors import NotFoundError, PermissionDeniedError
 from authms.local_time import QUIET_HOURS_OFF
 from authms.models import Tenant, User
@@ -128,9 +128,16 @@ class LogList:
     def rows(self, offset: int, size: int) -> list:
         if offset >= pagination.DEFERRED_OFFSET:  # ids first (pagination.rows_at)
             return pagination.rows_at(self.queryset, offset, size)
-        return _LOG_LIST.rows(self.lookups, offset=offset, limit=size)
+        return run(self.rows_statement(offset, size))
+
+    def rows_statement(self, offset: int, size: int) -> Statement:
+        """A shallow page (offset below pagination.DEFERRED_OFFSET)."""
+        return _LOG_LIST.rows_statement(self.lookups, offset=offset, limit=size)
 
     def count_upto(self, limit: int) -> int:
+        """How many logs match, counting no further than `limit` (in the list's order: the
+        planner then walks the list's index and stops there, where unordered it may pick a
+        sequential scan it expects to end early and read the whole table)."""
         return _LOG_LIST.count_upto(self.lookups, limit)
 
 
@@ -275,7 +282,11 @@ def _count_conditions(**given) -> tuple[str, list]:
 def counted_log_total(*, tenant_id: str | None, user_id: str | None = None, **dimensions) -> int:
     """Exactly how many logs of one user (or of a tenant; None: every tenant) match
     `dimensions`, from the maintained totals and their unfolded deltas in one statement: no
-    scan of the log table. Every list page asks this, so it is one short statement."""
+    scan of the log table."""
+    return run(_counted_total_statement(tenant_id=tenant_id, user_id=user_id, **dimensions))
+
+
+def _counted_total_statement(*, tenant_id: str | None, user_id: str | None = None, **dimensions) -> Statement:
     table, answered = (
         ("communication_log_user_count", _COUNTED_PER_USER)
         if user_id
@@ -284,15 +295,15 @@ def counted_log_total(*, tenant_id: str | None, user_id: str | None = None, **di
     if not set(dimensions) <= answered:
         raise ValueError(f"Not counted in {table}: {sorted(dimensions)}")
     where, params = _count_conditions(tenant_id=tenant_id, user_id=user_id, **dimensions)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT coalesce(sum(messages), 0) FROM (
-                    SELECT messages FROM {table} WHERE {where}
-                    UNION ALL SELECT messages FROM {table}_delta WHERE {where}
-                ) AS counts""",  # noqa: S608
-            params * 2,
-        )
-        return int(cursor.fetchone()[0])
+    return Statement(
+        connection,
+        f"""SELECT coalesce(sum(messages), 0) FROM (
+                SELECT messages FROM {table} WHERE {where}
+                UNION ALL SELECT messages FROM {table}_delta WHERE {where}
+            ) AS counts""",  # noqa: S608
+        params * 2,
+        read=lambda rows: int(rows[0][0]),
+    )
 
 
 # Parameters of the log lists that do not filter.
@@ -301,16 +312,30 @@ _API_LIST_CONTROLS = {"page", "page_size", "cursor"}
 
 def log_list_total(*, actor: User, log_list: LogList, filters, admin: bool) -> tuple[int, bool]:
     """How many logs a list has, without counting millions of rows: exact from the maintained
-    counts when every filter is one they answer (see `_counted_total`), else an exact COUNT of
-    at most LOG_LIST_COUNT_CAP rows. Returns (total, capped); capped means "at least this many"."""
-    counted = _counted_total(actor, filters, admin=admin)
+    counts when every filter is one they answer (see `_counted_total_statement_for`), else an
+    exact COUNT of at most LOG_LIST_COUNT_CAP rows. Returns (total, capped); capped means "at
+    least this many"."""
+    counted = _counted_total_statement_for(actor, filters, admin=admin)
     if counted is not None:
-        return counted, False
+        return run(counted), False
     cap = settings.LOG_LIST_COUNT_CAP
-    # In the list's order: the planner then walks the list's index and stops at the cap, where
-    # unordered it may pick a sequential scan it expects to end early and read the whole table.
     exact = log_list.count_upto(cap + 1)
     return (cap, True) if exact > cap else (exact, False)
+
+
+def log_page_and_total(
+    *, actor: User, log_list: LogList, filters, admin: bool, offset: int, size: int
+) -> tuple[list, int, bool] | None:
+    """A shallow page of the list (offset below pagination.DEFERRED_OFFSET) and its total from
+    the maintained counts, in one round trip: (rows, total, capped). None when the counts do not
+    answer the filters: the paginator then reads the page first, and a short first page spares
+    the capped COUNT (which, for a rare match such as a batch, may walk all of a user's logs;
+    sent in the same round trip, it was slower than a second one)."""
+    counted = _counted_total_statement_for(actor, filters, admin=admin)
+    if counted is None:
+        return None
+    rows, total = run_together(log_list.rows_statement(offset, size), counted)
+    return rows, total, False
 
 
 def _counted_scope(actor: User, filters, *, admin: bool) -> tuple[str | None, str | None, dict] | None:
@@ -335,7 +360,7 @@ def _counted_scope(actor: User, filters, *, admin: bool) -> tuple[str | None, st
     return tenant_id, user_id, given
 
 
-def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
+def _counted_total_statement_for(actor: User, filters, *, admin: bool) -> Statement | None:
     """The list's total from the counts, or None when its filters are not all ones they answer:
     one user's logs (the user list; the admin list by user_id) by channel, status and status
     detail; a tenant's or every tenant's (the admin list) by those and provider."""
@@ -345,7 +370,7 @@ def _counted_total(actor: User, filters, *, admin: bool) -> int | None:
     tenant_id, user_id, given = scope
     if not set(given) <= (_COUNTED_PER_USER if user_id else _COUNTED_PER_TENANT):
         return None
-    return counted_log_total(tenant_id=tenant_id, user_id=user_id, **given)
+    return _counted_total_statement(tenant_id=tenant_id, user_id=user_id, **given)
 
 
 # The filters the hourly counts answer (LogCount's groups).

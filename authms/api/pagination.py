@@ -4,7 +4,9 @@
 `page_size` above the maximum is clamped, not rejected; a page past the end is an
 empty 200. Two queries at most: a COUNT and one slice. The first page is read first
 and counts only when it is full (a short one is the whole result); later pages count
-first and skip the slice when they start beyond the total.
+first and skip the slice when they start beyond the total. A view that can read a
+shallow page and its total together (`page_and_total`: the log lists) does so in one
+round trip.
 """
 
 from functools import cache
@@ -62,6 +64,11 @@ class PagePagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.page, self.page_size = page_params(request.query_params)
         self.view, self.capped = view, False
+        offset = (self.page - 1) * self.page_size
+        together = view.page_and_total(queryset, offset, self.page_size) if offset < DEFERRED_OFFSET else None
+        if together is not None:
+            rows, self.total, self.capped = together
+            return rows
         if self.page == 1:
             rows = view.rows_at(queryset, 0, self.page_size, total=None)
             # A short first page is the whole result: its length is the total.
@@ -73,7 +80,6 @@ class PagePagination(BasePagination):
         # Later pages count first: an offset past an exact total is then an empty page
         # without a query (past a capped one, the rows are read: there may be more).
         self.total, self.capped = view.count_rows(queryset)
-        offset = (self.page - 1) * self.page_size
         if (offset >= self.total and not self.capped) or offset >= _LARGEST_OFFSET:
             return []
         return view.rows_at(queryset, offset, self.page_size, total=self.total)

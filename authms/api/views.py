@@ -49,9 +49,14 @@ class PaginatedListView(GenericAPIView):
         """`size` rows from `offset` of a list of `total` rows (None: not counted yet)."""
         return rows_at(queryset, offset, size)
 
+    def page_and_total(self, queryset, offset: int, size: int) -> tuple[list, int, bool] | None:
+        """A shallow page (offset below DEFERRED_OFFSET) and the list's (total, capped) read in
+        one round trip, or None: the paginator then counts and reads on its own."""
+        return None
+
     def cursor_queryset(self, queryset):
-        """What cursor pages read. The three hooks take whatever the view lists (a queryset
-        here); a view that lists something else says how to count it, page it, and query it."""
+        """What cursor pages read. These hooks take whatever the view lists (a queryset here);
+        a view that lists something else says how to count it, page it, and query it."""
         return queryset
 
     def list_response(self, queryset):

@@ -90,6 +90,16 @@ class _LogListView(PaginatedListView):
     def rows_at(self, log_list, offset: int, size: int, *, total: int | None) -> list:
         return log_list.rows(offset, size)
 
+    def page_and_total(self, log_list, offset: int, size: int) -> tuple[list, int, bool]:
+        return selectors.log_page_and_total(
+            actor=self.request.user,
+            log_list=log_list,
+            filters=self.request.query_params,
+            admin=self.admin,
+            offset=offset,
+            size=size,
+        )
+
     def cursor_queryset(self, log_list):
         return log_list.queryset
 

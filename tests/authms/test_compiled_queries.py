@@ -182,3 +182,15 @@ def test_a_builder_that_drops_a_value_or_a_value_of_another_type_is_refused(alic
         ignores_status.rows({"user_id": alice.id, "status": "sent"}, offset=0, limit=1)
     with pytest.raises(TypeError, match="text and datetimes"):
         LOGS.rows({"attempts": 3}, offset=0, limit=1)
+
+
+def test_statements_run_together_answer_each_in_one_round_trip_on_postgresql(
+    alice, spread_logs, on_postgres, django_assert_num_queries
+):
+    lookups = {"user_id": alice.id, "status": "failed"}
+    with django_assert_num_queries(1 if on_postgres else 2):
+        rows, count = compiled_queries.run_together(
+            LOGS.rows_statement(lookups, offset=1, limit=2), LOGS.count_statement(lookups, 100)
+        )
+    expected = LOGS.build(**lookups)
+    assert [row.id for row in rows] == [row.id for row in expected[1:3]] and count == expected.count() == 3
