@@ -55,7 +55,7 @@ SQLITE_TESTS := $(BAD_INPUT_TESTS) tests/communication/test_log_counts.py tests/
 	tests/communication/test_preferences.py tests/communication/test_quiet_hours.py tests/communication/test_spend_caps.py \
 	tests/communication/test_delivery_controls_api.py tests/communication/test_events.py tests/communication/test_webhooks.py \
 	tests/notifications/test_inbox_v2.py tests/authms/test_triggers_installed.py tests/communication/test_logs_cursor.py tests/communication/test_log_totals.py \
-	tests/communication/test_log_partitions.py tests/authms/test_compiled_queries.py tests/communication/test_log_deep_pages.py
+	tests/communication/test_log_partitions.py tests/authms/test_compiled_queries.py tests/communication/test_log_deep_pages.py tests/communication/test_log_day_totals.py
 
 # The second pass looks for what SQLite refuses differently, with fewer examples per operation
 # (the fuzz is nearly all of its time); `make fuzz` runs deep campaigns on both databases.

@@ -533,15 +533,21 @@ class EmailEvent(models.Model):
         return f"{self.kind} {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+def _counted_for(model: str) -> models.ForeignKey:
+    """A count row's tenant or user: no constraint (counts block no delete) and no index of its
+    own (each count table declares the ones its readers need)."""
+    return models.ForeignKey(
+        model, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+
+
 class LogCountFields(models.Model):
     """Logs per tenant, hour of creation (UTC), channel, provider and status, with the failure
     reason's first 200 characters for failed logs and the delivery latency summed for delivered
     ones. Kept by database triggers on the log table (`communication/log_counts_sql.py`), so
     every write path counts, bulk updates included, in the transaction that made the change."""
 
-    tenant = models.ForeignKey(
-        "authms.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
-    )
+    tenant = _counted_for("authms.Tenant")
     hour = models.DateTimeField()
     channel = models.CharField(max_length=10)
     provider = models.CharField(max_length=32)
@@ -587,9 +593,7 @@ class LogTotalFields(models.Model):
     """Logs per tenant, channel, status and finer state, at any time: the log lists' exact
     totals, kept by database triggers like LogCount (`communication/services/log_counts.py`)."""
 
-    tenant = models.ForeignKey(
-        "authms.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
-    )
+    tenant = _counted_for("authms.Tenant")
     channel = models.CharField(max_length=10)
     status = models.CharField(max_length=10)
     status_detail = models.CharField(max_length=20)
@@ -605,13 +609,7 @@ class LogTotalFields(models.Model):
 class LogUserCountFields(LogTotalFields):
     """…per user: the user list's total, and the admin list's by user_id."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="+",
-    )
+    user = _counted_for(settings.AUTH_USER_MODEL)
 
     class Meta:
         abstract = True
@@ -666,6 +664,41 @@ class LogTenantCountDelta(LogTenantCountFields):
     class Meta:
         db_table = "communication_log_tenant_count_delta"
         indexes = [models.Index(fields=["tenant"], name="log_tenant_count_delta_tenant")]
+
+
+class LogUserDayFields(models.Model):
+    """Logs per user and day of creation (UTC), at any time: the user list's exact total between
+    two times without counting more than its two partial days (communication.selectors), kept
+    by triggers like LogUserCount."""
+
+    tenant = _counted_for("authms.Tenant")
+    user = _counted_for(settings.AUTH_USER_MODEL)
+    day = models.DateField()
+    messages = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self):
+        return f"{self.user_id} {self.day}: {self.messages}"
+
+
+class LogUserDayCount(LogUserDayFields):
+    class Meta:
+        db_table = "communication_log_user_day_count"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user", "day"], name="log_user_day_count_group")
+        ]
+
+
+class LogUserDayCountDelta(LogUserDayFields):
+    """PostgreSQL: changes not folded in yet."""
+
+    id = models.BigAutoField(primary_key=True)
+
+    class Meta:
+        db_table = "communication_log_user_day_count_delta"
+        indexes = [models.Index(fields=["tenant", "user", "day"], name="log_user_day_delta_user")]
 
 
 class Device(models.Model):

@@ -4,6 +4,7 @@ Who sees what: a user sees their own logs in their tenant; a tenant admin may re
 any user of their tenant; a platform admin may read across tenants on the admin list.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from urllib.parse import urlencode
@@ -315,9 +316,9 @@ def log_list_total(*, actor: User, log_list: LogList, filters, admin: bool) -> t
     counts when every filter is one they answer (see `_counted_total_statement_for`), else an
     exact COUNT of at most LOG_LIST_COUNT_CAP rows. Returns (total, capped); capped means "at
     least this many"."""
-    counted = _counted_total_statement_for(actor, filters, admin=admin)
+    counted = _counted_total_statement_for(actor, log_list, filters, admin=admin)
     if counted is not None:
-        return run(counted), False
+        return run(counted)
     cap = settings.LOG_LIST_COUNT_CAP
     exact = log_list.count_upto(cap + 1)
     return (cap, True) if exact > cap else (exact, False)
@@ -331,11 +332,11 @@ def log_page_and_total(
     answer the filters: the paginator then reads the page first, and a short first page spares
     the capped COUNT (which, for a rare match such as a batch, may walk all of a user's logs;
     sent in the same round trip, it was slower than a second one)."""
-    counted = _counted_total_statement_for(actor, filters, admin=admin)
+    counted = _counted_total_statement_for(actor, log_list, filters, admin=admin)
     if counted is None:
         return None
-    rows, total = run_together(log_list.rows_statement(offset, size), counted)
-    return rows, total, False
+    rows, (total, capped) = run_together(log_list.rows_statement(offset, size), counted)
+    return rows, total, capped
 
 
 def _counted_scope(actor: User, filters, *, admin: bool) -> tuple[str | None, str | None, dict] | None:
@@ -360,17 +361,81 @@ def _counted_scope(actor: User, filters, *, admin: bool) -> tuple[str | None, st
     return tenant_id, user_id, given
 
 
-def _counted_total_statement_for(actor: User, filters, *, admin: bool) -> Statement | None:
-    """The list's total from the counts, or None when its filters are not all ones they answer:
-    one user's logs (the user list; the admin list by user_id) by channel, status and status
-    detail; a tenant's or every tenant's (the admin list) by those and provider."""
+def _counted_total_statement_for(actor: User, log_list: LogList, filters, *, admin: bool) -> Statement | None:
+    """The list's (total, capped) from the counts, or None when its filters are not all ones
+    they answer: one user's logs (the user list; the admin list by user_id) by channel, status
+    and status detail, or between two times (`_day_total_statement`); a tenant's or every
+    tenant's (the admin list) by those and provider."""
     scope = _counted_scope(actor, filters, admin=admin)
     if scope is None:
         return None
     tenant_id, user_id, given = scope
-    if not set(given) <= (_COUNTED_PER_USER if user_id else _COUNTED_PER_TENANT):
+    if set(given) <= (_COUNTED_PER_USER if user_id else _COUNTED_PER_TENANT):
+        counted = _counted_total_statement(tenant_id=tenant_id, user_id=user_id, **given)
+        return replace(counted, read=lambda rows: (counted.read(rows), False))
+    return _day_total_statement(log_list.lookups) if user_id else None
+
+
+def _day_total_statement(lookups: dict) -> Statement | None:
+    """(total, capped) of one user's logs between two times (created_after, created_before and
+    nothing else), exact without counting more than its two partial days: whole UTC days from
+    the day totals (LogUserDayCount and unfolded deltas), the partial days at either end counted
+    in the log table, each up to LOG_LIST_COUNT_CAP + 1 rows (past that the list is capped, as
+    its COUNT would say). None for any other list."""
+    scope = [
+        (key.removesuffix("__exact"), value) for key, value in lookups.items() if "created_at" not in key
+    ]
+    if {column for column, _value in scope} != {"tenant_id", "user_id"}:
         return None
-    return _counted_total_statement(tenant_id=tenant_id, user_id=user_id, **given)
+    after, before = lookups.get("created_at__gte"), lookups.get("created_at__lt")
+    first_day = None if after is None else _day_start(after + _JUST_UNDER_A_DAY)  # the first whole day
+    end_day = None if before is None else _day_start(before)  # whole days end before it
+    if first_day is not None and end_day is not None and first_day > end_day:
+        partial_ranges, whole_days = [(after, before)], None  # both ends in one day
+    else:
+        partial_ranges, whole_days = [(after, first_day), (end_day, before)], (first_day, end_day)
+    where = " AND ".join(f"{column} = %s" for column, _value in scope)  # names checked above
+    params = [value for _column, value in scope]
+    cap = settings.LOG_LIST_COUNT_CAP
+    parts, part_params = [], []
+    for start, end in partial_ranges:
+        if start is not None and end is not None and start < end:
+            parts.append(
+                f'(SELECT COUNT(*) FROM (SELECT 1 FROM "communication_log" WHERE {where}'  # noqa: S608
+                " AND created_at >= %s AND created_at < %s LIMIT %s) AS part)"
+            )
+            adapt = connection.ops.adapt_datetimefield_value
+            part_params += [*params, adapt(start), adapt(end), cap + 1]
+    partials = len(parts)
+    if whole_days is not None:
+        day_where, day_params = where, list(params)
+        for bound, operator in zip(whole_days, (">=", "<"), strict=True):
+            if bound is not None:
+                day_where += f" AND day {operator} %s"
+                day_params.append(connection.ops.adapt_datefield_value(bound.date()))
+        parts.append(
+            f"""(SELECT coalesce(sum(messages), 0) FROM (
+                    SELECT messages FROM communication_log_user_day_count WHERE {day_where}
+                    UNION ALL SELECT messages FROM communication_log_user_day_count_delta WHERE {day_where}
+                ) AS days)"""  # noqa: S608
+        )
+        part_params += day_params * 2
+
+    def total(rows) -> tuple[int, bool]:
+        counts = [int(count) for count in rows[0]]
+        if any(count > cap for count in counts[:partials]):
+            return cap, True
+        return sum(counts), False
+
+    return Statement(connection, f"SELECT {', '.join(parts) or '0'}", part_params, read=total)
+
+
+_JUST_UNDER_A_DAY = timedelta(days=1, microseconds=-1)
+
+
+def _day_start(moment: datetime) -> datetime:
+    """The UTC midnight at or before `moment`."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 # The filters the hourly counts answer (LogCount's groups).

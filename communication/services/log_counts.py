@@ -10,7 +10,8 @@ and the change counts in the transaction that made it: a rolled-back send leaves
 - SQLite (the embedded run, one writer at a time): row-level triggers update LogCount directly.
 
 A second set keeps the totals without hours, LogUserCount and LogTenantCount (the log lists'
-`total`), the same way with their deltas. Readers add a table and its deltas in one statement
+`total`), the same way with their deltas; a third the logs per user and day, LogUserDayCount
+(the user list's total between two times). Readers add a table and its deltas in one statement
 (`communication.selectors`). `recount_logs()` rebuilds them all from the log table
 (`manage.py recount_logs`).
 """
@@ -214,40 +215,91 @@ def _count_totals_from_scratch(conn) -> None:
             )
 
 
-TOTAL_TRIGGERS = TriggerSet(
-    table="communication_log",
-    prefix="communication_log_total",
-    function="communication_log_total_delta",
-    postgres=[
-        _pg_delta_function("communication_log_total_delta", _TOTAL_TARGETS),
-        *_pg_statement_triggers("communication_log_total", "communication_log_total_delta"),
-    ],
-    sqlite=_sqlite_row_triggers(
-        "communication_log_total",
-        _sqlite_total_upserts,
-        ("tenant_id", "user_id", "channel", "provider", "status", "status_detail"),
-    ),
+def _counting_triggers(
+    prefix: str, *, targets, sqlite_upsert, changed: tuple[str, ...], recount
+) -> TriggerSet:
+    """Triggers `{prefix}_*` keeping counts: on PostgreSQL appending each target's deltas
+    (function `{prefix}_delta`), on SQLite `sqlite_upsert` per row when a `changed` column did."""
+    function = f"{prefix}_delta"
+    return TriggerSet(
+        table="communication_log",
+        prefix=prefix,
+        function=function,
+        postgres=[_pg_delta_function(function, targets), *_pg_statement_triggers(prefix, function)],
+        sqlite=_sqlite_row_triggers(prefix, sqlite_upsert, changed),
+        recount=recount,
+    )
+
+
+TOTAL_TRIGGERS = _counting_triggers(
+    "communication_log_total",
+    targets=_TOTAL_TARGETS,
+    sqlite_upsert=_sqlite_total_upserts,
+    changed=("tenant_id", "user_id", "channel", "provider", "status", "status_detail"),
     recount=_count_totals_from_scratch,
+)
+
+
+# Logs per user and UTC day of creation (LogUserDayCount): the user list's exact total between
+# two times. Its own triggers (migration 0027), so the earlier migrations' sets stay as they were.
+DAY_TOTAL = "communication_log_user_day_count"
+DAY_GROUP = "tenant_id, user_id, day"
+_DAY_TARGETS = [
+    (
+        f"{DAY_TOTAL}_delta",
+        f"{DAY_GROUP}, messages",
+        _pg_total_sum(DAY_GROUP),
+        "tenant_id, user_id, (created_at AT TIME ZONE 'UTC')::date AS day",
+    )
+]
+
+
+def _sqlite_day_upsert(row: str, sign: int) -> str:
+    return f"""
+        INSERT INTO {DAY_TOTAL} ({DAY_GROUP}, messages)
+        VALUES ({row}tenant_id, {row}user_id, date({row}created_at), {sign})
+        ON CONFLICT ({DAY_GROUP}) DO UPDATE SET messages = messages + excluded.messages;"""
+
+
+def _count_days_from_scratch(conn) -> None:
+    day = "(created_at AT TIME ZONE 'UTC')::date" if conn.vendor == "postgresql" else "date(created_at)"
+    with conn.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {DAY_TOTAL}_delta")
+        cursor.execute(f"DELETE FROM {DAY_TOTAL}")
+        cursor.execute(
+            f"INSERT INTO {DAY_TOTAL} ({DAY_GROUP}, messages)"
+            f" SELECT tenant_id, user_id, {day}, count(*) FROM communication_log GROUP BY tenant_id, user_id, {day}"
+        )
+
+
+DAY_TOTAL_TRIGGERS = _counting_triggers(
+    "communication_log_user_day",
+    targets=_DAY_TARGETS,
+    sqlite_upsert=_sqlite_day_upsert,
+    changed=("tenant_id", "user_id", "created_at"),
+    recount=_count_days_from_scratch,
 )
 
 
 def uncount_rows_of(cursor, table: str) -> None:
     """Takes the logs of `table` out of every count (PostgreSQL): for a log partition about to
     be dropped, which no trigger sees. The caller holds writes to it back meanwhile."""
-    for sql in _signed_inserts(_HOURLY_TARGETS + _TOTAL_TARGETS, (-1, table)):
+    for sql in _signed_inserts(_HOURLY_TARGETS + _TOTAL_TARGETS + _DAY_TARGETS, (-1, table)):
         cursor.execute(sql)
 
 
 def recount_logs() -> None:
-    """Rebuilds the counts (per hour, per user, per tenant) from the log table. On PostgreSQL the log
-    table is locked against writes (SHARE mode; reads go on) while it counts, so nothing changes
-    between the count and the triggers taking over again: about two seconds per million logs."""
+    """Rebuilds the counts (per hour, per user, per tenant, per user and day) from the log table.
+    On PostgreSQL the log table is locked against writes (SHARE mode; reads go on) while it
+    counts, so nothing changes between the count and the triggers taking over again: about two
+    seconds per million logs."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("LOCK TABLE communication_log IN SHARE MODE")
         _count_from_scratch(connection)
         _count_totals_from_scratch(connection)
+        _count_days_from_scratch(connection)
 
 
 def fold_log_counts() -> int:
@@ -259,10 +311,10 @@ def fold_log_counts() -> int:
             folded = _fold_deltas(
                 cursor, "communication_log_count", GROUP, ("messages", "latency_ms", "latency_messages")
             )
-            for table, group in TOTALS.items():
+            for table, group in (*TOTALS.items(), (DAY_TOTAL, DAY_GROUP)):
                 folded += _fold_deltas(cursor, table, group, ("messages",))
         cursor.execute("DELETE FROM communication_log_count WHERE messages = 0 AND latency_messages = 0")
-        for table in TOTALS:
+        for table in (*TOTALS, DAY_TOTAL):
             cursor.execute(f"DELETE FROM {table} WHERE messages = 0")
     return folded
 

@@ -7,6 +7,7 @@ EXPECTED = {
     "communication_log": {
         "communication_log_count_insert", "communication_log_count_update", "communication_log_count_delete",
         "communication_log_total_insert", "communication_log_total_update", "communication_log_total_delete",
+        "communication_log_user_day_insert", "communication_log_user_day_update", "communication_log_user_day_delete",
         "communication_log_event_insert", "communication_log_event_update",
     },
     "notifications_notification": {
@@ -43,6 +44,7 @@ def test_each_trigger_set_removes_and_reinstalls_itself(db):
         for triggers in (
             log_counts.TRIGGERS,
             log_counts.TOTAL_TRIGGERS,
+            log_counts.DAY_TOTAL_TRIGGERS,
             events.TRIGGERS,
             inbox_counts.TRIGGERS,
         ):

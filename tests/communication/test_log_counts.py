@@ -3,13 +3,13 @@ under concurrent writers and folds, and after a repair. Runs on PostgreSQL (stat
 and deltas) and on SQLite (row triggers), see the Makefile's SQLite list."""
 
 import random
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count
-from django.db.models.functions import Left, TruncHour
+from django.db.models.functions import Left, TruncDate, TruncHour
 from django.utils import timezone
 
 from communication.models import (
@@ -20,6 +20,8 @@ from communication.models import (
     LogTenantCountDelta,
     LogUserCount,
     LogUserCountDelta,
+    LogUserDayCount,
+    LogUserDayCountDelta,
     Status,
 )
 from communication.selectors import _log_count_sums
@@ -49,8 +51,13 @@ def actual() -> dict[tuple, int]:
 TOTALS = {
     LogUserCount: ("tenant_id", "user_id", "channel", "status", "status_detail"),
     LogTenantCount: ("tenant_id", "channel", "provider", "status", "status_detail"),
+    LogUserDayCount: ("tenant_id", "user_id", "day"),
 }
-DELTAS = {LogUserCount: LogUserCountDelta, LogTenantCount: LogTenantCountDelta}
+DELTAS = {
+    LogUserCount: LogUserCountDelta,
+    LogTenantCount: LogTenantCountDelta,
+    LogUserDayCount: LogUserDayCountDelta,
+}
 
 
 def counted_totals() -> list[dict[tuple, int]]:
@@ -70,7 +77,10 @@ def actual_totals() -> list[dict[tuple, int]]:
     return [
         {
             tuple(row[column] for column in group): row["n"]
-            for row in CommunicationLog.objects.values(*group).annotate(n=Count("id")).order_by()
+            for row in CommunicationLog.objects.annotate(day=TruncDate("created_at", tzinfo=UTC))
+            .values(*group)
+            .annotate(n=Count("id"))
+            .order_by()
         }
         for group in TOTALS.values()
     ]
@@ -153,7 +163,9 @@ def test_every_write_path_keeps_the_counts_equal_to_count_star(users):
     assert not LogCount.objects.filter(messages=0).exists()
     assert counted_totals() == actual_totals()
     assert not LogUserCountDelta.objects.exists() and not LogTenantCountDelta.objects.exists()
+    assert not LogUserDayCountDelta.objects.exists()
     assert not LogUserCount.objects.filter(messages=0).exists()
+    assert not LogUserDayCount.objects.filter(messages=0).exists()
     assert not LogTenantCount.objects.filter(messages=0).exists()
 
 
@@ -176,6 +188,7 @@ def test_recount_repairs_counts_that_went_wrong(users):
     LogUserCount.objects.filter(user_id=users[1].id).delete()
     LogUserCountDelta.objects.filter(user_id=users[1].id).delete()
     LogTenantCount.objects.update(messages=7)
+    LogUserDayCount.objects.update(messages=3)
     assert counted() != actual() and counted_totals() != actual_totals()
     call_command("recount_logs")
     assert counted() == actual() and counted_totals() == actual_totals()

@@ -118,8 +118,9 @@ def test_other_filters_count_exactly_up_to_the_cap_then_say_it_is_capped(
     )
     last = client.get(ADMIN_URL, {**alices, "page_size": 5, "page": 3}).json()
     assert len(last["items"]) == 2 and last["pagination"]["has_next"] is False
-    since = {"created_after": "2000-01-01T00:00:00Z", "page_size": 2}  # the user list by time: a capped COUNT
-    mine = client_for(alice).get(USER_URL, since).json()
+    batch = {"batch_id": "bat_1", "page_size": 2}  # the user list by batch: a capped COUNT
+    LogFactory.create_batch(6, user=alice, batch_id="bat_1")
+    mine = client_for(alice).get(USER_URL, batch).json()
     assert mine["total"] == 5 and mine["total_is_capped"] is True
 
 
