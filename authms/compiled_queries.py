@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.base import ModelState
 from django.db.models.query import get_related_populators
+from django.db.models.signals import post_init, pre_init
 
 # Shapes kept per connection by a CompiledQuery: its callers' sets of value names are few.
 MAX_SHAPES = 64
@@ -104,6 +106,12 @@ class _Compiled:
             self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
             self.populators = get_related_populators(klass_info, select, queryset.db)
             self.annotations = self.compiler.annotation_col_map
+            self.plain = (
+                not self.populators
+                and not self.annotations
+                and self.model.from_db.__func__ is Model.from_db.__func__
+                and len(self.init_list) == len(self.model._meta.concrete_fields)
+            )
 
     def statement(
         self, connection, values: dict, *, read, wrap: str = "%s", extra: tuple = ()
@@ -117,7 +125,20 @@ class _Compiled:
     def instances(self, rows: list) -> list:
         if self.converters:
             rows = self.compiler.apply_converters(rows, self.converters)
+        # Checked for each call: a receiver may be connected after the compilation.
+        if self.plain and not (pre_init.has_listeners(self.model) or post_init.has_listeners(self.model)):
+            return [self.plain_instance(row) for row in rows]
         return [self.instance(row) for row in rows]
+
+    def plain_instance(self, row):
+        """What `from_db` builds, without `Model.__init__`'s per-field work (a tenth of a log
+        list's request for its 20 rows): for a model with every column selected, the stock
+        `from_db`, and no init signals to send."""
+        instance = self.model.__new__(self.model)
+        instance.__dict__.update(zip(self.init_list, row[self.start : self.end], strict=True))
+        instance._state = state = ModelState()
+        state.adding, state.db = False, self.db
+        return instance
 
     def instance(self, row):
         instance = self.model.from_db(self.db, self.init_list, row[self.start : self.end])

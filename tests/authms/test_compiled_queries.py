@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import F, Value
+from django.db.models.signals import post_init
 from django.utils import timezone
 
 from authms import compiled_queries
@@ -194,3 +195,20 @@ def test_statements_run_together_answer_each_in_one_round_trip_on_postgresql(
         )
     expected = LOGS.build(**lookups)
     assert [row.id for row in rows] == [row.id for row in expected[1:3]] and count == expected.count() == 3
+
+
+def test_rows_are_whole_model_instances_and_init_receivers_still_hear_of_them(alice, spread_logs):
+    row = LOGS.rows({"user_id": alice.id}, offset=0, limit=1)[0]
+    assert row.user == alice and row.tenant_id == alice.tenant_id  # related objects load as usual
+    row.status = "delivered"
+    row.save(update_fields=["status"])  # an UPDATE of a stored row, not an INSERT
+    assert CommunicationLog.objects.get(id=row.id).status == "delivered"
+
+    heard = []
+    receiver = lambda sender, instance, **kwargs: heard.append(instance.id)  # noqa: E731
+    post_init.connect(receiver, sender=CommunicationLog)
+    try:
+        rows = LOGS.rows({"user_id": alice.id}, offset=0, limit=3)
+    finally:
+        post_init.disconnect(receiver, sender=CommunicationLog)
+    assert heard == [row.id for row in rows] and len(heard) == 3
