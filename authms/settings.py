@@ -98,6 +98,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "keepalives_count": 3,
         **DATABASES["default"].get("OPTIONS", {}),
     }
+# PostgreSQL: the log lists' and the request user's reads are prepared once per session and
+# planned once (authms.compiled_queries.run_together). Off behind a pooler that hands a client
+# connection other server sessions (PgBouncer in transaction or statement mode).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "authms.User"
 

@@ -402,10 +402,10 @@ def _day_total_statement(lookups: dict) -> Statement | None:
         if start is not None and end is not None and start < end:
             parts.append(
                 f'(SELECT COUNT(*) FROM (SELECT 1 FROM "communication_log" WHERE {where}'  # noqa: S608
-                " AND created_at >= %s AND created_at < %s LIMIT %s) AS part)"
+                f" AND created_at >= %s AND created_at < %s LIMIT {int(cap) + 1}) AS part)"
             )
             adapt = connection.ops.adapt_datetimefield_value
-            part_params += [*params, adapt(start), adapt(end), cap + 1]
+            part_params += [*params, adapt(start), adapt(end)]
     partials = len(parts)
     if whole_days is not None:
         day_where, day_params = where, list(params)

@@ -14,6 +14,7 @@ neither check can tell in time: `DATABASE_CONNECT_TIMEOUT` and TCP keepalives ar
 
 import select
 
+from django.conf import settings
 from django.db.backends.postgresql import base
 
 
@@ -32,3 +33,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except (OSError, base.Database.Error):
             return False
         return quiet or super().is_usable()
+
+    def init_connection_state(self):
+        """With DATABASE_PREPARED_STATEMENTS, the session plans prepared statements once, for
+        any values (authms.compiled_queries.run_together prepares the hot reads). It touches no
+        other query: Django binds values on the client and prepares nothing, and the counting
+        triggers' statements take no values."""
+        super().init_connection_state()
+        if settings.DATABASE_PREPARED_STATEMENTS:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET plan_cache_mode = force_generic_plan")
+            if not self.get_autocommit():
+                self.connection.commit()

@@ -4,8 +4,10 @@ pass too: its converters turn text back into datetimes, booleans and JSON there)
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.signals import post_init
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from authms import compiled_queries
@@ -212,3 +214,64 @@ def test_rows_are_whole_model_instances_and_init_receivers_still_hear_of_them(al
     finally:
         post_init.disconnect(receiver, sender=CommunicationLog)
     assert heard == [row.id for row in rows] and len(heard) == 3
+
+
+def _prepared_names() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {row[0] for row in cursor.fetchall()}
+
+
+postgresql_only = pytest.mark.skipif("connection.vendor != 'postgresql'")
+
+
+@postgresql_only
+def test_statements_are_prepared_once_per_session_and_planned_generically(alice, spread_logs):
+    compiled_queries._PREPARED.pop(connection.connection, None)  # as in a new session
+    lookups = {"user_id": alice.id, "channel": "email"}
+    with CaptureQueriesContext(connection) as first:
+        LOGS.rows(lookups, offset=0, limit=2)
+    with CaptureQueriesContext(connection) as again:
+        rows = LOGS.rows(lookups | {"channel": "sms"}, offset=0, limit=2)
+    with CaptureQueriesContext(connection) as later_page:
+        LOGS.rows(lookups, offset=2, limit=2)  # a text per offset: not prepared
+    assert "PREPARE authms_" in first.captured_queries[-1]["sql"]
+    assert again.captured_queries[-1]["sql"].startswith("EXECUTE authms_")
+    assert later_page.captured_queries[-1]["sql"].startswith("SELECT")
+    assert [row.id for row in rows] == [row.id for row in LOGS.build(**lookups | {"channel": "sms"})[:2]]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"
+
+
+@postgresql_only
+def test_without_prepared_statements_the_sql_runs_as_it_is(alice, spread_logs, settings):
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    with CaptureQueriesContext(connection) as queries:
+        assert LOGS.count_upto({"user_id": alice.id}, 100) == 10
+    assert queries.captured_queries[-1]["sql"].startswith("SELECT COUNT(*)")
+
+
+@postgresql_only
+def test_the_oldest_prepared_statements_are_deallocated_past_the_limit(alice, spread_logs, monkeypatch):
+    monkeypatch.setattr(compiled_queries, "MAX_PREPARED", 2)
+    query = CompiledQuery(LOGS.build)
+    for lookups in _lookup_sets(alice, spread_logs)[:4]:
+        assert query.count_upto(lookups, 100) == LOGS.build(**lookups).count()
+    prepared = compiled_queries._PREPARED[connection.connection].names
+    assert len(prepared) == 2 and set(prepared.values()) <= _prepared_names()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_session_that_lost_its_prepared_statements_prepares_them_again(alice):
+    lookup = CompiledLookup(User.objects.by_id_with_tenant)
+    assert lookup.first(alice.id).id == alice.id
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # as a pooler handing over another server session would
+    assert lookup.first(alice.id).id == alice.id  # outside a transaction: prepared again
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        lookup.first(alice.id)  # inside one, the error stands (the transaction is lost anyway)
+    assert lookup.first(alice.id).id == alice.id
