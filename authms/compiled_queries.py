@@ -8,7 +8,9 @@ values; its rows become instances exactly as a queryset builds them (Django's co
 `from_db`, `select_related` populators, annotations), so callers see no difference.
 
 `CompiledLookup` is one row by one value; `CompiledQuery` is a page of rows (or a capped
-count) by named values, compiled once for each set of names given.
+count) by named values, compiled once for each set of names given. Both hand their SQL to
+`run_together` as `Statement`s: several go to PostgreSQL in one round trip, each prepared once
+per session there (planning costs more than running, too).
 """
 
 import itertools

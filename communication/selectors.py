@@ -135,6 +135,10 @@ class LogList:
         """A shallow page (offset below pagination.DEFERRED_OFFSET)."""
         return _LOG_LIST.rows_statement(self.lookups, offset=offset, limit=size)
 
+    def older_than(self, moment: datetime) -> "LogList":
+        """The same list, of its logs created before `moment` only."""
+        return LogList(scope=self.lookups, filters={"created_at__lt": moment})
+
     def count_upto(self, limit: int) -> int:
         """How many logs match, counting no further than `limit` (in the list's order: the
         planner then walks the list's index and stops there, where unordered it may pick a
@@ -451,43 +455,61 @@ def _utc(value) -> datetime:
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
-def _hours_newest_first(tenant_id: str | None, dimensions: dict, *, share: float):
-    """(hour, logs) of a tenant (None: every tenant), newest hour first, from the hourly counts
-    and their unfolded deltas, for a reader expected to stop `share` of the way back.
+def _hour_at(tenant_id: str | None, dimensions: dict, *, offset: int, share: float) -> tuple | None:
+    """The hour of creation of a tenant's (None: every tenant's) `offset`-th newest log
+    matching `dimensions` (from 0), and how many matching logs are newer than that hour; None
+    past the last. Read from the hourly counts and their unfolded deltas, for an offset about
+    `share` of the way back.
 
-    Each window of hours is one statement over both tables, so a fold in between can neither
-    hide nor double a change; a window is a range of the counts' (tenant, hour) index. The first
-    spans `share` of the time with logs (and a quarter more), assuming they are spread evenly;
-    each later one is twice as long as the one before, for when they are not."""
+    Windows of hours, newest first, each one statement over both tables (so a fold in between
+    can neither hide nor double a change) that sums its hours and finds the crossing hour itself
+    (a window function): one row back, not one per hour. The first window spans `share` of the
+    tenant's time with logs (and a quarter more), assuming they are spread evenly; each later
+    one is twice as long as the one before, for when they are not."""
     where, params = _count_conditions(tenant_id=tenant_id, **dimensions)
+    span_where, span_params = _count_conditions(tenant_id=tenant_id)  # the ends of an index range
     ends = ", ".join(
-        f"(SELECT {end}(hour) FROM {table} WHERE {where})"  # noqa: S608 (names from fixed tuples)
+        f"(SELECT {end}(hour) FROM {table} WHERE {span_where})"  # noqa: S608 (names from fixed tuples)
         for table in ("communication_log_count", "communication_log_count_delta")
         for end in ("min", "max")
     )
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {ends}", params * 4)  # noqa: S608
+        cursor.execute(f"SELECT {ends}", span_params * 4)  # noqa: S608
         hours = [_utc(hour) for hour in cursor.fetchone() if hour is not None]
     if not hours:
-        return
+        return None
     oldest, until = min(hours), max(hours) + timedelta(hours=1)
     span = max((until - oldest) * min(1.0, share * 1.25), _SHORTEST_WINDOW)
     adapt = connection.ops.adapt_datetimefield_value
+    newer = 0
     while until > oldest:
         since = until - span
         window = params + [adapt(since), adapt(until)]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""SELECT hour, sum(messages) FROM (
-                        SELECT hour, messages FROM communication_log_count
-                        WHERE {where} AND hour >= %s AND hour < %s
-                        UNION ALL SELECT hour, messages FROM communication_log_count_delta
-                        WHERE {where} AND hour >= %s AND hour < %s
-                    ) AS counts GROUP BY hour ORDER BY hour DESC""",  # noqa: S608
-                window * 2,
+                f"""WITH hours AS (
+                        SELECT hour, sum(messages) AS logs FROM (
+                            SELECT hour, messages FROM communication_log_count
+                            WHERE {where} AND hour >= %s AND hour < %s
+                            UNION ALL SELECT hour, messages FROM communication_log_count_delta
+                            WHERE {where} AND hour >= %s AND hour < %s
+                        ) AS counts GROUP BY hour
+                    ), running AS (
+                        SELECT hour, logs, sum(logs) OVER (ORDER BY hour DESC) AS through FROM hours
+                    )
+                    SELECT (SELECT coalesce(sum(logs), 0) FROM hours), found.hour, found.newer
+                    FROM (SELECT 1) AS one LEFT JOIN (
+                        SELECT hour, through - logs AS newer FROM running WHERE through > %s
+                        ORDER BY hour DESC LIMIT 1
+                    ) AS found ON 1 = 1""",  # noqa: S608
+                [*window, *window, offset - newer],
             )
-            yield from ((_utc(hour), logs) for hour, logs in cursor.fetchall())
+            in_window, hour, newer_in_window = cursor.fetchone()
+        if hour is not None:
+            return _utc(hour), newer + int(newer_in_window)
+        newer += int(in_window)
         until, span = since, span * 2
+    return None
 
 
 # From this offset on, an admin list page whose filters the hourly counts answer skips hours.
@@ -506,14 +528,11 @@ def log_rows_at(
     if scope is None or scope[1] is not None or not set(scope[2]) <= _COUNTED_PER_HOUR:
         return None
     tenant_id, _user_id, dimensions = scope
-    share = offset / max(1, total)
-    newer = 0
-    for hour, logs in _hours_newest_first(tenant_id, dimensions, share=share):
-        if newer + logs > offset:
-            hour_and_older = log_list.queryset.filter(created_at__lt=hour + timedelta(hours=1))
-            return pagination.rows_at(hour_and_older, offset - newer, size)
-        newer += logs
-    return []
+    found = _hour_at(tenant_id, dimensions, offset=offset, share=offset / max(1, total))
+    if found is None:
+        return []
+    hour, newer = found
+    return log_list.older_than(hour + timedelta(hours=1)).rows(offset - newer, size)
 
 
 def counted_log_dates(*, tenant_id: str | None, kind: str, since=None, until=None, **dimensions) -> list:

@@ -70,14 +70,14 @@ def test_every_deep_page_is_the_offset_page(logs, client_for, ada, monkeypatch, 
     expected = _pages(client, params, page_size=4)
     monkeypatch.setattr(selectors, "HOUR_SKIP_OFFSET", 1)
     monkeypatch.setattr(pagination, "DEFERRED_OFFSET", 1)  # shallow pages never skip hours
-    used, original = [], selectors._hours_newest_first
+    used, original = [], selectors._hour_at
 
-    def hours(*args, share):
+    def hour_at(*args, share, **kwargs):
         used.append(share)
         # Uneven: the first window, sized for evenly spread logs, falls short and the next ones grow.
-        return original(*args, share=share if spread == "even" else share / 1000)
+        return original(*args, share=share if spread == "even" else share / 1000, **kwargs)
 
-    monkeypatch.setattr(selectors, "_hours_newest_first", hours)
+    monkeypatch.setattr(selectors, "_hour_at", hour_at)
     assert _pages(client, params, page_size=4) == expected
     assert used, "the hourly counts were not asked"
     assert (
@@ -101,5 +101,5 @@ def test_a_platform_admin_pages_every_tenant_or_one(logs, client_for, root, tena
 )
 def test_filters_the_hours_do_not_count_skip_as_usual(logs, client_for, ada, monkeypatch, params):
     monkeypatch.setattr(selectors, "HOUR_SKIP_OFFSET", 1)
-    monkeypatch.setattr(selectors, "_hours_newest_first", lambda *a, **k: pytest.fail("asked the hours"))
+    monkeypatch.setattr(selectors, "_hour_at", lambda *a, **k: pytest.fail("asked the hours"))
     assert client_for(ada).get(URL, {**params, "page": 2, "page_size": 2}).status_code == 200
