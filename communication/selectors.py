@@ -7,6 +7,7 @@ any user of their tenant; a platform admin may read across tenants on the admin 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from operator import itemgetter
 from urllib.parse import urlencode
 
 from django import forms
@@ -473,9 +474,9 @@ def _hour_at(tenant_id: str | None, dimensions: dict, *, offset: int, share: flo
         for table in ("communication_log_count", "communication_log_count_delta")
         for end in ("min", "max")
     )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {ends}", span_params * 4)  # noqa: S608
-        hours = [_utc(hour) for hour in cursor.fetchone() if hour is not None]
+    first_row = itemgetter(0)
+    ends_row = run(Statement(connection, f"SELECT {ends}", span_params * 4, read=first_row))  # noqa: S608
+    hours = [_utc(hour) for hour in ends_row if hour is not None]
     if not hours:
         return None
     oldest, until = min(hours), max(hours) + timedelta(hours=1)
@@ -485,8 +486,9 @@ def _hour_at(tenant_id: str | None, dimensions: dict, *, offset: int, share: flo
     while until > oldest:
         since = until - span
         window = params + [adapt(since), adapt(until)]
-        with connection.cursor() as cursor:
-            cursor.execute(
+        in_window, hour, newer_in_window = run(
+            Statement(
+                connection,
                 f"""WITH hours AS (
                         SELECT hour, sum(messages) AS logs FROM (
                             SELECT hour, messages FROM communication_log_count
@@ -503,8 +505,9 @@ def _hour_at(tenant_id: str | None, dimensions: dict, *, offset: int, share: flo
                         ORDER BY hour DESC LIMIT 1
                     ) AS found ON 1 = 1""",  # noqa: S608
                 [*window, *window, offset - newer],
+                read=first_row,
             )
-            in_window, hour, newer_in_window = cursor.fetchone()
+        )
         if hour is not None:
             return _utc(hour), newer + int(newer_in_window)
         newer += int(in_window)
