@@ -201,6 +201,7 @@ class _Compiled:
             self.start, self.end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
             self.populators = get_related_populators(klass_info, select, queryset.db)
+            self.pk_column = connection.ops.quote_name(self.model._meta.pk.column)
             self.annotations = self.compiler.annotation_col_map
             self.plain = (
                 not self.populators
@@ -318,6 +319,27 @@ class CompiledQuery:
             ),
             prepare=False,
         )
+
+    def deep_rows_statement(self, values: dict, *, offset: int, limit: int, order: str) -> "Statement":
+        """`rows_statement` for a deep offset: the offset is skipped over the primary keys (an
+        index-only scan where an index covers the filters and the order), and only the rows
+        kept are read, in one statement. `order` is the queryset's order as SQL over its
+        column names ("created_at DESC, id DESC"): the rows' subquery is read unordered."""
+        rows, connection = self._compiled.compiled(
+            values, variant="unordered", refine=lambda queryset: queryset.order_by()
+        )
+        keys, _connection = self._compiled.compiled(
+            values, variant="count", refine=lambda queryset: queryset.values_list("pk")
+        )
+        keys_sql = keys.statement(connection, values, read=None)
+        page = rows.statement(
+            connection,
+            values,
+            read=rows.instances,
+            wrap=f"SELECT * FROM (%s) AS page WHERE {rows.pk_column} IN "  # noqa: S608 (names and ints)
+            f"({keys_sql.sql} LIMIT {int(limit)} OFFSET {int(offset)}) ORDER BY {order}",
+        )
+        return replace(page, params=[*page.params, *keys_sql.params], prepare=False)
 
     def count_statement(self, values: dict, limit: int) -> "Statement":
         compiled, connection = self._compiled.compiled(

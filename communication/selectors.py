@@ -128,8 +128,12 @@ class LogList:
         return _LOG_LIST.build(**self.lookups)
 
     def rows(self, offset: int, size: int) -> list:
-        if offset >= pagination.DEFERRED_OFFSET:  # ids first (pagination.rows_at)
-            return pagination.rows_at(self.queryset, offset, size)
+        if offset >= pagination.DEFERRED_OFFSET:  # ids first, as pagination.rows_at reads
+            return run(
+                _LOG_LIST.deep_rows_statement(
+                    self.lookups, offset=offset, limit=size, order='"created_at" DESC, "id" DESC'
+                )
+            )
         return run(self.rows_statement(offset, size))
 
     def rows_statement(self, offset: int, size: int) -> Statement:

@@ -160,6 +160,19 @@ def test_every_page_and_count_is_the_querysets(alice, spread_logs):
             assert LOGS.count_upto(lookups, limit) == expected[:limit].count(), (lookups, limit)
 
 
+def test_a_deep_page_skips_the_keys_and_reads_the_rows_kept(alice, spread_logs):
+    for lookups in _lookup_sets(alice, spread_logs):
+        expected = LOGS.build(**lookups)
+        for offset, limit in ((0, 3), (2, 3), (7, 5), (40, 5)):
+            statement = LOGS.deep_rows_statement(
+                lookups, offset=offset, limit=limit, order='"created_at" DESC, "id" DESC'
+            )
+            rows = compiled_queries.run(statement)
+            assert [_fields(row) for row in rows] == [
+                _fields(row) for row in expected[offset : offset + limit]
+            ]
+
+
 def test_values_are_read_at_each_call_for_a_shape_compiled_once(alice, bob, spread_logs):
     mine = LOGS.rows({"user_id": alice.id, "channel": "sms"}, offset=0, limit=50)
     bobs = LOGS.rows({"user_id": bob.id, "channel": "email"}, offset=0, limit=50)
