@@ -16,6 +16,8 @@ A second set keeps the totals without hours, LogUserCount and LogTenantCount (th
 (`manage.py recount_logs`).
 """
 
+from functools import partial
+
 from django.db import connection, transaction
 
 from authms.triggers import TriggerSet
@@ -181,6 +183,16 @@ TOTALS = {
     "communication_log_user_count": "tenant_id, user_id, channel, status, status_detail",
     "communication_log_tenant_count": "tenant_id, channel, provider, status, status_detail",
 }
+# Logs per user and UTC day of creation (LogUserDayCount): the user list's exact total between
+# two times. Its own triggers (migration 0027), so the earlier migrations' sets stay as they were.
+DAY_TOTALS = {"communication_log_user_day_count": "tenant_id, user_id, day"}
+
+
+def _group_columns(group: str, *, postgresql: bool, row: str = "") -> list[str]:
+    """A total's group as SQL over a log row (`row`: "NEW." or "OLD." in a SQLite trigger):
+    the log's own columns, and `day`, its UTC date of creation."""
+    day = f"({row}created_at AT TIME ZONE 'UTC')::date" if postgresql else f"date({row}created_at)"
+    return [day if column == "day" else f"{row}{column}" for column in group.split(", ")]
 
 
 def _pg_total_sum(group: str) -> str:
@@ -190,28 +202,45 @@ def _pg_total_sum(group: str) -> str:
 """
 
 
-_TOTAL_TARGETS = [
-    (f"{table}_delta", f"{group}, messages", _pg_total_sum(group), group) for table, group in TOTALS.items()
-]
+def _total_targets(totals: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    return [
+        (
+            f"{table}_delta",
+            f"{group}, messages",
+            _pg_total_sum(group),
+            ", ".join(
+                f"{sql} AS {column}"
+                for sql, column in zip(_group_columns(group, postgresql=True), group.split(", "), strict=True)
+            ),
+        )
+        for table, group in totals.items()
+    ]
 
 
-def _sqlite_total_upserts(row: str, sign: int) -> str:
+_TOTAL_TARGETS = _total_targets(TOTALS)
+_DAY_TARGETS = _total_targets(DAY_TOTALS)
+_EVERY_TOTAL = {**TOTALS, **DAY_TOTALS}
+
+
+def _sqlite_total_upserts(totals: dict[str, str], row: str, sign: int) -> str:
     return "".join(
         f"""
         INSERT INTO {table} ({group}, messages)
-        VALUES ({", ".join(f"{row}{column}" for column in group.split(", "))}, {sign})
+        VALUES ({", ".join(_group_columns(group, postgresql=False, row=row))}, {sign})
         ON CONFLICT ({group}) DO UPDATE SET messages = messages + excluded.messages;"""
-        for table, group in TOTALS.items()
+        for table, group in totals.items()
     )
 
 
-def _count_totals_from_scratch(conn) -> None:
+def _count_totals_from_scratch(totals: dict[str, str], conn) -> None:
     with conn.cursor() as cursor:
-        for table, group in TOTALS.items():
+        for table, group in totals.items():
+            columns = ", ".join(_group_columns(group, postgresql=conn.vendor == "postgresql"))
             cursor.execute(f"DELETE FROM {table}_delta")
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(
-                f"INSERT INTO {table} ({group}, messages) SELECT {group}, count(*) FROM communication_log GROUP BY {group}"
+                f"INSERT INTO {table} ({group}, messages)"
+                f" SELECT {columns}, count(*) FROM communication_log GROUP BY {columns}"
             )
 
 
@@ -234,50 +263,16 @@ def _counting_triggers(
 TOTAL_TRIGGERS = _counting_triggers(
     "communication_log_total",
     targets=_TOTAL_TARGETS,
-    sqlite_upsert=_sqlite_total_upserts,
+    sqlite_upsert=partial(_sqlite_total_upserts, TOTALS),
     changed=("tenant_id", "user_id", "channel", "provider", "status", "status_detail"),
-    recount=_count_totals_from_scratch,
+    recount=partial(_count_totals_from_scratch, TOTALS),
 )
-
-
-# Logs per user and UTC day of creation (LogUserDayCount): the user list's exact total between
-# two times. Its own triggers (migration 0027), so the earlier migrations' sets stay as they were.
-DAY_TOTAL = "communication_log_user_day_count"
-DAY_GROUP = "tenant_id, user_id, day"
-_DAY_TARGETS = [
-    (
-        f"{DAY_TOTAL}_delta",
-        f"{DAY_GROUP}, messages",
-        _pg_total_sum(DAY_GROUP),
-        "tenant_id, user_id, (created_at AT TIME ZONE 'UTC')::date AS day",
-    )
-]
-
-
-def _sqlite_day_upsert(row: str, sign: int) -> str:
-    return f"""
-        INSERT INTO {DAY_TOTAL} ({DAY_GROUP}, messages)
-        VALUES ({row}tenant_id, {row}user_id, date({row}created_at), {sign})
-        ON CONFLICT ({DAY_GROUP}) DO UPDATE SET messages = messages + excluded.messages;"""
-
-
-def _count_days_from_scratch(conn) -> None:
-    day = "(created_at AT TIME ZONE 'UTC')::date" if conn.vendor == "postgresql" else "date(created_at)"
-    with conn.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {DAY_TOTAL}_delta")
-        cursor.execute(f"DELETE FROM {DAY_TOTAL}")
-        cursor.execute(
-            f"INSERT INTO {DAY_TOTAL} ({DAY_GROUP}, messages)"
-            f" SELECT tenant_id, user_id, {day}, count(*) FROM communication_log GROUP BY tenant_id, user_id, {day}"
-        )
-
-
 DAY_TOTAL_TRIGGERS = _counting_triggers(
     "communication_log_user_day",
     targets=_DAY_TARGETS,
-    sqlite_upsert=_sqlite_day_upsert,
+    sqlite_upsert=partial(_sqlite_total_upserts, DAY_TOTALS),
     changed=("tenant_id", "user_id", "created_at"),
-    recount=_count_days_from_scratch,
+    recount=partial(_count_totals_from_scratch, DAY_TOTALS),
 )
 
 
@@ -298,8 +293,8 @@ def recount_logs() -> None:
             with connection.cursor() as cursor:
                 cursor.execute("LOCK TABLE communication_log IN SHARE MODE")
         _count_from_scratch(connection)
-        _count_totals_from_scratch(connection)
-        _count_days_from_scratch(connection)
+        _count_totals_from_scratch(TOTALS, connection)
+        _count_totals_from_scratch(DAY_TOTALS, connection)
 
 
 def fold_log_counts() -> int:
@@ -311,10 +306,10 @@ def fold_log_counts() -> int:
             folded = _fold_deltas(
                 cursor, "communication_log_count", GROUP, ("messages", "latency_ms", "latency_messages")
             )
-            for table, group in (*TOTALS.items(), (DAY_TOTAL, DAY_GROUP)):
+            for table, group in _EVERY_TOTAL.items():
                 folded += _fold_deltas(cursor, table, group, ("messages",))
         cursor.execute("DELETE FROM communication_log_count WHERE messages = 0 AND latency_messages = 0")
-        for table in (*TOTALS, DAY_TOTAL):
+        for table in _EVERY_TOTAL:
             cursor.execute(f"DELETE FROM {table} WHERE messages = 0")
     return folded
 
