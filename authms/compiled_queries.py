@@ -202,6 +202,7 @@ class _Compiled:
             self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
             self.populators = get_related_populators(klass_info, select, queryset.db)
             self.pk_column = connection.ops.quote_name(self.model._meta.pk.column)
+            self.order_by = queryset.query.order_by
             self.annotations = self.compiler.annotation_col_map
             self.plain = (
                 not self.populators
@@ -218,6 +219,17 @@ class _Compiled:
         for position, name in self.slots:
             params[position] = _database_value(values[name], connection)
         return Statement(connection, wrap.replace("%s", self.sql, 1), [*params, *extra], read)
+
+    def order_sql(self, connection) -> str:
+        """Its `order_by()` of field names as an ORDER BY over its rows' columns, for a query
+        that reads them as a subquery."""
+        if not self.order_by or not all(isinstance(name, str) for name in self.order_by):
+            raise ValueError("A deep page needs a queryset ordered by field names.")
+        return ", ".join(
+            connection.ops.quote_name(self.model._meta.get_field(name.lstrip("-")).column)
+            + (" DESC" if name.startswith("-") else "")
+            for name in self.order_by
+        )
 
     def instances(self, rows: list) -> list:
         if self.converters:
@@ -320,36 +332,38 @@ class CompiledQuery:
             prepare=False,
         )
 
-    def deep_rows_statement(self, values: dict, *, offset: int, limit: int, order: str) -> "Statement":
+    def deep_rows_statement(self, values: dict, *, offset: int, limit: int) -> "Statement":
         """`rows_statement` for a deep offset: the offset is skipped over the primary keys (an
         index-only scan where an index covers the filters and the order), and only the rows
-        kept are read, in one statement. `order` is the queryset's order as SQL over its
-        column names ("created_at DESC, id DESC"): the rows' subquery is read unordered."""
-        rows, connection = self._compiled.compiled(
+        kept are read, in one statement, in the queryset's order."""
+        ordered, connection = self._compiled.compiled(values)
+        rows, _connection = self._compiled.compiled(
             values, variant="unordered", refine=lambda queryset: queryset.order_by()
         )
-        keys, _connection = self._compiled.compiled(
-            values, variant="count", refine=lambda queryset: queryset.values_list("pk")
-        )
-        keys_sql = keys.statement(connection, values, read=None)
+        keys_query, _connection = self._keys(values)
+        keys = keys_query.statement(connection, values, read=None)
         page = rows.statement(
             connection,
             values,
             read=rows.instances,
             wrap=f"SELECT * FROM (%s) AS page WHERE {rows.pk_column} IN "  # noqa: S608 (names and ints)
-            f"({keys_sql.sql} LIMIT {int(limit)} OFFSET {int(offset)}) ORDER BY {order}",
+            f"({keys.sql} LIMIT {int(limit)} OFFSET {int(offset)}) ORDER BY {ordered.order_sql(connection)}",
         )
-        return replace(page, params=[*page.params, *keys_sql.params], prepare=False)
+        return replace(page, params=[*page.params, *keys.params], prepare=False)
 
     def count_statement(self, values: dict, limit: int) -> "Statement":
-        compiled, connection = self._compiled.compiled(
-            values, variant="count", refine=lambda queryset: queryset.values_list("pk")
-        )
+        compiled, connection = self._keys(values)
         return compiled.statement(
             connection,
             values,
             read=lambda rows: rows[0][0],
             wrap=f"SELECT COUNT(*) FROM (%s LIMIT {int(limit)}) AS upto",  # noqa: S608 (an int)
+        )
+
+    def _keys(self, values: dict) -> tuple[_Compiled, object]:
+        """The queryset's primary keys, in its order."""
+        return self._compiled.compiled(
+            values, variant="keys", refine=lambda queryset: queryset.values_list("pk")
         )
 
 

@@ -129,11 +129,7 @@ class LogList:
 
     def rows(self, offset: int, size: int) -> list:
         if offset >= pagination.DEFERRED_OFFSET:  # ids first, as pagination.rows_at reads
-            return run(
-                _LOG_LIST.deep_rows_statement(
-                    self.lookups, offset=offset, limit=size, order='"created_at" DESC, "id" DESC'
-                )
-            )
+            return run(_LOG_LIST.deep_rows_statement(self.lookups, offset=offset, limit=size))
         return run(self.rows_statement(offset, size))
 
     def rows_statement(self, offset: int, size: int) -> Statement:

@@ -164,13 +164,16 @@ def test_a_deep_page_skips_the_keys_and_reads_the_rows_kept(alice, spread_logs):
     for lookups in _lookup_sets(alice, spread_logs):
         expected = LOGS.build(**lookups)
         for offset, limit in ((0, 3), (2, 3), (7, 5), (40, 5)):
-            statement = LOGS.deep_rows_statement(
-                lookups, offset=offset, limit=limit, order='"created_at" DESC, "id" DESC'
-            )
-            rows = compiled_queries.run(statement)
+            rows = compiled_queries.run(LOGS.deep_rows_statement(lookups, offset=offset, limit=limit))
             assert [_fields(row) for row in rows] == [
                 _fields(row) for row in expected[offset : offset + limit]
             ]
+
+
+def test_a_deep_page_of_a_queryset_without_its_own_order_is_refused(alice):
+    unordered = CompiledQuery(lambda **lookups: CommunicationLog.objects.filter(**lookups))
+    with pytest.raises(ValueError, match="ordered by field names"):
+        unordered.deep_rows_statement({"user_id": alice.id}, offset=5, limit=2)
 
 
 def test_values_are_read_at_each_call_for_a_shape_compiled_once(alice, bob, spread_logs):
