@@ -11,7 +11,6 @@ and an empty value means "no filter" (a field may refuse it instead).
 from dataclasses import dataclass
 
 from django import forms
-from django.db.models import QuerySet
 
 from authms.errors import ValidationError
 
@@ -23,19 +22,14 @@ class QueryFilter:
 
 
 class QueryFilters:
-    """Named filters: `apply(queryset, params)` narrows the queryset by the parameters given
-    (`lookups(params)` says how), or raises one ValidationError that lists every refused
-    parameter (in declaration order)."""
+    """Named filters: `lookups(params)` are the ORM lookups the parameters given ask for, or one
+    ValidationError that lists every refused parameter (in declaration order)."""
 
     def __init__(self, **filters: QueryFilter):
         self.filters = filters
 
     def extended(self, **more: QueryFilter) -> "QueryFilters":
         return QueryFilters(**self.filters, **more)
-
-    def apply(self, queryset: QuerySet, params) -> QuerySet:
-        lookups = self.lookups(params)
-        return queryset.filter(**lookups) if lookups else queryset
 
     def lookups(self, params) -> dict:
         """The ORM lookups (`{"created_at__gte": datetime, …}`) the parameters given ask for."""

@@ -18,6 +18,10 @@ FILTERS = QueryFilters(
 )
 
 
+def filtered(queryset, params):
+    return queryset.filter(**FILTERS.lookups(params))
+
+
 def ids(queryset) -> set:
     return set(queryset.values_list("id", flat=True))
 
@@ -32,25 +36,25 @@ def logs(alice):
 
 def test_each_given_parameter_narrows_the_queryset(logs):
     everything = CommunicationLog.objects.all()
-    assert ids(FILTERS.apply(everything, QueryDict("channel=email"))) == {logs["email"].id}
-    assert ids(FILTERS.apply(everything, QueryDict("channel=sms&batch_id=bat_2"))) == set()
-    assert ids(FILTERS.apply(everything, QueryDict("unknown=1"))) == ids(everything)
+    assert ids(filtered(everything, QueryDict("channel=email"))) == {logs["email"].id}
+    assert ids(filtered(everything, QueryDict("channel=sms&batch_id=bat_2"))) == set()
+    assert ids(filtered(everything, QueryDict("unknown=1"))) == ids(everything)
 
 
 def test_a_repeated_parameter_counts_by_its_last_value(logs):
-    narrowed = FILTERS.apply(CommunicationLog.objects.all(), QueryDict("channel=email&channel=sms"))
+    narrowed = filtered(CommunicationLog.objects.all(), QueryDict("channel=email&channel=sms"))
     assert ids(narrowed) == {logs["sms"].id}
 
 
 def test_an_empty_value_is_no_filter_and_text_is_compared_unstripped(logs):
     everything = CommunicationLog.objects.all()
-    assert ids(FILTERS.apply(everything, QueryDict("channel=&batch_id="))) == ids(everything)
-    assert ids(FILTERS.apply(everything, QueryDict("batch_id=%20bat_1"))) == set()
+    assert ids(filtered(everything, QueryDict("channel=&batch_id="))) == ids(everything)
+    assert ids(filtered(everything, QueryDict("batch_id=%20bat_1"))) == set()
 
 
 def test_every_refused_parameter_is_named_in_declaration_order(db):
     with pytest.raises(ValidationError) as refused:
-        FILTERS.apply(CommunicationLog.objects.all(), QueryDict("attempts=many&channel=fax"))
+        filtered(CommunicationLog.objects.all(), QueryDict("attempts=many&channel=fax"))
     assert list(refused.value.errors) == ["channel", "attempts"]
     assert (
         refused.value.message
