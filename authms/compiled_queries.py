@@ -89,9 +89,11 @@ def run_together(*statements: Statement) -> list:
             for statement in statements
         ]
     if not settings.DATABASE_PREPARED_STATEMENTS:
-        sql = STATEMENT_SEPARATOR.join(statement.sql for statement in statements)
         return _answers(
-            connection, [sql], [p for s in statements for p in s.params], [s.read for s in statements]
+            connection,
+            [s.sql for s in statements],
+            [p for s in statements for p in s.params],
+            [s.read for s in statements],
         )
     try:
         return _run_prepared(connection, statements)
