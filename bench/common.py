@@ -64,14 +64,30 @@ def bench_sender():
 
 
 def time_calls(call, *, repeat: int, warmup: int = 5) -> dict:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
+    """p50 and p95 in ms of `repeat` calls."""
+    return time_interleaved({"call": (call, 1)}, rounds=repeat, warmup=warmup)["call"]
+
+
+def time_interleaved(calls: dict, *, rounds: int, warmup: int = 5) -> dict[str, dict]:
+    """`time_calls` for several calls compared with each other: `calls` maps a name to (call,
+    times per round), and each round runs every call its times, so a slow spell of the machine
+    (another process, a checkpoint) falls on all of them alike instead of on whichever was being
+    timed then. Returns `time_calls`' stats per name."""
+    for call, _times in calls.values():
+        for _ in range(warmup):
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, (call, times) in calls.items():
+            for _ in range(times):
+                started = time.perf_counter()
+                call()
+                samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: _stats(timed) for name, timed in samples.items()}
+
+
+def _stats(samples: list[float]) -> dict:
+    samples = sorted(samples)
     return {
         "p50": statistics.median(samples),
         "p95": samples[min(len(samples) - 1, int(len(samples) * 0.95))],

@@ -127,9 +127,15 @@ class LogList:
     def queryset(self) -> QuerySet:
         return _LOG_LIST.build(**self.lookups)
 
-    def rows(self, offset: int, size: int) -> list:
-        if offset >= pagination.DEFERRED_OFFSET:  # ids first, as pagination.rows_at reads
-            return run(_LOG_LIST.deep_rows_statement(self.lookups, offset=offset, limit=size))
+    def rows(self, offset: int, size: int, *, within_hour: bool = False) -> list:
+        """From DEFERRED_OFFSET on, ids first, as pagination.rows_at reads. `within_hour`: a page
+        inside one hour of creation of a deep admin list (log_rows_at), ids first at any offset,
+        in one prepared statement for every offset (its filters, channel, provider and status,
+        have whole indexes for the generic plan)."""
+        if within_hour or offset >= pagination.DEFERRED_OFFSET:
+            return run(
+                _LOG_LIST.deep_rows_statement(self.lookups, offset=offset, limit=size, prepare=within_hour)
+            )
         return run(self.rows_statement(offset, size))
 
     def rows_statement(self, offset: int, size: int) -> Statement:
@@ -462,11 +468,12 @@ def _hour_at(tenant_id: str | None, dimensions: dict, *, offset: int, share: flo
     past the last. Read from the hourly counts and their unfolded deltas, for an offset about
     `share` of the way back.
 
-    Windows of hours, newest first, each one statement over both tables (so a fold in between
-    can neither hide nor double a change) that sums its hours and finds the crossing hour itself
-    (a window function): one row back, not one per hour. The first window spans `share` of the
-    tenant's time with logs (and a quarter more), assuming they are spread evenly; each later
-    one is twice as long as the one before, for when they are not."""
+    Windows of hours ending at the newest, each one statement over both tables (so a fold in
+    between can neither hide nor double a change) that sums its hours newest first and returns
+    the hour where the running sum passes the offset (a window function): one row back, not one
+    per hour. The first window spans `share` of the tenant's time with logs (and a quarter
+    more), assuming they are spread evenly; each later one twice as far back, for when they are
+    not."""
     where, params = _count_conditions(tenant_id=tenant_id, **dimensions)
     span_where, span_params = _count_conditions(tenant_id=tenant_id)  # the ends of an index range
     ends = ", ".join(
@@ -482,37 +489,34 @@ def _hour_at(tenant_id: str | None, dimensions: dict, *, offset: int, share: flo
     oldest, until = min(hours), max(hours) + timedelta(hours=1)
     span = max((until - oldest) * min(1.0, share * 1.25), _SHORTEST_WINDOW)
     adapt = connection.ops.adapt_datetimefield_value
-    newer = 0
-    while until > oldest:
+    while True:
         since = until - span
-        window = params + [adapt(since), adapt(until)]
-        in_window, hour, newer_in_window = run(
+        window = [*params, adapt(since), adapt(until)]
+        found = run(
             Statement(
                 connection,
-                f"""WITH hours AS (
-                        SELECT hour, sum(messages) AS logs FROM (
-                            SELECT hour, messages FROM communication_log_count
-                            WHERE {where} AND hour >= %s AND hour < %s
-                            UNION ALL SELECT hour, messages FROM communication_log_count_delta
-                            WHERE {where} AND hour >= %s AND hour < %s
-                        ) AS counts GROUP BY hour
-                    ), running AS (
-                        SELECT hour, logs, sum(logs) OVER (ORDER BY hour DESC) AS through FROM hours
-                    )
-                    SELECT (SELECT coalesce(sum(logs), 0) FROM hours), found.hour, found.newer
-                    FROM (SELECT 1) AS one LEFT JOIN (
-                        SELECT hour, through - logs AS newer FROM running WHERE through > %s
-                        ORDER BY hour DESC LIMIT 1
-                    ) AS found ON 1 = 1""",  # noqa: S608
-                [*window, *window, offset - newer],
-                read=first_row,
+                f"""SELECT hour, through - logs FROM (
+                        SELECT hour, logs, sum(logs) OVER (ORDER BY hour DESC ROWS UNBOUNDED PRECEDING) AS through
+                        FROM (
+                            SELECT hour, sum(messages) AS logs FROM (
+                                SELECT hour, messages FROM communication_log_count
+                                WHERE {where} AND hour >= %s AND hour < %s
+                                UNION ALL SELECT hour, messages FROM communication_log_count_delta
+                                WHERE {where} AND hour >= %s AND hour < %s
+                            ) AS counts GROUP BY hour
+                        ) AS hours
+                    ) AS running
+                    WHERE through > %s ORDER BY hour DESC LIMIT 1""",  # noqa: S608
+                [*window, *window, offset],
+                read=lambda rows: rows[0] if rows else None,
             )
         )
-        if hour is not None:
-            return _utc(hour), newer + int(newer_in_window)
-        newer += int(in_window)
-        until, span = since, span * 2
-    return None
+        if found is not None:
+            hour, newer = found
+            return _utc(hour), int(newer)
+        if since <= oldest:  # every hour summed: the offset is past the last log
+            return None
+        span *= 2
 
 
 # From this offset on, an admin list page whose filters the hourly counts answer skips hours.
@@ -535,7 +539,7 @@ def log_rows_at(
     if found is None:
         return []
     hour, newer = found
-    return log_list.older_than(hour + timedelta(hours=1)).rows(offset - newer, size)
+    return log_list.older_than(hour + timedelta(hours=1)).rows(offset - newer, size, within_hour=True)
 
 
 def counted_log_dates(*, tenant_id: str | None, kind: str, since=None, until=None, **dimensions) -> list:

@@ -261,6 +261,23 @@ def test_statements_are_prepared_once_per_session_and_planned_generically(alice,
 
 
 @postgresql_only
+def test_one_prepared_statement_serves_a_deep_page_at_every_offset(alice, spread_logs):
+    compiled_queries._PREPARED.pop(connection.connection, None)
+    lookups = {"user_id": alice.id}
+    pages = []
+    with CaptureQueriesContext(connection) as queries:
+        for offset in (1, 4, 7):
+            statement = LOGS.deep_rows_statement(lookups, offset=offset, limit=2, prepare=True)
+            pages.append(compiled_queries.run(statement))
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert "PREPARE authms_" in statements[0]
+    assert all(sql.startswith("EXECUTE authms_") for sql in statements[1:]), statements
+    assert [[row.id for row in page] for page in pages] == [
+        [row.id for row in LOGS.build(**lookups)[offset : offset + 2]] for offset in (1, 4, 7)
+    ]
+
+
+@postgresql_only
 def test_without_prepared_statements_the_sql_runs_as_it_is(alice, spread_logs, settings):
     settings.DATABASE_PREPARED_STATEMENTS = False
     with CaptureQueriesContext(connection) as queries:
