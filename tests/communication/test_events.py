@@ -4,6 +4,7 @@ oldest first after an opaque cursor, each tenant (and user) seeing only its own.
 
 import json
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -57,6 +58,19 @@ def test_delivered_unknown_and_reconciled_come_from_the_status_changes(alice):
         [(logs[0].id, "message.sent"), (logs[0].id, "message.delivered"), (logs[1].id, "message.unknown"),
          (logs[2].id, "message.sent"), (logs[2].id, "message.reconciled")]
     )  # fmt: skip
+
+
+def test_message_event_ids_begin_with_their_time_and_differ(alice):
+    """Time first, so a statement's thousands of events go to the right edge of the id index."""
+    logs = [LogFactory(user=alice, status="pending") for _ in range(3)]
+    before = int(time.time() * 1000)
+    logs_apply_status([StatusUpdate(log.id, Status.SENT) for log in logs])
+    after = int(time.time() * 1000)
+    ids = list(Event.objects.values_list("id", flat=True))
+    assert len(ids) == len(set(ids)) == 3
+    for event_id in ids:
+        assert len(event_id) == 36 and event_id.startswith("evt_"), event_id
+        assert before - 5 <= int(event_id[4:16], 16) <= after + 5, (event_id, before, after)
 
 
 def test_a_rolled_back_change_leaves_no_event(alice):
