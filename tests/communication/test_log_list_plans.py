@@ -7,6 +7,7 @@ tenant's logs, which costs in proportion to the tenant's size, not the page's. P
 (the embedded SQLite run has no planner worth the name at this size)."""
 
 import json
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -123,7 +124,7 @@ def test_every_filter_of_both_lists_reads_an_index_at_a_million_logs(seeded, cli
         ("user", user, USER_URL, CommunicationLog.objects.filter(user=user), {"unfiltered": {}, **common}),
         ("admin", admin, ADMIN_URL, mine, {"unfiltered": {}, **common, **admin_only}),
     ]
-    faults, checked, tables = [], 0, _log_tables_with_rows()
+    faults, checked, tables = [], Counter(), _log_tables_with_rows()
     assert tables, "the logs are in the partitions"
     for who, actor, url, visible, cases in lists:
         client = client_for(actor)
@@ -136,15 +137,15 @@ def test_every_filter_of_both_lists_reads_an_index_at_a_million_logs(seeded, cli
                     for name, value in filters.items()
                 }
             )
-            modes = [{"page": "1"}, {"cursor": ""}]
+            modes = {"page 1": {"page": "1"}, "first cursor": {"cursor": ""}}
             if matching[:41].count() > 40:  # a third page and a deep cursor have rows
-                modes += [{"page": "3"}, {"cursor": _deep_cursor(matching, 100_000)}]
+                modes |= {"page 3": {"page": "3"}, "deep cursor": {"cursor": _deep_cursor(matching, 100_000)}}
             # A deep page (ids first; the admin list's past the hours its counts skip, prepared
             # with its OFFSET a parameter: the generic plan is checked).
             deep = HOUR_SKIP_OFFSET if who == "admin" else DEFERRED_OFFSET
             if matching[: deep + 21].count() > deep + 20:
-                modes.append({"page": str(deep // 20 + 1)})
-            for mode in modes:
+                modes["deep page"] = {"page": str(deep // 20 + 1)}
+            for mode_name, mode in modes.items():
                 with CaptureQueriesContext(connection) as queries:
                     response = client.get(url, {**filters, **mode, "page_size": "20"})
                 assert response.status_code == 200, (who, label, response.content[:300])
@@ -156,9 +157,9 @@ def test_every_filter_of_both_lists_reads_an_index_at_a_million_logs(seeded, cli
                 ]
                 for sql in statements:
                     if _reads_the_log_table(sql):
-                        checked += 1
+                        checked[mode_name] += 1
                         faults += [
-                            f"{who}, {label}, {list(mode)[0]}: {fault}" for fault in _plan_faults(sql, tables)
+                            f"{who}, {label}, {mode_name}: {fault}" for fault in _plan_faults(sql, tables)
                         ]
-    assert checked >= 115
+    assert checked.total() >= 60 and checked["deep page"] >= 6, checked
     assert not faults, "\n".join(faults)
