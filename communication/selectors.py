@@ -86,7 +86,7 @@ def _choice(name: str, choices) -> QueryFilter:
 
 
 def _text(lookup: str) -> QueryFilter:
-    """Exact text: unstripped, so the list and its count (`_counted_scope`) read one value."""
+    """Exact text, compared as given (unstripped)."""
     return QueryFilter(lookup, forms.CharField(required=False, strip=False))
 
 
@@ -318,16 +318,12 @@ def _counted_total_statement(*, tenant_id: str | None, user_id: str | None = Non
     )
 
 
-# Parameters of the log lists that do not filter.
-_API_LIST_CONTROLS = {"page", "page_size", "cursor"}
-
-
-def log_list_total(*, actor: User, log_list: LogList, filters, admin: bool) -> tuple[int, bool]:
+def log_list_total(log_list: LogList) -> tuple[int, bool]:
     """How many logs a list has, without counting millions of rows: exact from the maintained
     counts when every filter is one they answer (see `_counted_total_statement_for`), else an
     exact COUNT of at most LOG_LIST_COUNT_CAP rows. Returns (total, capped); capped means "at
     least this many"."""
-    counted = _counted_total_statement_for(actor, log_list, filters, admin=admin)
+    counted = _counted_total_statement_for(log_list)
     if counted is not None:
         return run(counted)
     cap = settings.LOG_LIST_COUNT_CAP
@@ -335,49 +331,36 @@ def log_list_total(*, actor: User, log_list: LogList, filters, admin: bool) -> t
     return (cap, True) if exact > cap else (exact, False)
 
 
-def log_page_and_total(
-    *, actor: User, log_list: LogList, filters, admin: bool, offset: int, size: int
-) -> tuple[list, int, bool] | None:
+def log_page_and_total(log_list: LogList, *, offset: int, size: int) -> tuple[list, int, bool] | None:
     """A shallow page of the list (offset below pagination.DEFERRED_OFFSET) and its total from
     the maintained counts, in one round trip: (rows, total, capped). None when the counts do not
     answer the filters: the paginator then reads the page first, and a short first page spares
     the capped COUNT (which, for a rare match such as a batch, may walk all of a user's logs;
     sent in the same round trip, it was slower than a second one)."""
-    counted = _counted_total_statement_for(actor, log_list, filters, admin=admin)
+    counted = _counted_total_statement_for(log_list)
     if counted is None:
         return None
     rows, (total, capped) = run_together(log_list.rows_statement(offset, size), counted)
     return rows, total, capped
 
 
-def _counted_scope(actor: User, filters, *, admin: bool) -> tuple[str | None, str | None, dict] | None:
-    """What a list's filters ask the counts: (tenant_id, user_id, other filters), or None when
-    they name a filter twice or another tenant than a tenant admin's own."""
-    given = {}
-    for name, values in filters.lists():
-        values = [value for value in values if value != ""]  # blank: no filter (LOG_FILTERS)
-        if name in _API_LIST_CONTROLS or not values:
-            continue
-        if len(values) > 1:
-            return None
-        given[name] = values[0]
-    asked_tenant = given.pop("tenant_id", None) if admin else None
-    if actor.is_platform_admin and admin:
-        tenant_id = asked_tenant
-    elif asked_tenant in (None, actor.tenant_id):
-        tenant_id = actor.tenant_id
-    else:  # a tenant admin naming another tenant finds nothing, which the COUNT says
+def _counted_scope(log_list: LogList) -> tuple[str | None, str | None, dict] | None:
+    """What a list asks the counts, read from the lookups the list itself runs on: (its tenant,
+    None for every tenant; its user or None; its other lookups). None when its tenant scope and
+    a tenant_id filter name two tenants: nothing matches, which its COUNT says."""
+    lookups = dict(log_list.lookups)
+    scope_tenant, asked_tenant = lookups.pop("tenant_id", None), lookups.pop("tenant_id__exact", None)
+    if None not in (scope_tenant, asked_tenant) and scope_tenant != asked_tenant:
         return None
-    user_id = given.pop("user_id", None) if admin else given.pop("user_id", None) or actor.id
-    return tenant_id, user_id, given
+    return scope_tenant or asked_tenant, lookups.pop("user_id", None), lookups
 
 
-def _counted_total_statement_for(actor: User, log_list: LogList, filters, *, admin: bool) -> Statement | None:
+def _counted_total_statement_for(log_list: LogList) -> Statement | None:
     """The list's (total, capped) from the counts, or None when its filters are not all ones
     they answer: one user's logs (the user list; the admin list by user_id) by channel, status
     and status detail, or between two times (`_day_total_statement`); a tenant's or every
     tenant's (the admin list) by those and provider."""
-    scope = _counted_scope(actor, filters, admin=admin)
+    scope = _counted_scope(log_list)
     if scope is None:
         return None
     tenant_id, user_id, given = scope
@@ -523,15 +506,13 @@ def _hour_at(tenant_id: str | None, dimensions: dict, *, offset: int, share: flo
 HOUR_SKIP_OFFSET = 10_000
 
 
-def log_rows_at(
-    *, actor: User, log_list: LogList, filters, offset: int, size: int, total: int | None
-) -> list | None:
+def log_rows_at(log_list: LogList, *, offset: int, size: int, total: int | None) -> list | None:
     """A deep page of the admin list without skipping `offset` index entries: the hourly counts
     say in which hour of creation the offset falls and how many logs are newer, and the page
     skips only within that hour. None when the counts do not answer the filters (or the offset
     is shallow): the caller skips as usual. `total`, the list's (None on the first page, which
     is never deep), sizes the first window."""
-    scope = _counted_scope(actor, filters, admin=True) if offset >= HOUR_SKIP_OFFSET else None
+    scope = _counted_scope(log_list) if offset >= HOUR_SKIP_OFFSET else None
     if scope is None or scope[1] is not None or not set(scope[2]) <= _COUNTED_PER_HOUR:
         return None
     tenant_id, _user_id, dimensions = scope

@@ -80,25 +80,15 @@ class _LogListView(PaginatedListView):
     serializer_class = CommunicationLogSerializer
     cursor_pages = True
     capped_totals = True
-    admin = False
 
     def count_rows(self, log_list) -> tuple[int, bool]:
-        return selectors.log_list_total(
-            actor=self.request.user, log_list=log_list, filters=self.request.query_params, admin=self.admin
-        )
+        return selectors.log_list_total(log_list)
 
     def rows_at(self, log_list, offset: int, size: int, *, total: int | None) -> list:
         return log_list.rows(offset, size)
 
     def page_and_total(self, log_list, offset: int, size: int) -> tuple[list, int, bool]:
-        return selectors.log_page_and_total(
-            actor=self.request.user,
-            log_list=log_list,
-            filters=self.request.query_params,
-            admin=self.admin,
-            offset=offset,
-            size=size,
-        )
+        return selectors.log_page_and_total(log_list, offset=offset, size=size)
 
     def cursor_queryset(self, log_list):
         return log_list.queryset
@@ -126,17 +116,8 @@ class CommunicationLogListView(_LogListView):
 
 
 class AdminCommunicationLogListView(_LogListView):
-    admin = True
-
     def rows_at(self, log_list, offset: int, size: int, *, total: int | None) -> list:
-        rows = selectors.log_rows_at(
-            actor=self.request.user,
-            log_list=log_list,
-            filters=self.request.query_params,
-            offset=offset,
-            size=size,
-            total=total,
-        )
+        rows = selectors.log_rows_at(log_list, offset=offset, size=size, total=total)
         return rows if rows is not None else super().rows_at(log_list, offset, size, total=total)
 
     @extend_schema(
