@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django_filters.fields import IsoDateTimeField
 
 from authms.api import pagination
+from authms.api.cursor import older_than
 from authms.compiled_queries import CompiledQuery, Statement, run, run_together
 from authms.errors import NotFoundError, PermissionDeniedError
 from authms.local_time import QUIET_HOURS_OFF
@@ -112,11 +113,19 @@ _LOG_LIST = CompiledQuery(
 )
 
 
+# A cursor page: the same list after a (created_at, id) position, compiled and prepared alike.
+_LOG_CURSOR_PAGE = CompiledQuery(
+    lambda after_created_at, after_id, **lookups: _LOG_LIST.build(**lookups).filter(
+        older_than(after_created_at, after_id)
+    )
+)
+
+
 class LogList:
     """A log list: the logs matching plain lookups (its tenant scope, its user, its filters),
-    newest first. A page of it and its capped count run as SQL compiled once per set of lookup
-    names (authms.compiled_queries), which spares every list request two ORM compilations;
-    everything else (cursor pages, ids-first deep pages) reads the ORM `queryset`."""
+    newest first. Its pages (numbered, deep or after a cursor) and its capped count run as SQL
+    compiled once per set of lookup names (authms.compiled_queries), which spares every list
+    request the ORM's compilations; `queryset` is the same list as the ORM builds it."""
 
     def __init__(self, *, scope: dict, filters: dict):
         if set(scope) & set(filters):
@@ -141,6 +150,15 @@ class LogList:
     def rows_statement(self, offset: int, size: int) -> Statement:
         """A shallow page (offset below pagination.DEFERRED_OFFSET)."""
         return _LOG_LIST.rows_statement(self.lookups, offset=offset, limit=size)
+
+    def rows_after(self, position: tuple[datetime, str] | None, limit: int) -> list:
+        """A cursor page (authms.api.cursor): up to `limit` logs after `position`, (created_at,
+        id), or from the newest; one prepared statement for every position, as a first page."""
+        if position is None:
+            return self.rows(0, limit)
+        after_created_at, after_id = position
+        values = {**self.lookups, "after_created_at": after_created_at, "after_id": after_id}
+        return _LOG_CURSOR_PAGE.rows(values, offset=0, limit=limit)
 
     def older_than(self, moment: datetime) -> "LogList":
         """The same list, of its logs created before `moment` only."""

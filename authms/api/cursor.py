@@ -65,12 +65,18 @@ def cursor_params(params) -> str | None:
     return params.get("cursor", "")
 
 
-def cursor_page(queryset: QuerySet, *, cursor: str, size: int, serialize) -> dict:
+def rows_after(queryset: QuerySet, position: tuple[datetime, str] | None, limit: int) -> list:
+    """Up to `limit` rows of `queryset` after `position` (created_at, id) in the cursor order,
+    newest first (None: from the newest)."""
+    if position is not None:
+        queryset = queryset.filter(older_than(*position))
+    return list(queryset.order_by("-created_at", "-id")[:limit])
+
+
+def cursor_page(read_rows, *, cursor: str, size: int, serialize) -> dict:
     """One page after `cursor` ("" = the first) in the list envelope with `next_cursor`
-    (null at the end) and `has_more`."""
-    if cursor:
-        queryset = queryset.filter(older_than(*decode_cursor(cursor)))
-    rows = list(queryset.order_by("-created_at", "-id")[: size + 1])
+    (null at the end) and `has_more`. `read_rows(position, limit)` reads as `rows_after` does."""
+    rows = read_rows(decode_cursor(cursor) if cursor else None, size + 1)
     has_more = len(rows) > size
     rows = rows[:size]
     return envelope(

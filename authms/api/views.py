@@ -1,4 +1,5 @@
 import math
+from functools import partial
 
 from django.conf import settings
 from django.utils.crypto import constant_time_compare
@@ -15,7 +16,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from authms.api.authentication import TenantJWTAuthentication
-from authms.api.cursor import cursor_page, cursor_params
+from authms.api.cursor import cursor_page, cursor_params, rows_after
 from authms.api.envelope import data_response
 from authms.api.pagination import page_params, rows_at
 from authms.api.schema import SimpleResponseSerializer, data_envelope, error_responses
@@ -54,10 +55,11 @@ class PaginatedListView(GenericAPIView):
         one round trip, or None: the paginator then counts and reads on its own."""
         return None
 
-    def cursor_queryset(self, queryset):
-        """What cursor pages read. These hooks take whatever the view lists (a queryset here);
-        a view that lists something else says how to count it, page it, and query it."""
-        return queryset
+    def cursor_rows(self, queryset, position: tuple | None, limit: int) -> list:
+        """A cursor page's rows (authms.api.cursor.rows_after). These hooks take whatever the
+        view lists (a queryset here); a view that lists something else says how to count it,
+        page it, and read it after a cursor."""
+        return rows_after(queryset, position, limit)
 
     def list_response(self, queryset):
         params = self.request.query_params
@@ -66,7 +68,7 @@ class PaginatedListView(GenericAPIView):
             _page, size = page_params(params)  # cursor_params refused any `page`
             return Response(
                 cursor_page(
-                    self.cursor_queryset(queryset),
+                    partial(self.cursor_rows, queryset),
                     cursor=cursor,
                     size=size,
                     serialize=lambda rows: self.get_serializer(rows, many=True).data,

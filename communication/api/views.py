@@ -90,8 +90,8 @@ class _LogListView(PaginatedListView):
     def page_and_total(self, log_list, offset: int, size: int) -> tuple[list, int, bool]:
         return selectors.log_page_and_total(log_list, offset=offset, size=size)
 
-    def cursor_queryset(self, log_list):
-        return log_list.queryset
+    def cursor_rows(self, log_list, position, limit: int) -> list:
+        return log_list.rows_after(position, limit)
 
 
 class CommunicationLogListView(_LogListView):

@@ -4,6 +4,8 @@ while logs arrive, filters applied as in page mode, and bad cursors a 400 with t
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from authms.api.cursor import encode_cursor
@@ -53,6 +55,31 @@ def test_admins_page_the_tenant_by_cursor_and_see_no_other_tenant(client_for, ad
     make_logs(3, user=bob, status="failed")  # another tenant
     walked = _walk(client_for(ada), ADMIN_URL, {"page_size": 4, "status": "failed"})
     assert sorted(walked) == sorted(log.id for log in mine) and len(walked) == 6
+
+
+def test_logs_of_one_moment_are_walked_by_id_through_both_lists(client_for, alice, ada):
+    """A bulk's logs share one creation time: the cursor goes on by id, none skipped or repeated."""
+    moment = timezone.now()
+    same = [LogFactory(user=alice, created_at=moment) for _ in range(5)]
+    older = LogFactory(user=alice, created_at=moment - timedelta(seconds=1))
+    expected = [log.id for log in sorted(same, key=lambda log: log.id, reverse=True)] + [older.id]
+    assert _walk(client_for(alice), USER_URL, {"page_size": 2}) == expected
+    assert _walk(client_for(ada), ADMIN_URL, {"page_size": 2}) == expected
+
+
+def test_a_cursor_page_is_one_prepared_statement_after_the_user_on_postgresql(
+    client_for, alice, make_logs, on_postgres
+):
+    make_logs(5, user=alice)
+    client = client_for(alice)
+    cursor = client.get(USER_URL, {"cursor": "", "page_size": 2}).json()["next_cursor"]
+    client.get(USER_URL, {"cursor": cursor, "page_size": 2})  # prepares this session's statement
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(USER_URL, {"cursor": cursor, "page_size": 2}).json()
+    assert len(body["items"]) == 2 and body["has_more"]
+    assert len(queries.captured_queries) == 2  # the request's user, then the page
+    if on_postgres:
+        assert queries.captured_queries[-1]["sql"].startswith("EXECUTE authms_")
 
 
 @pytest.mark.parametrize("url", [USER_URL, ADMIN_URL])
