@@ -385,29 +385,26 @@ def _counted_total_statement_for(log_list: LogList) -> Statement | None:
     if set(given) <= (_COUNTED_PER_USER if user_id else _COUNTED_PER_TENANT):
         counted = _counted_total_statement(tenant_id=tenant_id, user_id=user_id, **given)
         return replace(counted, read=lambda rows: (counted.read(rows), False))
-    return _day_total_statement(log_list.lookups) if user_id else None
+    return _day_total_statement(tenant_id=tenant_id, user_id=user_id, times=given) if user_id else None
 
 
-def _day_total_statement(lookups: dict) -> Statement | None:
-    """(total, capped) of one user's logs between two times (created_after, created_before and
-    nothing else), exact without counting more than its two partial days: whole UTC days from
-    the day totals (LogUserDayCount and unfolded deltas), the partial days at either end counted
-    in the log table, each up to LOG_LIST_COUNT_CAP + 1 rows (past that the list is capped, as
-    its COUNT would say). None for any other list."""
-    scope = [
-        (key.removesuffix("__exact"), value) for key, value in lookups.items() if "created_at" not in key
-    ]
-    if {column for column, _value in scope} != {"tenant_id", "user_id"}:
+def _day_total_statement(*, tenant_id: str | None, user_id: str, times: dict) -> Statement | None:
+    """(total, capped) of one user's logs of one tenant between two times (`times`, the list's
+    other lookups: created_after, created_before and nothing else), exact without counting more
+    than its two partial days: whole UTC days from the day totals (LogUserDayCount and unfolded
+    deltas), the partial days at either end counted in the log table, each up to
+    LOG_LIST_COUNT_CAP + 1 rows (past that the list is capped, as its COUNT would say). None for
+    any other list."""
+    if tenant_id is None or not set(times) <= {"created_at__gte", "created_at__lt"}:
         return None
-    after, before = lookups.get("created_at__gte"), lookups.get("created_at__lt")
+    after, before = times.get("created_at__gte"), times.get("created_at__lt")
     first_day = None if after is None else _day_start(after + _JUST_UNDER_A_DAY)  # the first whole day
     end_day = None if before is None else _day_start(before)  # whole days end before it
     if first_day is not None and end_day is not None and first_day > end_day:
         partial_ranges, whole_days = [(after, before)], None  # both ends in one day
     else:
         partial_ranges, whole_days = [(after, first_day), (end_day, before)], (first_day, end_day)
-    where = " AND ".join(f"{column} = %s" for column, _value in scope)  # names checked above
-    params = [value for _column, value in scope]
+    where, params = _count_conditions(tenant_id=tenant_id, user_id=user_id)  # the log table has both
     cap = settings.LOG_LIST_COUNT_CAP
     parts, part_params = [], []
     for start, end in partial_ranges:
