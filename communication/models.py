@@ -107,6 +107,7 @@ class CommunicationLog(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,  # logs keep the template id even if the template is deleted
+        db_index=False,  # log_template: only logs that have one
         related_name="+",
     )
     recipient = models.CharField(_("recipient"), max_length=320, help_text=_("Normalised, stored in full."))
@@ -191,7 +192,18 @@ class CommunicationLog(models.Model):
                 condition=~models.Q(status_detail=""),
             ),
             models.Index(fields=["-created_at", "-id"], name="log_created"),
-            models.Index(fields=["provider_message_id"], name="log_provider_message_id"),
+            # Partial, like log_template: every status change writes an entry into each index
+            # whose condition the row meets, and a pending log has neither (the claim, the
+            # sent record and each report cost one entry less apiece). Lookups name a value,
+            # which the condition admits.
+            models.Index(
+                fields=["provider_message_id"],
+                name="log_provider_message_id",
+                condition=models.Q(provider_message_id__isnull=False),
+            ),
+            models.Index(
+                fields=["template"], name="log_template", condition=models.Q(template__isnull=False)
+            ),
             # In id order within a batch: even a plan built on stale statistics that picks it
             # for the claim needs no sort and stops at the LIMIT.
             models.Index(fields=["batch_id", "id"], name="log_batch"),
@@ -875,6 +887,9 @@ class Price(models.Model):
 # --- Events and webhooks -------------------------------------------------------------------
 
 
+_SEQUENCED = models.Q(position__isnull=False)
+
+
 class Event(models.Model):
     """What happened, for the events feed and tenant webhooks: an outbox row written in the
     transaction of the change itself. Message events come from database triggers on the log
@@ -898,7 +913,7 @@ class Event(models.Model):
 
     seq = models.BigAutoField(primary_key=True)
     id = models.CharField(_("id"), max_length=40, unique=True)  # evt_…, made in SQL for trigger rows
-    position = models.BigIntegerField(_("position"), null=True, unique=True)
+    position = models.BigIntegerField(_("position"), null=True)  # unique: event_position
     tenant_id = models.CharField(_("tenant"), max_length=30, null=True)
     type = models.CharField(_("type"), max_length=40, choices=Type.choices)
     occurred_at = models.DateTimeField(_("occurred at"))
@@ -925,9 +940,17 @@ class Event(models.Model):
         verbose_name_plural = _("events")
         indexes = [
             models.Index(fields=["seq"], name="event_unsequenced", condition=models.Q(position__isnull=True)),
-            models.Index(fields=["tenant_id", "position"], name="event_tenant_feed"),
-            models.Index(fields=["tenant_id", "user_id", "position"], name="event_user_feed"),
+            # The feed's indexes hold sequenced events only: an event is written (by the log
+            # table's triggers, in the sending statement) without a position, and so without
+            # an entry in any of these until the sequencer numbers it.
+            models.Index(fields=["tenant_id", "position"], name="event_tenant_feed", condition=_SEQUENCED),
+            models.Index(
+                fields=["tenant_id", "user_id", "position"], name="event_user_feed", condition=_SEQUENCED
+            ),
             models.Index(fields=["occurred_at"], name="event_occurred"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["position"], name="event_position", condition=_SEQUENCED),
         ]
 
     def __str__(self):

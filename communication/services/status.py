@@ -83,40 +83,41 @@ def _chunk_columns(chunk: list[StatusUpdate], status: str, now: datetime) -> dic
     return columns
 
 
-def _update_with_arrays(keys, columns, *, status, allowed_from, match_field, now) -> int:
-    """PostgreSQL: one UPDATE joined to unnest()ed arrays, a handful of parameters."""
+def _update_with_json(keys, columns, *, status, allowed_from, match_field, now) -> int:
+    """PostgreSQL: one UPDATE joined to its rows' values, sent as one JSON document.
+
+    JSON because dumping it is one C call: psycopg dumps a Python list into an array
+    parameter element by element (3.6 µs per timestamp: a fifth of the time of a chunk of
+    5,000 reports went there)."""
     meta, quote = CommunicationLog._meta, connection.ops.quote_name
     fields = {name: meta.get_field(name) for name in columns}
     names = list(columns)
     assignments = "".join(
         f", {quote(fields[n].column)} = COALESCE(v.{quote(n)}, l.{quote(fields[n].column)})" for n in names
     )
-    arrays = "".join(f", %s::{fields[n].cast_db_type(connection)}[]" for n in names)
-    aliases = "".join(f", {quote(n)}" for n in names)
+    types = "".join(f", {quote(n)} {fields[n].cast_db_type(connection)}" for n in names)
+    key_column = quote(meta.get_field(match_field).column)
     sql = (
         f"UPDATE {quote(meta.db_table)} AS l SET status = %s, updated_at = %s, send_payload = NULL{assignments} "  # noqa: S608 - quoted identifiers, values as parameters
-        f"FROM unnest(%s::text[]{arrays}) AS v(key{aliases}) "
-        f"WHERE l.{quote(meta.get_field(match_field).column)} = v.key AND l.status = ANY(%s)"
+        f"FROM json_to_recordset(%s::json) AS v(key text{types}) "
+        f"WHERE l.{key_column} = v.key AND l.status = ANY(%s)"
     )
-    params = [status, now, keys, *(_db_values(fields[name], columns[name]) for name in names)]
-    params.append(list(allowed_from))
+    values = [[_json_value(fields[name], value) for value in columns[name]] for name in names]
+    rows = [dict(zip(["key", *names], row, strict=True)) for row in zip(keys, *values, strict=True)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [status, now, json.dumps(rows), list(allowed_from)])
         return cursor.rowcount
 
 
-def _db_values(field, values: list) -> list:
-    """Values as the database takes them. Strings, integers and aware datetimes already are
-    (the field's conversion of each cost a fifth of a 100,000-report update); anything else
-    goes through the field."""
-    return [
-        value
-        if value is None
-        or type(value) in (str, int)
-        or (type(value) is datetime and value.tzinfo is not None)
-        else field.get_db_prep_value(value, connection, prepared=False)
-        for value in values
-    ]
+def _json_value(field, value):
+    """A value as JSON carries it for PostgreSQL to cast: strings, integers and aware
+    datetimes (ISO 8601) directly, anything else through the field first."""
+    if value is None or type(value) in (str, int):
+        return value
+    if type(value) is datetime and value.tzinfo is not None:
+        return value.isoformat()
+    prepared = field.get_db_prep_value(value, connection, prepared=False)
+    return prepared if prepared is None or type(prepared) in (str, int, float, bool) else str(prepared)
 
 
 def _update_with_case(keys, columns, *, status, allowed_from, match_field, now) -> int:
@@ -149,7 +150,7 @@ def _column_value(field_name: str, match_field: str, values: dict[str, object], 
 
 
 def _executor():
-    return _update_with_arrays if connection.vendor == "postgresql" else _update_with_case
+    return _update_with_json if connection.vendor == "postgresql" else _update_with_case
 
 
 def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id") -> int:
@@ -158,7 +159,7 @@ def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id
     Forward-only by construction: each UPDATE touches only rows whose current status may
     become the new one (pending → sent → delivered | failed), so a late or duplicated
     report is a no-op. One UPDATE per target status and chunk (UPDATE_CHUNK), not one per row;
-    on PostgreSQL the per-row values travel as arrays (`_update_with_arrays`).
+    on PostgreSQL the per-row values travel as one JSON document (`_update_with_json`).
     """
     by_status: dict[str, list[StatusUpdate]] = defaultdict(list)
     for update in updates:
