@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from communication.models import CommunicationLog
@@ -14,7 +16,7 @@ from tests.factories import LogFactory
 
 @pytest.fixture(params=["native", "portable"])
 def executor(request, monkeypatch):
-    """Run the status-rule tests through both UPDATE executors: PostgreSQL arrays, and the
+    """Run the status-rule tests through both UPDATE executors: PostgreSQL's JSON rows, and the
     portable CASE form the embedded SQLite run uses."""
     if request.param == "portable":
         monkeypatch.setattr(status_services, "_executor", lambda: status_services._update_with_case)
@@ -96,6 +98,20 @@ def test_dispatch_sends_in_chunks_no_larger_than_the_provider_allows(
     assert report.sent == 130 and max(recording_provider.calls) <= 50
     assert set(CommunicationLog.objects.values_list("status", flat=True)) == {"sent"}
     assert set(CommunicationLog.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_the_queries_of_a_chunk_do_not_grow_with_its_logs(pending_logs, recording_provider, settings):
+    """A chunk costs the same statements whatever its size: nothing is read per log while
+    sending it (a relation or a deferred field reached per message would be one query each)."""
+    settings.DISPATCH_CHUNK_SIZE = 50
+
+    def queries_to_send(count: int) -> int:
+        pending_logs(count)
+        with CaptureQueriesContext(connection) as queries:
+            assert dispatch_pending(batch_id="bat_T").sent == count
+        return len(queries)
+
+    assert queries_to_send(2) == queries_to_send(40)
 
 
 def test_per_message_refusal_fails_only_that_message(pending_logs, recording_provider):
