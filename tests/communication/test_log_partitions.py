@@ -61,6 +61,32 @@ def test_the_log_table_is_partitioned_by_month_with_legacy_and_default_partition
 
 
 @postgres_only
+def test_each_partition_has_the_partial_indexes_valid_and_attached(db):
+    """Migration 0030 built the provider message id and template indexes partition by
+    partition (concurrently) under an index ON ONLY the parent: every partition has each one,
+    valid, with its condition, attached to the parent's (so a month made later gets it too)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT t.relname, parent.relname, pg_get_indexdef(i.indexrelid), i.indisvalid
+            FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+            JOIN pg_inherits h ON h.inhrelid = i.indexrelid JOIN pg_class parent ON parent.oid = h.inhparent
+            WHERE parent.relname IN ('log_provider_message_id', 'log_template')
+            """
+        )
+        rows = cursor.fetchall()
+    partitions = {name for name, _start, _end in log_partitions()}
+    for parent, column in (
+        ("log_provider_message_id", "provider_message_id"),
+        ("log_template", "template_id"),
+    ):
+        built = {table: (definition, valid) for table, of, definition, valid in rows if of == parent}
+        assert set(built) == partitions
+        for definition, valid in built.values():
+            assert valid and definition.endswith(f"({column}) WHERE ({column} IS NOT NULL)")
+
+
+@postgres_only
 def test_a_log_past_every_month_waits_in_the_default_partition_until_its_month_is_made(tenant_a):
     user = UserFactory(tenant=tenant_a)
     far = LogFactory(user=user, created_at=timezone.now() + timedelta(days=250), status="delivered")
