@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -51,9 +52,10 @@ def truncate_response(raw) -> str | None:
     return encoded[: RESPONSE_MAX_BYTES - 3].decode(errors="ignore") + "…"
 
 
-@dataclass(frozen=True)
-class StatusUpdate:
-    """A requested status change of one log, found by `key` (log id or provider message id)."""
+class StatusUpdate(NamedTuple):
+    """A requested status change of one log, found by `key` (log id or provider message id).
+    A named tuple: made 100,000 at a time from a page of reports, and a frozen dataclass took
+    four times as long to build."""
 
     key: str
     status: str
@@ -84,7 +86,7 @@ def _chunk_columns(chunk: list[StatusUpdate], status: str, now: datetime) -> dic
 
 
 def _update_with_json(keys, columns, *, status, allowed_from, match_field, now) -> int:
-    """PostgreSQL: one UPDATE joined to its rows' values, sent as one JSON document.
+    """PostgreSQL: one UPDATE joined to its rows' values, sent as one JSON document of rows.
 
     JSON because dumping it is one C call: psycopg dumps a Python list into an array
     parameter element by element (3.6 µs per timestamp: a fifth of the time of a chunk of
@@ -95,29 +97,33 @@ def _update_with_json(keys, columns, *, status, allowed_from, match_field, now) 
     assignments = "".join(
         f", {quote(fields[n].column)} = COALESCE(v.{quote(n)}, l.{quote(fields[n].column)})" for n in names
     )
-    types = "".join(f", {quote(n)} {fields[n].cast_db_type(connection)}" for n in names)
+    values = "".join(
+        f", (r->>{i})::{fields[n].cast_db_type(connection)} AS {quote(n)}"
+        for i, n in enumerate(names, start=1)
+    )
     key_column = quote(meta.get_field(match_field).column)
     sql = (
         f"UPDATE {quote(meta.db_table)} AS l SET status = %s, updated_at = %s, send_payload = NULL{assignments} "  # noqa: S608 - quoted identifiers, values as parameters
-        f"FROM json_to_recordset(%s::json) AS v(key text{types}) "
+        f"FROM (SELECT r->>0 AS key{values} FROM json_array_elements(%s::json) AS r) AS v "
         f"WHERE l.{key_column} = v.key AND l.status = ANY(%s)"
     )
-    values = [[_json_value(fields[name], value) for value in columns[name]] for name in names]
-    rows = [dict(zip(["key", *names], row, strict=True)) for row in zip(keys, *values, strict=True)]
+    rows = list(zip(keys, *(_json_values(fields[name], columns[name]) for name in names), strict=True))
     with connection.cursor() as cursor:
         cursor.execute(sql, [status, now, json.dumps(rows), list(allowed_from)])
         return cursor.rowcount
 
 
-def _json_value(field, value):
-    """A value as JSON carries it for PostgreSQL to cast: strings, integers and aware
-    datetimes (ISO 8601) directly, anything else through the field first."""
-    if value is None or type(value) in (str, int):
-        return value
-    if type(value) is datetime and value.tzinfo is not None:
-        return value.isoformat()
-    prepared = field.get_db_prep_value(value, connection, prepared=False)
-    return prepared if prepared is None or type(prepared) in (str, int, float, bool) else str(prepared)
+def _json_values(field, values: list) -> list:
+    """A column's values as JSON carries them for PostgreSQL to cast: strings and integers as
+    they are, aware datetimes in ISO 8601, anything else through the field first."""
+    if all(value is None or type(value) in (str, int) for value in values):
+        return values
+    if all(value is None or (type(value) is datetime and value.tzinfo is not None) for value in values):
+        return [None if value is None else value.isoformat() for value in values]
+    prepared = (field.get_db_prep_value(value, connection, prepared=False) for value in values)
+    return [
+        value if value is None or type(value) in (str, int, float, bool) else str(value) for value in prepared
+    ]
 
 
 def _update_with_case(keys, columns, *, status, allowed_from, match_field, now) -> int:
