@@ -14,12 +14,12 @@ import logging
 import statistics
 import time
 
-from bench.common import migrate, print_table, setup_django
+from bench.common import migrate, print_table, settle_log_table, setup_django
 
 setup_django()
 
 from celery.contrib.testing.worker import start_worker
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -127,8 +127,7 @@ def main():
             status="failed"
         )  # drain one batch only
         app.control.purge()
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE communication_log")
+        settle_log_table()
         started = time.perf_counter()
         with start_worker(
             app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30

@@ -18,7 +18,14 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from bench.common import bench_sender, drain_in_workers, print_table, send_rows, setup_django
+from bench.common import (
+    bench_sender,
+    drain_in_workers,
+    print_table,
+    send_rows,
+    settle_log_table,
+    setup_django,
+)
 
 setup_django()
 
@@ -43,7 +50,7 @@ def seed_sent_logs(user, count: int, prefix: str):
             """,
             [f"log_{prefix}", user.tenant_id, user.id, f"{prefix}-", count],
         )
-        cursor.execute("ANALYZE communication_log")
+    settle_log_table()
 
 
 def bench_reports(user, count: int) -> list[list]:
