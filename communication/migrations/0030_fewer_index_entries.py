@@ -39,7 +39,9 @@ def build_indexes_concurrently(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         for old, new, columns, condition in LOG_INDEXES:
             parent, parts = f"{new}_new", []
-            cursor.execute(f'DROP INDEX IF EXISTS "{parent}"')  # a run stopped halfway
+            cursor.execute(f'DROP INDEX IF EXISTS "{parent}"')  # half built by a run stopped halfway
+            if _partial_index_exists(cursor, new):
+                continue  # built by a run stopped later on
             cursor.execute(f'CREATE INDEX "{parent}" ON ONLY {PARENT} ({columns}) WHERE {condition}')
             for partition, _start, _end in log_partitions():
                 part = f"{new}_{partition.removeprefix(PARENT + '_')}"[:55] + "_new"
@@ -55,6 +57,8 @@ def build_indexes_concurrently(apps, schema_editor):
                 cursor.execute(f'ALTER INDEX "{part}" RENAME TO "{part.removesuffix("_new")}"')
         for old, new, unique, columns in EVENT_INDEXES:
             cursor.execute(f'DROP INDEX IF EXISTS "{new}_new"')
+            if _partial_index_exists(cursor, new):
+                continue
             cursor.execute(
                 f'CREATE {"UNIQUE " if unique else ""}INDEX CONCURRENTLY "{new}_new" '
                 f'ON communication_event {columns} WHERE "position" IS NOT NULL'
@@ -64,6 +68,12 @@ def build_indexes_concurrently(apps, schema_editor):
             else:
                 cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{old}"')
             cursor.execute(f'ALTER INDEX "{new}_new" RENAME TO "{new}"')
+
+
+def _partial_index_exists(cursor, name: str) -> bool:
+    cursor.execute("SELECT indexdef LIKE '%% WHERE %%' FROM pg_indexes WHERE indexname = %s", [name])
+    row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 class ConcurrentlyOnPostgreSQL(migrations.SeparateDatabaseAndState):

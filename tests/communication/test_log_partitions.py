@@ -5,7 +5,9 @@ was there before), logs outside every month wait in the default partition until 
 made, and the purge drops whole expired months. Both databases: the purge keeps the maintained
 counts exact and takes a log's delivery attempts and email events with it."""
 
+import importlib
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -84,6 +86,30 @@ def test_each_partition_has_the_partial_indexes_valid_and_attached(db):
         assert set(built) == partitions
         for definition, valid in built.values():
             assert valid and definition.endswith(f"({column}) WHERE ({column} IS NOT NULL)")
+
+
+@postgres_only
+def test_migration_0030_run_again_after_an_interruption_keeps_what_it_built_and_builds_the_rest(
+    transactional_db,
+):
+    """`migrate` again after a stop: a finished index is kept, one never built is built, and a
+    half-built leftover is dropped (CONCURRENTLY cannot run in a transaction, hence the
+    transactional database)."""
+    migration = importlib.import_module("communication.migrations.0030_fewer_index_entries")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX log_template")  # never built
+        cursor.execute("CREATE INDEX event_tenant_feed_new ON communication_event (seq)")  # half built
+        cursor.execute("SELECT oid FROM pg_class WHERE relname = 'log_provider_message_id'")
+        finished = cursor.fetchone()
+    migration.build_indexes_concurrently(None, SimpleNamespace(connection=connection))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT oid FROM pg_class WHERE relname = 'log_provider_message_id'")
+        assert cursor.fetchone() == finished
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname IN ('log_template', 'event_tenant_feed_new')"
+        )
+        assert cursor.fetchall() == [("log_template",)]
+    test_each_partition_has_the_partial_indexes_valid_and_attached(transactional_db)
 
 
 @postgres_only
