@@ -64,6 +64,16 @@ def test_per_row_values_are_applied_in_one_update_per_status(alice, executor, dj
     assert logs[2].error == "bad number" and len(logs[2].response.encode()) <= 2048
 
 
+def test_text_values_arrive_as_written(alice, executor):
+    """Values travel to PostgreSQL inside a JSON document: quotes, backslashes, line breaks,
+    Chinese and characters beyond the BMP come out as they went in."""
+    log = LogFactory(user=alice)
+    error = '余额不足 "quoted" \\ back\\slash\nline 2 \u2028 😀'
+    logs_apply_status([StatusUpdate(log.id, "failed", error=error, response='{"msg": "失败"}')])
+    log.refresh_from_db()
+    assert (log.status, log.error, log.response) == ("failed", error, '{"msg": "失败"}')
+
+
 def test_updates_can_match_on_provider_message_id(alice, executor):
     log = LogFactory(user=alice, status="sent", provider_message_id="send-1")
     assert logs_apply_status([StatusUpdate("send-1", "delivered")], match_field="provider_message_id") == 1
