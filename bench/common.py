@@ -166,20 +166,23 @@ def drain_in_workers(
     from django.conf import settings
 
     from communication.models import CommunicationLog
-    from communication.selectors import counted_log_total
     from communication.services import enqueue_dispatch
 
-    def pending() -> int:
-        # From the counts the log triggers keep in the same transactions as the logs: the poll
-        # reads a few small rows instead of the batch's logs (3 ms, a sixth of the database's
-        # work while 10,000 SMS drain), so the watching does not slow what it watches.
-        return counted_log_total(tenant_id=user.tenant_id, user_id=user.id, status="pending")
+    pending = CommunicationLog.objects.filter(batch_id=tag, status="pending")
+
+    def any_pending() -> bool:
+        # Through the claim's two partial indexes (unclaimed, then claimed), each a probe: the
+        # batch's own index leads past every sent log to a pending one, 3 ms a poll late in a
+        # drain, which took a sixth of the database's CPU while 10,000 SMS drained.
+        return (
+            pending.filter(claimed_at__isnull=True).exists()
+            or pending.filter(claimed_at__isnull=False).exists()
+        )
 
     seed_pending(
         user, count, tag, prefix, provider=provider, payload=payload, channel=channel, recipients=recipients
     )
     settle_log_table()
-    pending_before = pending() - count  # any the sender left pending earlier
     worker_env = {
         **os.environ, "CELERY_TASK_ALWAYS_EAGER": "false", "DISPATCH_FANOUT": str(processes),
         **{name: str(value) for name, value in env.items()},
@@ -194,7 +197,7 @@ def drain_in_workers(
         settings.DISPATCH_FANOUT = processes
         started = time.perf_counter()
         enqueue_dispatch(tag, count)
-        while pending() > pending_before:
+        while any_pending():
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
     finally:
