@@ -357,6 +357,9 @@ DISPATCH_FANOUT = env_int("DISPATCH_FANOUT", 4)  # dispatch tasks started per ba
 # Loops per dispatch task claiming and sending chunks side by side (one provider call's wait
 # overlaps the others' database writes). Each holds a database connection while it runs.
 DISPATCH_THREADS = env_int("DISPATCH_THREADS", 4)
+# Connections a big status change (a page of reports: UPDATE_CHUNK logs per statement) uses
+# side by side, each statement on its own core (PostgreSQL, outside a transaction).
+STATUS_UPDATE_THREADS = env_int("STATUS_UPDATE_THREADS", 2)
 # Waits between attempts of a message whose provider surely never got it (connection
 # refused, 503, quota): 7 attempts over ~38 minutes, each wait ±20 % jitter, then it fails.
 DISPATCH_RETRY_SCHEDULE = env_str("DISPATCH_RETRY_SCHEDULE", "30s,1m,2m,5m,10m,20m")

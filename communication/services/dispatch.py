@@ -27,6 +27,7 @@ from authms.env import parse_duration_seconds
 from authms.ids import new_ulid
 from authms.iterables import chunked
 from authms.metrics import observe_provider_call
+from authms.side_by_side import can_work_side_by_side, in_own_connection
 from communication.masking import redact_recipient
 from communication.models import Channel, CommunicationLog, DeliveryAttempt, Status, StatusDetail
 from communication.selectors import push_device_targets
@@ -376,15 +377,14 @@ def dispatch_pending(
         return _dispatch_loop(batch_id=batch_id, time_budget=time_budget, heartbeat=heartbeat,
                               started=started, stop=stop)  # fmt: skip
 
-    side_by_side = connection.vendor == "postgresql" and not connection.in_atomic_block  # SQLite: one writer
-    threads = settings.DISPATCH_THREADS if side_by_side else 1
+    threads = settings.DISPATCH_THREADS if can_work_side_by_side() else 1
     try:
         if threads <= 1:
             report = loop()
         else:
             with ThreadPoolExecutor(threads, thread_name_prefix="dispatch") as pool:
                 report = DispatchReport.merged(
-                    list(pool.map(lambda _: _in_own_connection(loop), range(threads)))
+                    list(pool.map(lambda _: in_own_connection(loop), range(threads)))
                 )
     finally:
         flush_call_stats()
@@ -417,14 +417,6 @@ def _dispatch_loop(
             report.out_of_time = True
             stop.set()
     return report
-
-
-def _in_own_connection(work):
-    """Run `work` in a dispatch thread, closing the thread's database connection after it."""
-    try:
-        return work()
-    finally:
-        connection.close()
 
 
 # --- Sweeper ------------------------------------------------------------------------------

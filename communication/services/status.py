@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy
 
 from authms.errors import PermissionDeniedError
 from authms.iterables import chunked
+from authms.side_by_side import map_side_by_side
 from communication.models import (
     RESPONSE_MAX_BYTES,
     CommunicationLog,
@@ -167,22 +169,30 @@ def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id
     report is a no-op. One UPDATE per target status and chunk (UPDATE_CHUNK), not one per row;
     on PostgreSQL the per-row values travel as one JSON document (`_update_with_json`).
     """
-    by_status: dict[str, list[StatusUpdate]] = defaultdict(list)
+    # Per status, the first update of each key: a second one to the same status could only
+    # be a no-op (forward-only), and with every key once, no two chunks touch the same log.
+    by_status: dict[str, dict[str, StatusUpdate]] = defaultdict(dict)
     for update in updates:
-        by_status[update.status].append(update)
+        by_status[update.status].setdefault(update.key, update)
     execute = _executor()
     now = timezone.now()
+
+    def apply(status: str, chunk: list[StatusUpdate]) -> int:
+        return execute(
+            [update.key for update in chunk],
+            _chunk_columns(chunk, status, now),
+            status=status,
+            allowed_from=statuses_that_may_become(status),
+            match_field=match_field,
+            now=now,
+        )
+
     changed = 0
     for status, group in by_status.items():
-        for chunk in chunked(group, UPDATE_CHUNK):
-            changed += execute(
-                [update.key for update in chunk],
-                _chunk_columns(chunk, status, now),
-                status=status,
-                allowed_from=statuses_that_may_become(status),
-                match_field=match_field,
-                now=now,
-            )
+        chunks = list(chunked(list(group.values()), UPDATE_CHUNK))
+        changed += sum(
+            map_side_by_side(partial(apply, status), chunks, threads=settings.STATUS_UPDATE_THREADS)
+        )
     return changed
 
 

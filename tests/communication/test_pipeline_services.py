@@ -1,5 +1,6 @@
 """The status rule applied in bulk, and dispatch outcomes: sent, refused, retry, unknown."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -402,3 +403,42 @@ def test_a_claim_not_renewed_for_30_seconds_is_abandoned_but_one_with_a_heartbea
     CommunicationLog.objects.filter(id=beating.id).update(updated_at=lately)
     assert sweep_pending().abandoned == 1
     assert (_status(dead), _status(beating), _status(handed_over)) == ("failed", "pending", "pending")
+
+
+def test_the_first_update_of_a_log_to_a_status_is_the_one_applied(alice, executor, monkeypatch):
+    """A second report of the same status could only be a no-op (forward-only); applying the
+    first wherever the two fall (one chunk or two) keeps every key in one chunk."""
+    monkeypatch.setattr(status_services, "UPDATE_CHUNK", 2)
+    first_log, other = (LogFactory(user=alice, status="sent", provider_message_id=m) for m in ("m-1", "m-2"))
+    when = timezone.now()
+    updates = [
+        StatusUpdate("m-1", "delivered", at=when - timedelta(minutes=2)),
+        StatusUpdate("m-1", "delivered", at=when - timedelta(minutes=1)),
+        StatusUpdate("m-2", "delivered", at=when),
+        StatusUpdate("m-1", "delivered", at=when),
+    ]
+    assert logs_apply_status(updates, match_field="provider_message_id") == 2
+    first_log.refresh_from_db()
+    other.refresh_from_db()
+    assert (first_log.delivered_at, other.delivered_at) == (when - timedelta(minutes=2), when)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+@pytest.mark.django_db(transaction=True)
+def test_a_change_of_several_chunks_is_applied_on_connections_side_by_side(alice, monkeypatch, settings):
+    monkeypatch.setattr(status_services, "UPDATE_CHUNK", 2)
+    settings.STATUS_UPDATE_THREADS = 2
+    applied_in = []
+    update_with_json = status_services._update_with_json
+
+    def recording(*args, **kwargs):
+        applied_in.append(threading.current_thread().name)
+        return update_with_json(*args, **kwargs)
+
+    monkeypatch.setattr(status_services, "_update_with_json", recording)
+    logs = [LogFactory(user=alice, status="sent", provider_message_id=f"m-{i}") for i in range(9)]
+    updates = [StatusUpdate(f"m-{i}", "delivered") for i in range(9)]
+    assert logs_apply_status(updates, match_field="provider_message_id") == 9
+    assert {_status(log) for log in logs} == {"delivered"}
+    assert len(applied_in) == 5 and len(set(applied_in)) == 2
+    assert threading.current_thread().name not in applied_in
