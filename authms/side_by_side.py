@@ -35,8 +35,9 @@ def map_side_by_side(work: Callable[[Item], Result], items: Sequence[Item], *, t
 
     Each thread takes the next item until none are left, on one connection for all of its
     items (a new connection's first statements are slow). After a failure the threads take
-    no more items, and the first error is raised. The items must not touch the same rows,
-    or the connections would wait for each other's locks."""
+    no more items, and the error is raised (the first thread's, in start order, if several
+    failed). The items must not touch the same rows, or the connections would wait for each
+    other's locks."""
     threads = min(threads, len(items))
     if threads <= 1 or not can_work_side_by_side():
         return [work(item) for item in items]

@@ -189,7 +189,7 @@ def logs_apply_status(updates: Iterable[StatusUpdate], *, match_field: str = "id
 
     changed = 0
     for status, group in by_status.items():
-        chunks = list(chunked(list(group.values()), UPDATE_CHUNK))
+        chunks = list(chunked(group.values(), UPDATE_CHUNK))
         changed += sum(
             map_side_by_side(partial(apply, status), chunks, threads=settings.STATUS_UPDATE_THREADS)
         )
