@@ -7,6 +7,7 @@ the last step it fails, saying how long it was tried. A message whose outcome is
 is never resent automatically.
 """
 
+import json
 import logging
 import random
 import threading
@@ -117,28 +118,67 @@ def claimable(*, batch_id: str | None, now: datetime, locked: bool = True):
     return queryset.select_for_update(skip_locked=True) if locked else queryset
 
 
-def _claim_chunk(*, batch_id: str | None, size: int) -> tuple[list[CommunicationLog], str]:
+@dataclass
+class ClaimedCall:
+    """One provider call's worth of claimed logs and the reference that call carries."""
+
+    provider_name: str
+    logs: list[CommunicationLog]
+    reference: str
+
+
+# A call whose logs were claimed longer ago than this (the chunk's earlier calls were slow)
+# first stores its own hand-over time, which reconciliation matches the gateway's records
+# against (from 10 s before to 120 s after: reconcile.MATCH_BEFORE, MATCH_AFTER).
+HAND_OVER_STALE = timedelta(seconds=5)
+
+# What sending a claimed log and recording the answer read. The rest of the row stays in the
+# database: building whole rows took a fifth of a worker's time in a batched drain.
+SENDING_FIELDS = (
+    "id", "tenant", "channel", "provider", "recipient", "subject", "content", "push_data", "send_payload",
+    "attempts", "provider_ref", "claimed_at",
+)  # fmt: skip
+
+
+def _claim_chunk(*, batch_id: str | None, size: int) -> list[ClaimedCall]:
     """Take up to `size` due, pending, unclaimed logs (concurrent workers skip each other's
-    rows) and hand them over in the same UPDATE: the attempt is counted and the reference the
-    first provider call carries is stored before the call, so an unknown outcome can be looked
-    up. Every claimed log goes to its provider within the chunk, so claims count requests."""
-    now, reference = timezone.now(), _new_reference()
+    rows) and hand them over in the same UPDATE: the attempt is counted, and each provider
+    call the chunk will make gets its reference stored before any call, so an unknown outcome
+    can be looked up. Every claimed log goes to its provider within the chunk, so claims
+    count requests."""
+    now = timezone.now()
     if connection.vendor == "postgresql":
-        return _claim_in_one_transaction(
-            batch_id=batch_id, size=size, now=now, reference=reference
-        ), reference
+        return _claim_in_one_transaction(batch_id=batch_id, size=size, now=now)
     with transaction.atomic():
-        logs = list(claimable(batch_id=batch_id, now=now)[:size])
-        if logs:
-            CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
+        logs = {log.id: log for log in claimable(batch_id=batch_id, now=now).only(*SENDING_FIELDS)[:size]}
+        calls = _plan_calls([(log.id, log.provider) for log in logs.values()], size=size)
+        for _, ids, reference in calls:
+            CommunicationLog.objects.filter(id__in=ids).update(
                 claimed_at=now, attempts=F("attempts") + 1, provider_ref=reference
             )
-            for log in logs:
+            for log_id in ids:
+                log = logs[log_id]
                 log.claimed_at, log.attempts, log.provider_ref = now, log.attempts + 1, reference
-    return logs, reference
+    return [ClaimedCall(name, [logs[log_id] for log_id in ids], reference) for name, ids, reference in calls]
 
 
-def _claim_in_one_transaction(*, batch_id: str | None, size: int, now: datetime, reference: str):
+def _plan_calls(rows: list[tuple[str, str]], *, size: int) -> list[tuple[str, list[str], str]]:
+    """Claimed (id, provider) rows as provider calls: by provider in claim order, each call
+    at most the provider's batch size, each with its own reference."""
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    for log_id, provider_name in rows:
+        by_provider[provider_name].append(log_id)
+    calls = []
+    for provider_name, ids in by_provider.items():
+        try:
+            batch_size = provider_by_name(provider_name).max_batch_size
+        except LookupError:  # removed from settings since the log was made: failed in one go
+            batch_size = size
+        calls += [(provider_name, part, _new_reference()) for part in chunked(ids, batch_size)]
+    return calls
+
+
+def _claim_in_one_transaction(*, batch_id: str | None, size: int, now: datetime) -> list[ClaimedCall]:
     """PostgreSQL: choose and lock, then hand over, in one short transaction.
 
     The log table is partitioned by month, so rows come in (batch_id, id) order only by
@@ -147,37 +187,41 @@ def _claim_in_one_transaction(*, batch_id: str | None, size: int, now: datetime,
     ms instead of 5.5 ms at 200,000 rows): the choice is planned with sorting off. Only the
     choice: the UPDATE's counting triggers plan badly without sorts (300 ms a statement)."""
     chosen, params = (
-        claimable(batch_id=batch_id, now=now, locked=False).values("id")[:size].query.sql_with_params()
+        claimable(batch_id=batch_id, now=now, locked=False)
+        .values("id", "provider")[:size]
+        .query.sql_with_params()
     )
-    table = connection.ops.quote_name(CommunicationLog._meta.db_table)
+    meta, quote = CommunicationLog._meta, connection.ops.quote_name
+    returned = ", ".join(quote(meta.get_field(name).column) for name in SENDING_FIELDS)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute(f"{chosen} FOR UPDATE SKIP LOCKED", params)
-        ids = [row[0] for row in cursor.fetchall()]
+        calls = _plan_calls(cursor.fetchall(), size=size)
         cursor.execute("SET LOCAL enable_sort = on")
-        if not ids:
+        if not calls:
             return []
+        references = {log_id: reference for _, ids, reference in calls for log_id in ids}
         sql = (
-            f"UPDATE {table} SET claimed_at = %s, attempts = attempts + 1, provider_ref = %s "  # noqa: S608 - a quoted name; values are parameters
-            "WHERE id = ANY(%s) RETURNING *"
+            f"UPDATE {quote(meta.db_table)} SET claimed_at = %s, attempts = attempts + 1, "  # noqa: S608 - quoted names; values are parameters
+            f"provider_ref = %s::jsonb ->> id WHERE id = ANY(%s) RETURNING {returned}"
         )
-        return sorted(CommunicationLog.objects.raw(sql, [now, reference, ids]), key=lambda log: log.id)
+        logs = {
+            log.id: log
+            for log in CommunicationLog.objects.raw(sql, [now, json.dumps(references), list(references)])
+        }
+    return [ClaimedCall(name, [logs[log_id] for log_id in ids], reference) for name, ids, reference in calls]
 
 
 def _new_reference() -> str:
     return f"r{new_ulid()}"
 
 
-def _hand_over_again(logs: list[CommunicationLog]) -> str:
-    """A chunk's second and later provider calls each carry their own reference, and their
-    hand-over time is when they start."""
-    now, reference = timezone.now(), _new_reference()
-    CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(
-        claimed_at=now, provider_ref=reference
-    )
+def _hand_over_now(logs: list[CommunicationLog]) -> None:
+    """Store a later call's own hand-over time when its claim is no longer recent."""
+    now = timezone.now()
+    CommunicationLog.objects.filter(id__in=[log.id for log in logs]).update(claimed_at=now)
     for log in logs:
-        log.claimed_at, log.provider_ref = now, reference
-    return reference
+        log.claimed_at = now
 
 
 def with_database_retry(write, *, what: str):
@@ -340,21 +384,19 @@ def _record_results(
     with_database_retry(write, what="recording provider answers")
 
 
-def _send_chunk(logs: list[CommunicationLog], claim_reference: str, report: DispatchReport) -> None:
-    by_provider: dict[str, list[CommunicationLog]] = defaultdict(list)
-    for log in logs:
-        by_provider[log.provider].append(log)
-    for provider_name, group in by_provider.items():
+def _send_chunk(calls: list[ClaimedCall], report: DispatchReport) -> None:
+    for call in calls:
         try:
-            provider = provider_by_name(provider_name)
+            provider = provider_by_name(call.provider_name)
         except LookupError as exc:  # the provider was removed from settings since the log was made
-            _record_results(
-                None, group, [SendResult.failed(str(exc), provider_fault=True)] * len(group), report
-            )
+            failed = SendResult.failed(str(exc), provider_fault=True)
+            _record_results(None, call.logs, [failed] * len(call.logs), report)
             continue
-        for part in chunked(group, provider.max_batch_size):
-            reference, claim_reference = claim_reference or _hand_over_again(part), ""
-            _record_results(provider, part, _send_through_provider(provider, part, reference), report)
+        if timezone.now() - call.logs[0].claimed_at > HAND_OVER_STALE:
+            _hand_over_now(call.logs)
+        _record_results(
+            provider, call.logs, _send_through_provider(provider, call.logs, call.reference), report
+        )
 
 
 def dispatch_pending(
@@ -406,11 +448,12 @@ def _dispatch_loop(
 ) -> DispatchReport:
     report = DispatchReport()
     while not stop.is_set():
-        logs, reference = _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE)
-        if not logs:
+        calls = _claim_chunk(batch_id=batch_id, size=settings.DISPATCH_CHUNK_SIZE)
+        if not calls:
             break
-        with claim_heartbeat.beating([log.id for log in logs]) if heartbeat else nullcontext():
-            _send_chunk(logs, reference, report)
+        claimed = [log.id for call in calls for log in call.logs]
+        with claim_heartbeat.beating(claimed) if heartbeat else nullcontext():
+            _send_chunk(calls, report)
         if report.retry:
             stop.set()  # the provider could not be reached: the rest waits for its own turn
         elif time_budget is not None and time.monotonic() - started > time_budget:

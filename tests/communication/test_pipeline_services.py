@@ -1,6 +1,7 @@
 """The status rule applied in bulk, and dispatch outcomes: sent, refused, retry, unknown."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from communication.models import CommunicationLog
 from communication.services import StatusUpdate, dispatch_pending, logs_apply_status, sweep_pending
+from communication.services import dispatch as dispatch_module
 from communication.services import status as status_services
 from providers.base import OUTCOME_UNKNOWN, ProviderError, SendResult
 from tests.factories import LogFactory
@@ -194,6 +196,57 @@ def test_each_provider_call_carries_its_own_reference_stored_before_the_call(
     references = {m.reference for m in recording_provider.received}
     assert len(references) == 3 and "" not in references
     assert set(CommunicationLog.objects.values_list("attempts", flat=True)) == {1}
+
+
+def _hand_over_times_seen_by_calls(recording_provider) -> list[set]:
+    """Per provider call, the hand-over times its messages had in the database when sent."""
+    seen = []
+
+    def behaviour(message):
+        handed_at = CommunicationLog.objects.get(id=message.log_id).claimed_at
+        if not seen or seen[-1][0] != message.reference:
+            seen.append((message.reference, set()))
+        seen[-1][1].add(handed_at)
+        return SendResult.sent(f"rec-{message.log_id}")
+
+    recording_provider.behaviour = behaviour
+    return seen
+
+
+def test_calls_that_follow_each_other_quickly_keep_the_claims_hand_over_time(
+    pending_logs, recording_provider, settings
+):
+    """The claim stores every call's reference and hand-over time in one UPDATE; a later call
+    of the chunk writes nothing more before it goes out."""
+    settings.DISPATCH_CHUNK_SIZE = 120
+    pending_logs(120)
+    seen = _hand_over_times_seen_by_calls(recording_provider)
+    dispatch_pending(batch_id="bat_T")
+    assert [len(times) for _, times in seen] == [1, 1, 1]
+    assert len(set.union(*(times for _, times in seen))) == 1
+
+
+def test_a_call_after_a_slow_one_stores_its_own_hand_over_time(
+    pending_logs, recording_provider, settings, monkeypatch
+):
+    """Reconciliation matches the gateway's records against the hand-over time, so a call
+    claimed longer ago than HAND_OVER_STALE (its chunk's earlier calls were slow) stores
+    when it really starts."""
+    monkeypatch.setattr(dispatch_module, "HAND_OVER_STALE", timedelta(milliseconds=200))
+    settings.DISPATCH_CHUNK_SIZE = 120
+    pending_logs(120)
+    seen = _hand_over_times_seen_by_calls(recording_provider)
+    record = recording_provider.behaviour
+
+    def first_call_slow(message):
+        if len(seen) == 0:
+            time.sleep(0.25)
+        return record(message)
+
+    recording_provider.behaviour = first_call_slow
+    dispatch_pending(batch_id="bat_T")
+    ((first,), (second,), (third,)) = (times for _, times in seen)
+    assert second - first >= timedelta(milliseconds=250) and third >= second
 
 
 def test_a_message_waiting_for_its_retry_is_not_claimed_so_no_attempt_is_counted(
