@@ -5,20 +5,21 @@
 
 10,000 template SMS drained by one `celery worker` process with default settings through the
 fake Aliyun server in this process (signature V3, verified by the fake), with SendBatchSms
-chunks of 100, against the same with one SendSms call per message; duplicates counted at
-the fake.
+chunks of 100 (the median of three fresh batches), against the same with one SendSms call
+per message; duplicates counted at the fake.
 """
 
 import argparse
 from collections import Counter
 
-from bench.common import bench_sender, drain_in_workers, print_table, send_rows, setup_django
+from bench.common import bench_sender, drain_in_workers, median_drain, print_table, send_rows, setup_django
 
 setup_django()
 
 from tests.conftest import ALIYUN_KEY_ID, ALIYUN_KEY_SECRET, ALIYUN_TEMPLATES  # noqa: E402
 from tests.fakes.aliyun_server import FakeAliyun  # noqa: E402
 
+BATCHED_PREFIXES = ["+86139", "+86134", "+86133"]  # three batched drains, the median taken
 PAYLOAD = {"provider_codes": {"aliyun": "SMS_100"}, "variables": {"code": "2468"}}
 
 
@@ -34,8 +35,10 @@ def main():
         "ALIYUN_SMS_SIGN_NAME": "Bench", "ALIYUN_SMS_BASE_URL": fake.url,
     }  # fmt: skip
     n = args.messages
-    batched = drain_in_workers(user, n, "bat_batched", provider="aliyun", env=env, payload=PAYLOAD)
-    calls_batched = fake.calls("SendBatchSms")
+    batched, batched_runs = median_drain(
+        user, n, "bat_batched", provider="aliyun", env=env, payload=PAYLOAD, prefixes=BATCHED_PREFIXES
+    )
+    calls_batched = fake.calls("SendBatchSms") // len(BATCHED_PREFIXES)
     single = drain_in_workers(
         user, n, "bat_single", provider="aliyun", env={**env, "ALIYUN_CHUNK_SIZE": 1}, payload=PAYLOAD,
         prefix="+86138",
@@ -43,12 +46,13 @@ def main():
     fake.stop()
     accepted = Counter(fake.deliveries())
     duplicates = sum(count - 1 for count in accepted.values())
-    assert len(fake.messages) == 2 * args.messages and fake.calls("SendSms") == args.messages
+    runs = len(BATCHED_PREFIXES) + 1
+    assert len(fake.messages) == runs * args.messages and fake.calls("SendSms") == args.messages
     rows = send_rows(
         args.messages,
         batched,
         single,
-        f"SendBatchSms ×100 ({calls_batched} calls), 1 worker",
+        f"SendBatchSms ×100 ({calls_batched} calls), 1 worker, median of {batched_runs}",
         "one SendSms each, 1 worker",
     )
     rows[-1][-1] = f"target ≥ 20x and ≥ 2,000 msg/s; {duplicates} duplicates"
