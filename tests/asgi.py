@@ -17,12 +17,22 @@ from django.db import connection
 class AsgiServer:
     url: str
     server: uvicorn.Server
+    backends_before: frozenset[int] = frozenset()  # PostgreSQL backends open before it started
 
     def stop(self):
         self.server.should_exit = True
 
 
+def _this_databases_backends() -> frozenset[int]:
+    if connection.vendor != "postgresql":
+        return frozenset()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return frozenset(pid for (pid,) in cursor.fetchall())
+
+
 def start_asgi_server() -> tuple[AsgiServer, threading.Thread]:
+    backends_before = _this_databases_backends()
     server = uvicorn.Server(
         uvicorn.Config(
             "authms.asgi:application",
@@ -41,21 +51,24 @@ def start_asgi_server() -> tuple[AsgiServer, threading.Thread]:
             pytest.fail("uvicorn did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return AsgiServer(f"http://127.0.0.1:{port}", server), thread
+    return AsgiServer(f"http://127.0.0.1:{port}", server, backends_before), thread
 
 
 def stop_asgi_server(running: AsgiServer, thread: threading.Thread) -> None:
     running.stop()
     thread.join(10)
     # The server's pool threads kept their database connections; the test database is about
-    # to be flushed (and later dropped), which they must not hold up.
+    # to be flushed (and later dropped), which they must not hold up. Only theirs: while an
+    # event loop runs in this thread (Playwright's), Django keeps a second connection per
+    # context here, and the one from before the loop must survive for the tests after it.
     if connection.vendor == "postgresql":
-        others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        opened = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> ALL(%s)"
+        before = list(running.backends_before)
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT pg_terminate_backend(pid) {others}")
+            cursor.execute(f"SELECT pg_terminate_backend(pid) {opened}", [before])
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:  # terminating is asynchronous
-                cursor.execute(f"SELECT count(*) {others}")
+                cursor.execute(f"SELECT count(*) {opened}", [before])
                 if cursor.fetchone()[0] == 0:
                     break
                 time.sleep(0.05)
