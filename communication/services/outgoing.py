@@ -1,12 +1,17 @@
 """What a provider is handed for a log: its stored text, the template code at that provider."""
 
+from typing import TYPE_CHECKING
+
 from communication.channels import channel_spec
 from communication.models import CommunicationLog
 from communication.unsubscribe import unsubscribe_url
 from providers.base import OutgoingMessage
 
+if TYPE_CHECKING:
+    from communication.services.dispatch import ClaimedLog
 
-def template_code(log: CommunicationLog) -> str:
+
+def template_code(log: "CommunicationLog | ClaimedLog") -> str:
     """The template's code at the log's provider ("" for free text). Logs queued before
     templates had a code per provider stored one `provider_template_id`."""
     payload = log.send_payload or {}
@@ -15,7 +20,7 @@ def template_code(log: CommunicationLog) -> str:
 
 
 def outgoing_message(
-    log: CommunicationLog, reference: str = "", target: dict | None = None
+    log: "CommunicationLog | ClaimedLog", reference: str = "", target: dict | None = None
 ) -> OutgoingMessage:
     """`target`: for push, where the log's device is at its push service (none when the device
     was deleted or deactivated since)."""
