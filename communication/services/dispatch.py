@@ -175,7 +175,7 @@ def _claim_chunk(*, batch_id: str | None, size: int) -> list[ClaimedCall]:
             for log_id in ids:
                 log = logs[log_id]
                 log.claimed_at, log.attempts, log.provider_ref = now, log.attempts + 1, reference
-    return [ClaimedCall(name, [logs[log_id] for log_id in ids], reference) for name, ids, reference in calls]
+    return _as_calls(calls, logs)
 
 
 def _plan_calls(rows: list[tuple[str, str]], *, size: int) -> list[tuple[str, list[str], str]]:
@@ -192,6 +192,10 @@ def _plan_calls(rows: list[tuple[str, str]], *, size: int) -> list[tuple[str, li
             batch_size = size
         calls += [(provider_name, part, _new_reference()) for part in chunked(ids, batch_size)]
     return calls
+
+
+def _as_calls(calls: list[tuple[str, list[str], str]], logs: dict[str, ClaimedLog]) -> list[ClaimedCall]:
+    return [ClaimedCall(name, [logs[log_id] for log_id in ids], reference) for name, ids, reference in calls]
 
 
 def _claim_in_one_transaction(*, batch_id: str | None, size: int, now: datetime) -> list[ClaimedCall]:
@@ -223,7 +227,7 @@ def _claim_in_one_transaction(*, batch_id: str | None, size: int, now: datetime)
         )
         cursor.execute(sql, [now, json.dumps(references), list(references)])
         logs = {log.id: log for log in (_claimed_log(row) for row in cursor.fetchall())}
-    return [ClaimedCall(name, [logs[log_id] for log_id in ids], reference) for name, ids, reference in calls]
+    return _as_calls(calls, logs)
 
 
 _JSON_FIELDS = [SENDING_FIELDS.index("push_data"), SENDING_FIELDS.index("send_payload")]
