@@ -17,7 +17,7 @@ from django.db import connection
 class AsgiServer:
     url: str
     server: uvicorn.Server
-    backends_before: frozenset[int] = frozenset()  # PostgreSQL backends open before it started
+    backends_before: frozenset[int]  # PostgreSQL backends open before it started
 
     def stop(self):
         self.server.should_exit = True

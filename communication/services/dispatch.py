@@ -157,9 +157,9 @@ HAND_OVER_STALE = timedelta(seconds=5)
 
 def _claim_chunk(*, batch_id: str | None, size: int) -> list[ClaimedCall]:
     """Take up to `size` due, pending, unclaimed logs (concurrent workers skip each other's
-    rows) and hand them over in the same UPDATE: the attempt is counted, and each provider
-    call the chunk will make gets its reference stored before any call, so an unknown outcome
-    can be looked up. Every claimed log goes to its provider within the chunk, so claims
+    rows) and hand them over in the same transaction (on PostgreSQL, one UPDATE): the attempt
+    is counted, and each provider call the chunk will make gets its reference stored before
+    any call, so an unknown outcome can be looked up. Every claimed log goes to its provider within the chunk, so claims
     count requests."""
     now = timezone.now()
     if connection.vendor == "postgresql":
