@@ -424,6 +424,25 @@ class DeliveryAttempt(models.Model):
         return f"{self.provider} {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+class UnstartedCall(models.Model):
+    """A provider call its claim planned after the chunk's first, not started yet.
+
+    The claim stores every call's reference before any call, so the logs of a call that a
+    dying worker never made look handed over like the rest. The worker deletes the row just
+    before its call; the sweeper, finding a dead worker's claim, deletes the rows of the calls
+    still here and gives their logs back to the queue. Whoever deletes a row owns its call, so
+    a worker thought dead and the sweeper never both act on it."""
+
+    reference = models.CharField(max_length=32, primary_key=True)
+    planned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "communication_unstarted_call"
+
+    def __str__(self):
+        return self.reference
+
+
 class ProviderHealth(models.Model):
     """Whether a provider is in rotation. Taken out when its recent calls mostly fail to hand
     messages over; probed with a share of traffic; put back when the probes succeed."""

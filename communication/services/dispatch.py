@@ -30,7 +30,14 @@ from authms.iterables import chunked
 from authms.metrics import observe_provider_call
 from authms.side_by_side import can_work_side_by_side, in_own_connection
 from communication.masking import redact_recipient
-from communication.models import Channel, CommunicationLog, DeliveryAttempt, Status, StatusDetail
+from communication.models import (
+    Channel,
+    CommunicationLog,
+    DeliveryAttempt,
+    Status,
+    StatusDetail,
+    UnstartedCall,
+)
 from communication.selectors import push_device_targets
 from communication.services.batches import batch_complete_if_done, enqueue_dispatch
 from communication.services.devices import devices_count_failure, devices_deactivate
@@ -153,14 +160,19 @@ class ClaimedCall:
 # first stores its own hand-over time, which reconciliation matches the gateway's records
 # against (from 10 s before to 120 s after: reconcile.MATCH_BEFORE, MATCH_AFTER).
 HAND_OVER_STALE = timedelta(seconds=5)
+# A later call's row outlives its chunk only if its logs were settled some other way (their
+# provider removed from settings, a batch cancelled meanwhile); the sweeper drops such rows.
+UNSTARTED_CALL_KEPT = timedelta(days=1)
 
 
 def _claim_chunk(*, batch_id: str | None, size: int) -> list[ClaimedCall]:
     """Take up to `size` due, pending, unclaimed logs (concurrent workers skip each other's
     rows) and hand them over in the same transaction (on PostgreSQL, one UPDATE): the attempt
     is counted, and each provider call the chunk will make gets its reference stored before
-    any call, so an unknown outcome can be looked up. Every claimed log goes to its provider within the chunk, so claims
-    count requests."""
+    any call, so an unknown outcome can be looked up. The calls after the first are also noted
+    as not started (`UnstartedCall`), so that if this worker dies before making them the
+    sweeper can send their logs again. Every claimed log goes to its provider within the
+    chunk, so claims count requests."""
     now = timezone.now()
     if connection.vendor == "postgresql":
         return _claim_in_one_transaction(batch_id=batch_id, size=size, now=now)
@@ -175,6 +187,7 @@ def _claim_chunk(*, batch_id: str | None, size: int) -> list[ClaimedCall]:
             for log_id in ids:
                 log = logs[log_id]
                 log.claimed_at, log.attempts, log.provider_ref = now, log.attempts + 1, reference
+        _note_later_calls(calls, now)
     return _as_calls(calls, logs)
 
 
@@ -192,6 +205,13 @@ def _plan_calls(rows: list[tuple[str, str]], *, size: int) -> list[tuple[str, li
             batch_size = size
         calls += [(provider_name, part, _new_reference()) for part in chunked(ids, batch_size)]
     return calls
+
+
+def _note_later_calls(calls: list[tuple[str, list[str], str]], now: datetime) -> None:
+    """The first call starts as soon as the claim commits; the others are noted unstarted."""
+    UnstartedCall.objects.bulk_create(
+        UnstartedCall(reference=reference, planned_at=now) for *_, reference in calls[1:]
+    )
 
 
 def _as_calls(calls: list[tuple[str, list[str], str]], logs: dict[str, ClaimedLog]) -> list[ClaimedCall]:
@@ -227,6 +247,7 @@ def _claim_in_one_transaction(*, batch_id: str | None, size: int, now: datetime)
         )
         cursor.execute(sql, [now, json.dumps(references), list(references)])
         logs = {log.id: log for log in (_claimed_log(row) for row in cursor.fetchall())}
+        _note_later_calls(calls, now)
     return _as_calls(calls, logs)
 
 
@@ -412,8 +433,25 @@ def _record_results(
     with_database_retry(write, what="recording provider answers")
 
 
+def _start_later_call(call: ClaimedCall) -> bool:
+    """Take a later call's row off the unstarted list before making it. False: the sweeper
+    took it first (this worker's heartbeat had stopped) and gave its logs back to the queue.
+    One statement (the ORM's delete wraps its DELETE in a transaction: three round trips)."""
+    sql = f"DELETE FROM {connection.ops.quote_name(UnstartedCall._meta.db_table)} WHERE reference = %s"  # noqa: S608 - a quoted table name; the value is a parameter
+
+    def delete() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [call.reference])
+            return cursor.rowcount
+
+    return with_database_retry(delete, what="starting a provider call") > 0
+
+
 def _send_chunk(calls: list[ClaimedCall], report: DispatchReport) -> None:
-    for call in calls:
+    for position, call in enumerate(calls):
+        if position and not _start_later_call(call):
+            logger.warning("Call %s was given back to the queue while this worker held it.", call.reference)
+            continue
         try:
             provider = provider_by_name(call.provider_name)
         except LookupError as exc:  # the provider was removed from settings since the log was made
@@ -496,6 +534,7 @@ def _dispatch_loop(
 @dataclass
 class SweepReport:
     requeued_batches: int = 0
+    released: int = 0  # claimed by a worker that died before their call: back in the queue
     abandoned: int = 0
     held: int = 0  # of the abandoned, those held for reconciliation (the gateway can be asked)
     looked_up: int = 0  # held messages settled by asking the gateway about each (Aliyun)
@@ -509,7 +548,8 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
 
     A claimed log whose worker vanished may or may not have reached the provider: it is
     reconciled where the provider can be asked (it carries the reference of its call),
-    otherwise failed as "outcome unknown"; never resent blindly (at-most-once).
+    otherwise failed as "outcome unknown"; never resent blindly (at-most-once). Only the logs
+    of a call the worker provably never started go back to the queue.
     """
     now = timezone.now()
     report = SweepReport()
@@ -521,10 +561,13 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
         .exclude(status_detail=StatusDetail.RECONCILING)
         .values_list("id", "batch_id", "provider", "provider_ref")[:limit]
     )
+    released = _release_unstarted_calls(abandoned)
+    report.released = sum(len(ids) for ids in released.values())
     reason = OUTCOME_UNKNOWN.format(reason="the worker stopped while sending")
     askable, unknown = [], []
     for log_id, _batch, provider_name, reference in abandoned:
-        (askable if reference and _can_reconcile(provider_name) else unknown).append(log_id)
+        if reference not in released:
+            (askable if reference and _can_reconcile(provider_name) else unknown).append(log_id)
     report.abandoned = len(askable) + logs_apply_status(
         StatusUpdate(log_id, Status.FAILED, error=reason, status_detail=StatusDetail.UNKNOWN)
         for log_id in unknown
@@ -544,13 +587,39 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
         .distinct()
         .order_by()[:limit]
     )
-    for batch_id in list(waiting):
+    released_batches = {batch_id for _, batch_id, _, reference in abandoned if reference in released}
+    for batch_id in released_batches.union(waiting):
         enqueue_dispatch(batch_id, settings.DISPATCH_CHUNK_SIZE)
         report.requeued_batches += 1
+    UnstartedCall.objects.filter(planned_at__lt=now - UNSTARTED_CALL_KEPT).delete()
 
     for batch_id in {batch_id for _log, batch_id, _p, _r in abandoned if batch_id}:
         report.completed_batches += batch_complete_if_done(batch_id=batch_id)
     return report
+
+
+def _release_unstarted_calls(abandoned: list[tuple[str, str, str, str]]) -> dict[str, list[str]]:
+    """Give back to the queue the logs of abandoned calls their worker never started (their
+    `UnstartedCall` row is still there): nothing of theirs left, so sending them again cannot
+    send anything twice. The rows are taken in the same transaction, so a worker that was only
+    slow finds its call gone and skips it. Returns the logs released, by call reference."""
+    by_reference: dict[str, list[str]] = defaultdict(list)
+    for log_id, _batch, _provider, reference in abandoned:
+        if reference:
+            by_reference[reference].append(log_id)
+    if not by_reference:
+        return {}
+    with transaction.atomic():
+        unstarted = UnstartedCall.objects.select_for_update().filter(reference__in=list(by_reference))
+        references = list(unstarted.values_list("reference", flat=True))
+        if not references:
+            return {}
+        UnstartedCall.objects.filter(reference__in=references).delete()
+        released = {reference: by_reference[reference] for reference in references}
+        CommunicationLog.objects.filter(
+            id__in=[log_id for ids in released.values() for log_id in ids], status=Status.PENDING
+        ).update(claimed_at=None, provider_ref=None, attempts=F("attempts") - 1)
+    return released
 
 
 def _can_reconcile(provider_name: str) -> bool:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from communication.models import CommunicationLog
+from communication.models import CommunicationLog, UnstartedCall
 from communication.services import StatusUpdate, dispatch_pending, logs_apply_status, sweep_pending
 from communication.services import dispatch as dispatch_module
 from communication.services import status as status_services
@@ -224,6 +224,7 @@ def test_calls_that_follow_each_other_quickly_keep_the_claims_hand_over_time(
     dispatch_pending(batch_id="bat_T")
     assert [len(times) for _, times in seen] == [1, 1, 1]
     assert len(set.union(*(times for _, times in seen))) == 1
+    assert not UnstartedCall.objects.exists()  # each later call took its row off as it started
 
 
 def test_a_call_after_a_slow_one_stores_its_own_hand_over_time(
@@ -495,3 +496,86 @@ def test_a_change_of_several_chunks_is_applied_on_connections_side_by_side(alice
     assert {_status(log) for log in logs} == {"delivered"}
     assert len(applied_in) == 5 and len(set(applied_in)) == 2
     assert threading.current_thread().name not in applied_in
+
+
+def _stale_claims(settings):
+    long_ago = timezone.now() - timedelta(seconds=settings.STALE_CLAIM_SECONDS + 1)
+    CommunicationLog.objects.filter(claimed_at__isnull=False).update(claimed_at=long_ago, updated_at=long_ago)
+
+
+@pytest.fixture
+def dead_workers_chunk(pending_logs, recording_provider, settings):
+    """A worker claimed 120 logs as three calls (50, 50, 20) and died: it made the first call
+    or was about to, and never started the other two."""
+    settings.DISPATCH_CHUNK_SIZE = 120
+    pending_logs(120)
+    calls = dispatch_module._claim_chunk(batch_id="bat_T", size=120)
+    assert [len(call.logs) for call in calls] == [50, 50, 20]
+    return calls
+
+
+def _ids(*calls):
+    return {log.id for call in calls for log in call.logs}
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Batches the sweeper hands to a dispatch task, kept here rather than sent inline."""
+    batches = []
+    monkeypatch.setattr(
+        dispatch_module, "enqueue_dispatch", lambda batch_id, pending: batches.append(batch_id)
+    )
+    return batches
+
+
+def test_the_sweeper_sends_again_the_calls_a_dead_worker_never_started(
+    dead_workers_chunk, recording_provider, settings, enqueued
+):
+    first, second, third = dead_workers_chunk
+    _stale_claims(settings)
+    report = sweep_pending()
+    assert (report.released, report.abandoned, enqueued) == (70, 50, ["bat_T"])
+    released = CommunicationLog.objects.filter(id__in=_ids(second, third))
+    assert set(released.values_list("status", "claimed_at", "provider_ref", "attempts")) == {
+        ("pending", None, None, 0)
+    }
+    # The first call may have reached the provider: never resent (this one cannot be asked).
+    first_logs = CommunicationLog.objects.filter(id__in=_ids(first))
+    assert set(first_logs.values_list("status", "status_detail")) == {("failed", "unknown")}
+    assert dispatch_pending(batch_id="bat_T").sent == 70
+    assert sorted(m.log_id for m in recording_provider.received) == sorted(_ids(second, third))
+    assert not UnstartedCall.objects.exists()
+
+
+def test_a_call_its_worker_started_is_never_released(dead_workers_chunk, settings):
+    first, second, third = dead_workers_chunk
+    assert dispatch_module._start_later_call(second)
+    _stale_claims(settings)
+    report = sweep_pending()
+    assert (report.released, report.abandoned) == (20, 100)
+    assert set(
+        CommunicationLog.objects.filter(id__in=_ids(first, second)).values_list("status", flat=True)
+    ) == {"failed"}
+
+
+def test_a_worker_thought_dead_skips_the_calls_the_sweeper_released(
+    dead_workers_chunk, recording_provider, settings, enqueued
+):
+    """Its heartbeat stopped for longer than STALE_CLAIM_SECONDS, but it was alive: the
+    released calls are not made twice, by it and by whoever claims them next."""
+    first, *_ = dead_workers_chunk
+    _stale_claims(settings)
+    sweep_pending()
+    dispatch_module._send_chunk(dead_workers_chunk, dispatch_module.DispatchReport())
+    assert recording_provider.calls == [50]
+    dispatch_pending(batch_id="bat_T")
+    assert recording_provider.calls == [50, 50, 20]
+    assert len({m.log_id for m in recording_provider.received}) == 120 == len(recording_provider.received)
+
+
+def test_the_sweeper_drops_unstarted_call_rows_older_than_a_day(alice):
+    """Left only when their logs were settled some other way while claimed."""
+    UnstartedCall.objects.create(reference="r-old", planned_at=timezone.now() - timedelta(days=1, minutes=1))
+    UnstartedCall.objects.create(reference="r-recent", planned_at=timezone.now() - timedelta(hours=23))
+    sweep_pending()
+    assert list(UnstartedCall.objects.values_list("reference", flat=True)) == ["r-recent"]
