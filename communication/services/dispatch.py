@@ -561,8 +561,9 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
         .exclude(status_detail=StatusDetail.RECONCILING)
         .values_list("id", "batch_id", "provider", "provider_ref")[:limit]
     )
-    released = _release_unstarted_calls(abandoned)
-    report.released = sum(len(ids) for ids in released.values())
+    released, report.released, released_batches = _release_unstarted_calls(
+        {reference for *_, reference in abandoned if reference}
+    )
     reason = OUTCOME_UNKNOWN.format(reason="the worker stopped while sending")
     askable, unknown = [], []
     for log_id, _batch, provider_name, reference in abandoned:
@@ -587,7 +588,6 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
         .distinct()
         .order_by()[:limit]
     )
-    released_batches = {batch_id for _, batch_id, _, reference in abandoned if reference in released}
     for batch_id in released_batches.union(waiting):
         enqueue_dispatch(batch_id, settings.DISPATCH_CHUNK_SIZE)
         report.requeued_batches += 1
@@ -598,28 +598,27 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
     return report
 
 
-def _release_unstarted_calls(abandoned: list[tuple[str, str, str, str]]) -> dict[str, list[str]]:
+def _release_unstarted_calls(references: set[str]) -> tuple[set[str], int, set[str | None]]:
     """Give back to the queue the logs of abandoned calls their worker never started (their
     `UnstartedCall` row is still there): nothing of theirs left, so sending them again cannot
     send anything twice. The rows are taken in the same transaction, so a worker that was only
-    slow finds its call gone and skips it. Returns the logs released, by call reference."""
-    by_reference: dict[str, list[str]] = defaultdict(list)
-    for log_id, _batch, _provider, reference in abandoned:
-        if reference:
-            by_reference[reference].append(log_id)
-    if not by_reference:
-        return {}
+    slow finds its call gone and skips it. Every log of such a call is released, also those
+    past this sweep's limit. Returns the calls released, how many logs, and their batches."""
+    if not references:
+        return set(), 0, set()
     with transaction.atomic():
-        unstarted = UnstartedCall.objects.select_for_update().filter(reference__in=list(by_reference))
-        references = list(unstarted.values_list("reference", flat=True))
-        if not references:
-            return {}
-        UnstartedCall.objects.filter(reference__in=references).delete()
-        released = {reference: by_reference[reference] for reference in references}
-        CommunicationLog.objects.filter(
-            id__in=[log_id for ids in released.values() for log_id in ids], status=Status.PENDING
-        ).update(claimed_at=None, provider_ref=None, attempts=F("attempts") - 1)
-    return released
+        unstarted = UnstartedCall.objects.select_for_update().filter(reference__in=references)
+        released = set(unstarted.values_list("reference", flat=True))
+        if not released:
+            return set(), 0, set()
+        UnstartedCall.objects.filter(reference__in=released).delete()
+        # Claimed pending rows: the small partial index log_claimed has them all.
+        logs = CommunicationLog.objects.filter(
+            status=Status.PENDING, claimed_at__isnull=False, provider_ref__in=released
+        )
+        batches = set(logs.order_by().values_list("batch_id", flat=True))
+        count = logs.update(claimed_at=None, provider_ref=None, attempts=F("attempts") - 1)
+    return released, count, batches
 
 
 def _can_reconcile(provider_name: str) -> bool:

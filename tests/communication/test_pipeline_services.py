@@ -579,3 +579,17 @@ def test_the_sweeper_drops_unstarted_call_rows_older_than_a_day(alice):
     UnstartedCall.objects.create(reference="r-recent", planned_at=timezone.now() - timedelta(hours=23))
     sweep_pending()
     assert list(UnstartedCall.objects.values_list("reference", flat=True)) == ["r-recent"]
+
+
+def test_a_call_is_released_whole_when_the_sweep_sees_only_some_of_its_logs(
+    dead_workers_chunk, settings, enqueued
+):
+    """The sweep reads at most `limit` abandoned logs (newest first): here the third call's 20
+    and 10 of the second's. Both calls are released whole; the first waits for the next sweep."""
+    first, second, third = dead_workers_chunk
+    _stale_claims(settings)
+    report = sweep_pending(limit=30)
+    assert (report.released, report.abandoned, enqueued) == (70, 0, ["bat_T"])
+    released = CommunicationLog.objects.filter(id__in=_ids(second, third), claimed_at__isnull=True)
+    assert released.count() == 70
+    assert sweep_pending().abandoned == 50
