@@ -31,7 +31,7 @@ from django.db import close_old_connections, connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from authms.models import Tenant, User  # noqa: E402
-from communication.models import CommunicationLog  # noqa: E402
+from communication.models import CommunicationLog, UnstartedCall  # noqa: E402
 from communication.services import bulk_send_now  # noqa: E402
 from providers.registry import reset_cache  # noqa: E402
 from templates.models import Template  # noqa: E402
@@ -236,29 +236,30 @@ def _kill_9(cluster, user, count, label):
     _wait_sent(batch_id, count // 3)
     cluster.signal_worker(signal.SIGKILL)
     cluster.worker.wait()
+    in_flight = CommunicationLog.objects.filter(batch_id=batch_id, status="pending", claimed_at__isnull=False)
+    unstarted = in_flight.filter(provider_ref__in=UnstartedCall.objects.values("reference")).count()
+    at_kill = f"at the kill: {in_flight.count()} claimed, {unstarted} of them in calls not started"
     time.sleep(9)
     cluster.start_worker()
     terminal = _wait_terminal(batch_id)  # counted from the restart
     cluster.fake.faults.slow = 0.0
-    return batch_id, terminal
+    return batch_id, terminal, f"time counted from the restart; {at_kill}"
 
 
 def scenario_kill_9(cluster, user, count):
     """A. kill -9 of the worker mid-batch, restarted 9 s later."""
-    batch_id, terminal = _kill_9(cluster, user, count, "A")
-    return _row("A kill -9, restart 9 s later", cluster, batch_id, terminal, "time counted from the restart")
+    batch_id, terminal, note = _kill_9(cluster, user, count, "A")
+    return _row("A kill -9, restart 9 s later", cluster, batch_id, terminal, note)
 
 
 def scenario_kill_9_with_subhook(cluster, user, count):
     """A-hook. As A, with SUBHOOK `request` pushes configured (the README's advice)."""
     cluster.fake.push_requests = True
     try:
-        batch_id, terminal = _kill_9(cluster, user, count, "A-hook")
+        batch_id, terminal, note = _kill_9(cluster, user, count, "A-hook")
     finally:
         cluster.fake.push_requests = False
-    return _row(
-        "A-hook as A, SUBHOOK request pushes", cluster, batch_id, terminal, "time counted from the restart"
-    )
+    return _row("A-hook as A, SUBHOOK request pushes", cluster, batch_id, terminal, note)
 
 
 def scenario_sigterm(cluster, user, count):
