@@ -334,6 +334,9 @@ class SyncCursor(models.Model):
     offset = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(null=True)
     last_run_at = models.DateTimeField(null=True)
+    # When this window's first page was asked for: messages held for reconciliation after it
+    # are not candidates on its later pages, so they need a pass of their own.
+    window_opened_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "communication_sync_cursor"

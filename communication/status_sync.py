@@ -70,19 +70,20 @@ def _focused_window(provider_name: str, account: str, now) -> SyncCursor | None:
     """The cursor of a pass over just the stretch of time in which messages now held for
     reconciliation were handed over (their records are what settles them), or None when no
     message was held since the last such pass began. Messages held while one is under way
-    wait for the next."""
+    wait for the next: since it began, not since its last page, or a second crash during a
+    pass would be left to the general pass's hours of records."""
     key = {"provider": provider_name, "account": f"{account}{FOCUSED_SUFFIX}"}
     cursor = SyncCursor.objects.filter(**key).first()
     if cursor is not None and not cursor.window_done:
         return cursor
-    held = reconciling_hand_overs(provider=provider_name, held_after=cursor and cursor.last_run_at)
+    held = reconciling_hand_overs(provider=provider_name, held_after=cursor and cursor.window_opened_at)
     if held is None:
         return None
     cursor = cursor or SyncCursor(**key)
     first, last = held
     cursor.window_start = first - MATCH_BEFORE
     cursor.window_end = min(now, last + FOCUSED_WINDOW_AFTER)
-    cursor.offset, cursor.total = 0, None
+    cursor.offset, cursor.total, cursor.window_opened_at = 0, None, now
     return cursor
 
 

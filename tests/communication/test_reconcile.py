@@ -323,6 +323,33 @@ def test_held_messages_are_asked_about_first_in_a_window_around_their_hand_over(
     )  # general again
 
 
+def test_messages_held_while_a_focused_pass_is_under_way_get_a_focused_pass_of_their_own(
+    submail_logs, fake_submail, settings
+):
+    """A focused pass covers the messages held before it began. Messages held while it pages
+    through its window (a second crash a minute after the first) were handed over after that
+    window, so the next focused pass must be theirs, not the general pass's hours of records."""
+    settings.SUBMAIL_READ_TIMEOUT = 0.2
+    settings.STATUS_SYNC_ROWS = 2
+    fake_submail.faults.slow, fake_submail.faults.slow_seconds = 1.0, 0.4
+    first = submail_logs(3)
+    dispatch_pending(batch_id="bat_R")
+    fake_submail.faults.slow = 0.0
+    status_sync_tick(provider_name="submail")  # the focused pass over bat_R: page 1 of 2
+    later = submail_logs(1, batch="bat_S")
+    fake_submail.faults.slow = 1.0
+    dispatch_pending(batch_id="bat_S")
+    fake_submail.faults.slow = 0.0
+    (held_later,) = _held(later)
+    _a_minute_later(fake_submail)
+    status_sync_tick(provider_name="submail")  # page 2 of 2: bat_R settled, its pass done
+    assert _held(first) == []
+    _a_minute_later(fake_submail)
+    run = status_sync_tick(provider_name="submail")
+    assert run.window_start == held_later.claimed_at - timedelta(seconds=10)  # focused on bat_S
+    assert _held(later) == [] and later[0].status == "sent"
+
+
 def test_a_dead_workers_messages_are_asked_about_by_the_sweep_that_finds_them(alice, fake_submail, settings):
     from communication.tasks import sweep_pending as sweep_task
 
