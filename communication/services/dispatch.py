@@ -433,25 +433,52 @@ def _record_results(
     with_database_retry(write, what="recording provider answers")
 
 
-def _start_later_call(call: ClaimedCall) -> bool:
-    """Take a later call's row off the unstarted list before making it. False: the sweeper
-    took it first (this worker's heartbeat had stopped) and gave its logs back to the queue.
-    One statement (the ORM's delete wraps its DELETE in a transaction: three round trips)."""
-    sql = f"DELETE FROM {connection.ops.quote_name(UnstartedCall._meta.db_table)} WHERE reference = %s"  # noqa: S608 - a quoted table name; the value is a parameter
+# Later calls are taken off the unstarted list a group at a time, the group's calls holding at
+# least this many messages together. A provider taking one message a call then pays one
+# statement per ten messages (one a message cost its drain up to a tenth; grouped, within
+# 2 %, measured alternated), and a worker that dies leaves at most the rest of one group to
+# reconciliation instead of sending it again.
+START_AHEAD_MESSAGES = 10
 
-    def delete() -> int:
+
+def _start_later_calls(calls: list[ClaimedCall]) -> set[str]:
+    """Take these calls' rows off the unstarted list before making them; returns the
+    references taken. A call whose row was already gone was taken by the sweeper (this
+    worker's heartbeat had stopped), which gave its logs back to the queue. One statement
+    (the ORM's delete wraps its DELETE in a transaction and does not say which rows)."""
+    table = connection.ops.quote_name(UnstartedCall._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(calls))
+    sql = f"DELETE FROM {table} WHERE reference IN ({placeholders}) RETURNING reference"  # noqa: S608 - a quoted table name; values are parameters
+
+    def delete() -> set[str]:
         with connection.cursor() as cursor:
-            cursor.execute(sql, [call.reference])
-            return cursor.rowcount
+            cursor.execute(sql, [call.reference for call in calls])
+            return {reference for (reference,) in cursor.fetchall()}
 
-    return with_database_retry(delete, what="starting a provider call") > 0
+    return with_database_retry(delete, what="starting provider calls")
+
+
+def _group_from(calls: list[ClaimedCall], position: int) -> list[ClaimedCall]:
+    """The calls from `position` on that hold START_AHEAD_MESSAGES together (at least one)."""
+    group, messages = [], 0
+    for call in calls[position:]:
+        if messages >= START_AHEAD_MESSAGES:
+            break
+        group.append(call)
+        messages += len(call.logs)
+    return group
 
 
 def _send_chunk(calls: list[ClaimedCall], report: DispatchReport) -> None:
+    started = {calls[0].reference} if calls else set()  # the first call: its claim just committed
     for position, call in enumerate(calls):
-        if position and not _start_later_call(call):
-            logger.warning("Call %s was given back to the queue while this worker held it.", call.reference)
-            continue
+        if call.reference not in started:
+            started = _start_later_calls(_group_from(calls, position))
+            if call.reference not in started:
+                logger.warning(
+                    "Call %s was given back to the queue while this worker held it.", call.reference
+                )
+                continue
         try:
             provider = provider_by_name(call.provider_name)
         except LookupError as exc:  # the provider was removed from settings since the log was made

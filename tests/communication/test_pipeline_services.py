@@ -549,7 +549,7 @@ def test_the_sweeper_sends_again_the_calls_a_dead_worker_never_started(
 
 def test_a_call_its_worker_started_is_never_released(dead_workers_chunk, settings):
     first, second, third = dead_workers_chunk
-    assert dispatch_module._start_later_call(second)
+    assert dispatch_module._start_later_calls([second]) == {second.reference}
     _stale_claims(settings)
     report = sweep_pending()
     assert (report.released, report.abandoned) == (20, 100)
@@ -593,3 +593,30 @@ def test_a_call_is_released_whole_when_the_sweep_sees_only_some_of_its_logs(
     released = CommunicationLog.objects.filter(id__in=_ids(second, third), claimed_at__isnull=True)
     assert released.count() == 70
     assert sweep_pending().abandoned == 50
+
+
+@pytest.fixture
+def one_message_calls(recording_provider, pending_logs, settings, monkeypatch):
+    """A provider taking one message a call (FCM, Web Push, Aliyun's SendSms): 25 calls a chunk."""
+    monkeypatch.setattr(recording_provider, "max_batch_size", 1)
+    settings.DISPATCH_CHUNK_SIZE = 25
+    return pending_logs(25)
+
+
+def test_later_calls_are_started_ten_messages_at_a_time(one_message_calls, recording_provider):
+    with CaptureQueriesContext(connection) as queries:
+        assert dispatch_pending(batch_id="bat_T").sent == 25
+    starts = [q["sql"] for q in queries if q["sql"].startswith('DELETE FROM "communication_unstarted_call"')]
+    assert len(starts) == 3  # calls 2–11, 12–21, 22–25
+    assert len(recording_provider.calls) == 25 and not UnstartedCall.objects.exists()
+
+
+def test_a_dead_worker_leaves_at_most_the_rest_of_a_group_to_reconciliation(
+    one_message_calls, settings, enqueued
+):
+    calls = dispatch_module._claim_chunk(batch_id="bat_T", size=25)
+    taken = dispatch_module._start_later_calls(dispatch_module._group_from(calls, 1))
+    assert taken == {call.reference for call in calls[1:11]}
+    _stale_claims(settings)  # it died during call 2
+    report = sweep_pending()
+    assert (report.released, report.abandoned) == (14, 11)
