@@ -1,5 +1,6 @@
 """Unknown outcomes are settled from the gateway's own records, never resent blindly."""
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -324,7 +325,7 @@ def test_held_messages_are_asked_about_first_in_a_window_around_their_hand_over(
 
 
 def test_messages_held_while_a_focused_pass_is_under_way_get_a_focused_pass_of_their_own(
-    submail_logs, fake_submail, settings
+    submail_logs, fake_submail, settings, alice
 ):
     """A focused pass covers the messages held before it began. Messages held while it pages
     through its window (a second crash a minute after the first) were handed over after that
@@ -336,7 +337,12 @@ def test_messages_held_while_a_focused_pass_is_under_way_get_a_focused_pass_of_t
     dispatch_pending(batch_id="bat_R")
     fake_submail.faults.slow = 0.0
     status_sync_tick(provider_name="submail")  # the focused pass over bat_R: page 1 of 2
-    later = submail_logs(1, batch="bat_S")
+    # sms/log times are whole seconds: in the window's last second, bat_S would be on its page 2.
+    time.sleep(1.1)
+    # Another number: the same number and text within seconds could pair either record with either log.
+    later = [
+        LogFactory(user=alice, provider="submail", batch_id="bat_S", recipient="+8613900000099", content="Hi")
+    ]
     fake_submail.faults.slow = 1.0
     dispatch_pending(batch_id="bat_S")
     fake_submail.faults.slow = 0.0
@@ -345,6 +351,7 @@ def test_messages_held_while_a_focused_pass_is_under_way_get_a_focused_pass_of_t
     status_sync_tick(provider_name="submail")  # page 2 of 2: bat_R settled, its pass done
     assert _held(first) == []
     _a_minute_later(fake_submail)
+    settings.STATUS_SYNC_ROWS = 100  # one page for the window around bat_S (bat_R's records too)
     run = status_sync_tick(provider_name="submail")
     assert run.window_start == held_later.claimed_at - timedelta(seconds=10)  # focused on bat_S
     assert _held(later) == [] and later[0].status == "sent"
