@@ -441,21 +441,25 @@ def _record_results(
 START_AHEAD_MESSAGES = 10
 
 
-def _start_later_calls(calls: list[ClaimedCall]) -> set[str]:
-    """Take these calls' rows off the unstarted list before making them; returns the
-    references taken. A call whose row was already gone was taken by the sweeper (this
-    worker's heartbeat had stopped), which gave its logs back to the queue. One statement
-    (the ORM's delete wraps its DELETE in a transaction and does not say which rows)."""
+def _take_unstarted(references: list[str]) -> set[str]:
+    """Delete these calls' `UnstartedCall` rows; returns the references whose row was still
+    there. Whoever takes a row owns its call: the worker about to make it, or the sweeper
+    giving a dead worker's logs back to the queue. One statement (the ORM's delete wraps its
+    DELETE in a transaction and does not say which rows it deleted)."""
     table = connection.ops.quote_name(UnstartedCall._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(calls))
+    placeholders = ", ".join(["%s"] * len(references))
     sql = f"DELETE FROM {table} WHERE reference IN ({placeholders}) RETURNING reference"  # noqa: S608 - a quoted table name; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, references)
+        return {reference for (reference,) in cursor.fetchall()}
 
-    def delete() -> set[str]:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [call.reference for call in calls])
-            return {reference for (reference,) in cursor.fetchall()}
 
-    return with_database_retry(delete, what="starting provider calls")
+def _start_later_calls(calls: list[ClaimedCall]) -> set[str]:
+    """Take these calls off the unstarted list before making them; returns the references
+    taken. A call not taken was the sweeper's (this worker's heartbeat had stopped), which
+    gave its logs back to the queue."""
+    references = [call.reference for call in calls]
+    return with_database_retry(partial(_take_unstarted, references), what="starting provider calls")
 
 
 def _group_from(calls: list[ClaimedCall], position: int) -> list[ClaimedCall]:
@@ -634,11 +638,9 @@ def _release_unstarted_calls(references: set[str]) -> tuple[set[str], int, set[s
     if not references:
         return set(), 0, set()
     with transaction.atomic():
-        unstarted = UnstartedCall.objects.select_for_update().filter(reference__in=references)
-        released = set(unstarted.values_list("reference", flat=True))
+        released = _take_unstarted(list(references))
         if not released:
             return set(), 0, set()
-        UnstartedCall.objects.filter(reference__in=released).delete()
         # Claimed pending rows: the small partial index log_claimed has them all.
         logs = CommunicationLog.objects.filter(
             status=Status.PENDING, claimed_at__isnull=False, provider_ref__in=released
