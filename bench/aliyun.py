@@ -12,14 +12,21 @@ per message; duplicates counted at the fake.
 import argparse
 from collections import Counter
 
-from bench.common import bench_sender, drain_in_workers, median_drain, print_table, send_rows, setup_django
+from bench.common import (
+    MEDIAN_DRAIN_PREFIXES,
+    bench_sender,
+    drain_in_workers,
+    median_drain,
+    print_table,
+    send_rows,
+    setup_django,
+)
 
 setup_django()
 
 from tests.conftest import ALIYUN_KEY_ID, ALIYUN_KEY_SECRET, ALIYUN_TEMPLATES  # noqa: E402
 from tests.fakes.aliyun_server import FakeAliyun  # noqa: E402
 
-BATCHED_PREFIXES = ["+86139", "+86134", "+86133"]  # three batched drains, the median taken
 PAYLOAD = {"provider_codes": {"aliyun": "SMS_100"}, "variables": {"code": "2468"}}
 
 
@@ -35,10 +42,8 @@ def main():
         "ALIYUN_SMS_SIGN_NAME": "Bench", "ALIYUN_SMS_BASE_URL": fake.url,
     }  # fmt: skip
     n = args.messages
-    batched, batched_runs = median_drain(
-        user, n, "bat_batched", provider="aliyun", env=env, payload=PAYLOAD, prefixes=BATCHED_PREFIXES
-    )
-    calls_batched = fake.calls("SendBatchSms") // len(BATCHED_PREFIXES)
+    batched, batched_runs = median_drain(user, n, "bat_batched", provider="aliyun", env=env, payload=PAYLOAD)
+    calls_batched = fake.calls("SendBatchSms") // len(MEDIAN_DRAIN_PREFIXES)
     single = drain_in_workers(
         user, n, "bat_single", provider="aliyun", env={**env, "ALIYUN_CHUNK_SIZE": 1}, payload=PAYLOAD,
         prefix="+86138",
@@ -46,7 +51,7 @@ def main():
     fake.stop()
     accepted = Counter(fake.deliveries())
     duplicates = sum(count - 1 for count in accepted.values())
-    runs = len(BATCHED_PREFIXES) + 1
+    runs = len(MEDIAN_DRAIN_PREFIXES) + 1
     assert len(fake.messages) == runs * args.messages and fake.calls("SendSms") == args.messages
     rows = send_rows(
         args.messages,

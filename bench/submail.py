@@ -21,6 +21,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from bench.common import (
+    MEDIAN_DRAIN_PREFIXES,
     bench_sender,
     drain_in_workers,
     median_drain,
@@ -39,9 +40,6 @@ from communication.services import reports_apply
 from providers.base import StatusReport
 from tests.conftest import SUBMAIL_APPID, SUBMAIL_APPKEY
 from tests.fakes.submail_server import FakeSubmail
-
-# Recipients of the three batched drains (the median is taken); the other phases use +86135–7.
-BATCHED_PREFIXES = ["+86139", "+86134", "+86133"]
 
 
 def seed_sent_logs(user, count: int, prefix: str):
@@ -127,10 +125,8 @@ def main():
 
     fake = FakeSubmail({SUBMAIL_APPID: SUBMAIL_APPKEY}).start()
     n = args.messages
-    batched, batched_runs = median_drain(
-        user, n, "bat_batched", provider="submail", env=submail_env(fake), prefixes=BATCHED_PREFIXES
-    )
-    calls_batched = fake.calls("sms/multisend") // len(BATCHED_PREFIXES)
+    batched, batched_runs = median_drain(user, n, "bat_batched", provider="submail", env=submail_env(fake))
+    calls_batched = fake.calls("sms/multisend") // len(MEDIAN_DRAIN_PREFIXES)
     single = drain_in_workers(
         user,
         n,
