@@ -254,11 +254,12 @@ def scenario_kill_9(cluster, user, count):
 
 def scenario_kill_9_with_subhook(cluster, user, count):
     """A-hook. As A, with SUBHOOK `request` pushes configured (the README's advice)."""
-    cluster.fake.push_requests = True
+    cluster.fake.push_requests, cluster.fake.pushes_refused = True, 0
     try:
         batch_id, terminal, note = _kill_9(cluster, user, count, "A-hook")
     finally:
         cluster.fake.push_requests = False
+    note += f"; pushes not answered with a 2xx: {cluster.fake.pushes_refused}"
     return _row("A-hook as A, SUBHOOK request pushes", cluster, batch_id, terminal, note)
 
 

@@ -64,9 +64,13 @@ def sync_delivery_status():
     ]
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def apply_pushed_reports(reports: list[dict]):
-    """Receipts a provider pushed, applied off the request (the provider wants its answer fast)."""
+    """Receipts a provider pushed, applied off the request (the provider wants its answer fast).
+
+    The provider has its answer, so this task is their only copy: it is acknowledged only once
+    applied, and a worker process that dies on it hands it back. Applying twice is harmless
+    (forward-only)."""
     return services.reports_apply([services.report_from_dict(report) for report in reports]).applied
 
 

@@ -14,28 +14,37 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from communication.models import CommunicationLog, UnstartedCall
-from communication.services import sweep_pending
+from communication.services import report_as_dict, sweep_pending
 from communication.status_sync import status_sync_tick
+from communication.tasks import apply_pushed_reports
+from providers.base import StatusReport
 from tests.communication.test_status_sync import next_minute
 from tests.conftest import SUBMAIL_APPID, SUBMAIL_APPKEY, require_service_url
 from tests.e2e.conftest import statuses, wait_until
 from tests.e2e.test_submail_pipeline import bulk_sms
+from tests.factories import LogFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    """The test database, for the worker processes and for the test's own second connection."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.fixture
 def worker_process(fake_submail, real_broker):
     """Start (and restart) worker processes sharing this test's database and broker."""
-    db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": require_service_url("CELERY_BROKER_URL"),
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "SMS_PROVIDER": "submail",
@@ -211,3 +220,40 @@ def test_a_scheduled_bulk_of_10000_leaves_within_60_s_of_send_at_with_a_worker_a
     sent_at = CommunicationLog.objects.filter(batch_id=batch_id).values_list("sent_at", flat=True)
     assert min(sent_at) >= send_at and (max(sent_at) - send_at).total_seconds() < 60
     assert len(fake_submail.deliveries()) == 10_000 and not _sent_twice(fake_submail)
+
+
+def _blocked_backends() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_pushed_receipts_a_killed_worker_process_was_applying_are_applied_again(
+    sender, fake_submail, worker_process
+):
+    """Receipts are applied on a worker after the provider got its answer, so a worker process
+    that dies while applying them must not take them along: the task goes back to the queue."""
+    log = LogFactory(
+        user=UserFactory(), provider="aliyun", status="sent", provider_message_id="rOUT/13900000000"
+    )
+    holder = psycopg.connect(_database_url())
+    try:
+        holder.execute("SELECT id FROM communication_log WHERE id = %s FOR UPDATE", [log.id])
+        worker = worker_process()
+        apply_pushed_reports.delay(
+            [report_as_dict(StatusReport(log.provider_message_id, "delivered", at=timezone.now()))]
+        )
+        wait_until(lambda: len(_blocked_backends()) == 1, timeout=30)  # applying, held on our lock
+        pool = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, check=True)
+        for pid in pool.stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+        # The dead process's statement never ran: end its backend before releasing the row.
+        for backend in _blocked_backends():
+            holder.execute("SELECT pg_terminate_backend(%s)", [backend])
+    finally:
+        holder.rollback()
+        holder.close()
+    wait_until(lambda: CommunicationLog.objects.get(id=log.id).status == "delivered", timeout=60)

@@ -75,6 +75,7 @@ class FakeSubmail(FakeGateway):
         # subscribed to that event does), from a background thread, in acceptance order.
         self.push_requests = False
         self._pushes: queue.Queue = queue.Queue()
+        self.pushes_refused = 0  # pushes the service did not answer with a 2xx
         threading.Thread(target=self._push_forever, daemon=True).start()
         self.clock_skew = 0  # seconds added to the server clock
         self._log_cache: dict[str, tuple[float, dict]] = {}
@@ -126,9 +127,12 @@ class FakeSubmail(FakeGateway):
         while True:
             fields = self._pushes.get()
             try:
-                self.push_subhook("request", **fields)
+                accepted = self.push_subhook("request", **fields).ok
             except requests.RequestException:
-                pass  # SUBMAIL would retry; the status sync reconciles anyway
+                accepted = False
+            if not accepted:  # not retried (SUBMAIL documents no retry): the status sync settles it
+                with self._lock:
+                    self.pushes_refused += 1
 
     def push_subhook(self, event: str, **fields) -> requests.Response:
         token = uuid.uuid4().hex
