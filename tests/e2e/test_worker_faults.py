@@ -247,9 +247,8 @@ def test_pushed_receipts_a_killed_worker_process_was_applying_are_applied_again(
             [report_as_dict(StatusReport(log.provider_message_id, "delivered", at=timezone.now()))]
         )
         wait_until(lambda: len(_blocked_backends()) == 1, timeout=30)  # applying, held on our lock
-        pool = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, check=True)
-        for pid in pool.stdout.split():
-            os.kill(int(pid), signal.SIGKILL)
+        for pid in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split():
+            os.kill(int(pid), signal.SIGKILL)  # the pool's processes; the main process lives on
         # The dead process's statement never ran: end its backend before releasing the row.
         for backend in _blocked_backends():
             holder.execute("SELECT pg_terminate_backend(%s)", [backend])
