@@ -13,6 +13,7 @@ Two kinds:
 `/metrics` answers only with `Authorization: Bearer <METRICS_TOKEN>` (404 without a token set).
 """
 
+import collections
 import logging
 import os
 from collections.abc import Sequence
@@ -55,8 +56,9 @@ PROVIDER_LATENCY = Histogram(
 def observe_provider_call(provider: str, channel: str, outcomes: Sequence[str], seconds: float) -> None:
     PROVIDER_REQUESTS.labels(provider, channel).inc()
     PROVIDER_LATENCY.labels(provider, channel).observe(seconds)
-    for outcome in outcomes:
-        PROVIDER_MESSAGES.labels(provider, channel, outcome).inc()
+    # One label lookup per outcome, not per message (1.7 µs each: 17 ms per 10,000 messages).
+    for outcome, count in collections.Counter(outcomes).items():
+        PROVIDER_MESSAGES.labels(provider, channel, outcome).inc(count)
 
 
 class PipelineCollector:
