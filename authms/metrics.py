@@ -67,6 +67,7 @@ class PipelineCollector:
     NAMES = (
         "authms_logs_pending",
         "authms_logs_unknown_24h",
+        "authms_pushed_reports_waiting",
         "authms_provider_in_rotation",
         "authms_broker_up",
         "authms_queue_depth",
@@ -77,7 +78,7 @@ class PipelineCollector:
         return [GaugeMetricFamily(name, name) for name in self.NAMES]
 
     def collect(self):
-        from communication.models import CommunicationLog, ProviderHealth, Status, StatusDetail
+        from communication.models import CommunicationLog, ProviderHealth, PushedReports, Status, StatusDetail
         from providers.registry import providers_in_use
 
         now = timezone.now()
@@ -128,6 +129,16 @@ class PipelineCollector:
         ):
             unknown.add_metric([row["provider"]], row["n"])
         yield unknown
+
+        waiting = GaugeMetricFamily(
+            "authms_pushed_reports_waiting",
+            "Pushed receipts stored and not yet applied, by provider: lasting rows mean workers "
+            "are behind, or a push that cannot be applied (the sweeper logs it).",
+            labels=["provider"],
+        )
+        for row in PushedReports.objects.values("provider").annotate(n=Count("id")).order_by():
+            waiting.add_metric([row["provider"]], row["n"])
+        yield waiting
 
         rotation = GaugeMetricFamily(
             "authms_provider_in_rotation",

@@ -406,6 +406,9 @@ SUBMAIL_CHUNK_SIZE = env_int("SUBMAIL_CHUNK_SIZE", 50)  # SUBMAIL recommends at 
 SUBMAIL_SUBHOOK_KEY = env_str("SUBMAIL_SUBHOOK_KEY")
 # How long a push's one-time token is remembered (replays within it are refused).
 RECEIPT_TOKEN_RETENTION_SECONDS = env_seconds("RECEIPT_TOKEN_RETENTION", "30d")
+# Pushed receipts not applied this long after they came (their task was lost with a worker or
+# the broker) are applied by the sweeper.
+PUSHED_REPORTS_SWEEP_AFTER_SECONDS = env_seconds("PUSHED_REPORTS_SWEEP_AFTER", "60s")
 # Delivery-status polling (sms/log): how far back each window reaches, how much consecutive
 # windows overlap (late carrier reports), and rows per call.
 STATUS_SYNC_LOOKBACK_SECONDS = env_seconds("STATUS_SYNC_LOOKBACK", "6h")

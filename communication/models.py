@@ -396,6 +396,24 @@ class ReceiptToken(models.Model):
         return f"{self.provider}:{self.token}"
 
 
+class PushedReports(models.Model):
+    """Delivery reports a provider pushed (Aliyun's receipts), kept from the request until a
+    worker has applied them. The provider has had its answer and will not push them again,
+    so this row is their only copy: a task lost with its worker or with the broker is made up
+    by the sweeper, which applies rows older than PUSHED_REPORTS_SWEEP_AFTER."""
+
+    provider = models.CharField(max_length=32)
+    reports = models.JSONField()  # report_as_dict of each
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "communication_pushed_reports"
+        indexes = [models.Index(fields=["received_at"], name="pushed_reports_received")]
+
+    def __str__(self):
+        return f"{self.provider}: {len(self.reports)} reports at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
 class DeliveryAttempt(models.Model):
     """A provider attempt that did not settle its message: the provider refused to take it
     (down, throttled, misconfigured) and the message waited for a retry or moved on to the

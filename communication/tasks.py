@@ -64,14 +64,15 @@ def sync_delivery_status():
     ]
 
 
-@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def apply_pushed_reports(reports: list[dict]):
-    """Receipts a provider pushed, applied off the request (the provider wants its answer fast).
-
-    The provider has its answer, so this task is their only copy: it is acknowledged only once
-    applied, and a worker process that dies on it hands it back. Applying twice is harmless
-    (forward-only)."""
-    return services.reports_apply([services.report_from_dict(report) for report in reports]).applied
+@shared_task(ignore_result=True)
+def apply_pushed_reports(kept: int | list[dict]):
+    """Receipts a provider pushed, applied off the request (the provider wants its answer
+    fast). The request kept them (`PushedReports`); if this task is lost with its worker or
+    the broker, the sweeper applies them. A list: a task queued by a version that passed the
+    reports themselves."""
+    if isinstance(kept, list):
+        return services.reports_apply([services.report_from_dict(report) for report in kept]).applied
+    return services.pushed_reports_apply(kept_id=kept)
 
 
 @shared_task(ignore_result=True)

@@ -443,15 +443,17 @@ class ProviderReceiptsView(ProviderPushView):
         operation_id="provider_receipts",
         summary="Provider delivery receipts (push)",
         description="Aliyun: set the SmsReport HTTP push URL to `…/providers/aliyun/receipts/"
-        "<ALIYUN_RECEIPT_TOKEN>`. Receipts are applied on a worker (inline when the broker is "
-        "away), forward-only, so a repeated or out-of-order push changes nothing it should not.",
+        "<ALIYUN_RECEIPT_TOKEN>`. Receipts are stored, then applied on a worker (inline when the "
+        "broker is away; by the sweeper if that task is lost), forward-only, so a repeated or "
+        "out-of-order push changes nothing it should not.",
         request=None,
         responses={200: OpenApiTypes.OBJECT, **error_responses(None, 400, 404)},
         tags=["providers"],
     )
     def post(self, request, provider, token):
         sender, reports = self.pushed(request, provider, token)
-        _apply_soon([services.report_as_dict(report) for report in reports])
+        if reports:
+            _apply_soon(services.pushed_reports_keep(provider=sender.name, reports=reports))
         return Response(sender.push_ack or {"received": len(reports)})
 
 
@@ -474,11 +476,11 @@ class ProviderRepliesView(ProviderPushView):
         return Response(sender.push_ack or {"received": len(replies)})
 
 
-def _apply_soon(reports: list[dict]) -> None:
+def _apply_soon(kept_id: int) -> None:
     try:
-        tasks.apply_pushed_reports.delay(reports)
+        tasks.apply_pushed_reports.delay(kept_id)
     except (OSError, BrokerError):
-        tasks.apply_pushed_reports(reports)
+        tasks.apply_pushed_reports(kept_id)
 
 
 _DEVICE_RESPONSE = data_envelope("DeviceResponse", DeviceSerializer())

@@ -46,7 +46,7 @@ from communication.services.heartbeat import claim_heartbeat
 from communication.services.outgoing import outgoing_message
 from communication.services.reconcile import logs_hold_for_reconciliation, reconciliations_expire
 from communication.services.routing import route
-from communication.services.status import StatusUpdate, logs_apply_status
+from communication.services.status import StatusUpdate, logs_apply_status, pushed_reports_apply_left
 from providers.base import (
     OUTCOME_UNKNOWN,
     Outcome,
@@ -571,11 +571,12 @@ class SweepReport:
     looked_up: int = 0  # held messages settled by asking the gateway about each (Aliyun)
     expired: int = 0  # reconciliations past their deadline, failed as unknown
     completed_batches: int = 0
+    pushed_reports: int = 0  # logs changed by kept pushed receipts whose task was lost
 
 
 def sweep_pending(*, limit: int = 1000) -> SweepReport:
     """Re-enqueue due logs nobody picked up, settle claims whose worker died, and end
-    reconciliations past their deadline.
+    reconciliations past their deadline; apply pushed receipts whose task was lost.
 
     A claimed log whose worker vanished may or may not have reached the provider: it is
     reconciled where the provider can be asked (it carries the reference of its call),
@@ -626,6 +627,7 @@ def sweep_pending(*, limit: int = 1000) -> SweepReport:
 
     for batch_id in {batch_id for _log, batch_id, _p, _r in abandoned if batch_id}:
         report.completed_batches += batch_complete_if_done(batch_id=batch_id)
+    report.pushed_reports = pushed_reports_apply_left()
     return report
 
 

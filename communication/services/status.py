@@ -23,6 +23,7 @@ from authms.side_by_side import map_side_by_side
 from communication.models import (
     RESPONSE_MAX_BYTES,
     CommunicationLog,
+    PushedReports,
     ReceiptToken,
     Status,
     StatusDetail,
@@ -246,6 +247,38 @@ def reports_apply(reports: Sequence[StatusReport]) -> ReportsApplied:
     if unknown:
         logger.info("%d status reports name message ids we do not know", unknown)
     return ReportsApplied(applied=applied, unknown=unknown)
+
+
+def pushed_reports_keep(*, provider: str, reports: Sequence[StatusReport]) -> int:
+    """Keep a push's reports until a worker applies them (`pushed_reports_apply`); the id."""
+    return PushedReports.objects.create(provider=provider, reports=[report_as_dict(r) for r in reports]).id
+
+
+def pushed_reports_apply(*, kept_id: int) -> int:
+    """Apply kept reports and forget them, in one transaction; how many logs changed. 0 when
+    they are gone (applied) or another worker is applying them."""
+    with transaction.atomic():
+        kept = PushedReports.objects.select_for_update(skip_locked=True).filter(id=kept_id).first()
+        if kept is None:
+            return 0
+        applied = reports_apply([report_from_dict(report) for report in kept.reports]).applied
+        kept.delete()
+    return applied
+
+
+def pushed_reports_apply_left(*, limit: int = 100) -> int:
+    """For the sweeper: kept reports still there PUSHED_REPORTS_SWEEP_AFTER after they came,
+    whose task was lost, applied here. One that fails is logged and left for the next sweep,
+    without holding up the others."""
+    before = timezone.now() - timedelta(seconds=settings.PUSHED_REPORTS_SWEEP_AFTER_SECONDS)
+    left = PushedReports.objects.filter(received_at__lt=before).order_by("received_at")
+    applied = 0
+    for kept_id in left.values_list("id", flat=True)[:limit]:
+        try:
+            applied += pushed_reports_apply(kept_id=kept_id)
+        except Exception:
+            logger.exception("Could not apply kept pushed reports %s", kept_id)
+    return applied
 
 
 def receipt_fingerprint(data: Mapping) -> str:

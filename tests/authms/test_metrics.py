@@ -58,6 +58,14 @@ def test_pending_logs_are_counted_by_provider_and_state(scrape, alice):
     assert _value(text, "authms_logs_unknown_24h", provider="aliyun") == 1
 
 
+def test_pushed_receipts_waiting_to_be_applied_are_counted(db, scrape):
+    from communication.models import PushedReports
+
+    PushedReports.objects.create(provider="aliyun", reports=[])
+    PushedReports.objects.create(provider="aliyun", reports=[])
+    assert _value(scrape(), "authms_pushed_reports_waiting", provider="aliyun") == 2
+
+
 def test_provider_calls_are_counted_with_outcomes_and_latency(scrape, alice, recording_provider):
     from providers.base import SendResult
 

@@ -5,7 +5,10 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from communication.models import CommunicationLog, Suppression
+from communication import tasks
+from communication.models import CommunicationLog, PushedReports, Suppression
+from communication.services import pushed_reports_apply, pushed_reports_keep, sweep_pending
+from providers.base import StatusReport
 from tests.conftest import ALIYUN_RECEIPT_TOKEN
 from tests.factories import LogFactory
 
@@ -46,6 +49,42 @@ def test_a_batch_of_receipts_is_acknowledged_as_aliyun_requires_and_applied(sent
     )  # fmt: skip
     failed.refresh_from_db()
     assert "MK:0005" in failed.error
+    assert not PushedReports.objects.exists()  # kept until applied, then forgotten
+
+
+def test_receipts_whose_task_is_lost_are_applied_by_the_sweep(sent_aliyun, settings, monkeypatch):
+    """Aliyun has its answer and will not push again: the request keeps the receipts, so a task
+    lost with its worker or with the broker costs a sweep's delay, not the receipts."""
+    (log,) = sent_aliyun(1)
+    monkeypatch.setattr(tasks.apply_pushed_reports, "delay", lambda kept_id: None)
+    assert _post(RECEIPTS, [_receipt(log)]).status_code == 200
+    log.refresh_from_db()
+    assert log.status == "sent"
+    assert sweep_pending().pushed_reports == 0  # not yet: the task may only be late
+    settings.PUSHED_REPORTS_SWEEP_AFTER_SECONDS = 0
+    assert sweep_pending().pushed_reports == 1
+    log.refresh_from_db()
+    assert log.status == "delivered" and not PushedReports.objects.exists()
+
+
+def test_kept_receipts_are_applied_once_by_whoever_comes_first(sent_aliyun):
+    (log,) = sent_aliyun(1)
+    kept_id = pushed_reports_keep(
+        provider="aliyun", reports=[StatusReport(log.provider_message_id, "delivered")]
+    )
+    assert pushed_reports_apply(kept_id=kept_id) == 1
+    assert pushed_reports_apply(kept_id=kept_id) == 0  # the late task after the sweep
+    assert not PushedReports.objects.exists()
+
+
+def test_kept_receipts_that_cannot_be_applied_do_not_hold_up_the_others(sent_aliyun, settings, caplog):
+    (log,) = sent_aliyun(1)
+    unreadable = PushedReports.objects.create(provider="aliyun", reports=[{"unreadable": True}])
+    pushed_reports_keep(provider="aliyun", reports=[StatusReport(log.provider_message_id, "delivered")])
+    settings.PUSHED_REPORTS_SWEEP_AFTER_SECONDS = 0
+    assert sweep_pending().pushed_reports == 1
+    assert list(PushedReports.objects.values_list("id", flat=True)) == [unreadable.id]
+    assert "Could not apply kept pushed reports" in caplog.text
 
 
 def test_a_replayed_or_late_receipt_never_moves_a_status_backwards(sent_aliyun):

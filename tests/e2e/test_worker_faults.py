@@ -19,8 +19,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from communication.models import CommunicationLog, UnstartedCall
-from communication.services import report_as_dict, sweep_pending
+from communication.models import CommunicationLog, PushedReports, UnstartedCall
+from communication.services import pushed_reports_keep, sweep_pending
 from communication.status_sync import status_sync_tick
 from communication.tasks import apply_pushed_reports
 from providers.base import StatusReport
@@ -231,21 +231,22 @@ def _blocked_backends() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def test_pushed_receipts_a_killed_worker_process_was_applying_are_applied_again(
-    sender, fake_submail, worker_process
+def test_pushed_receipts_a_killed_worker_process_was_applying_are_applied_by_the_sweep(
+    sender, fake_submail, worker_process, settings
 ):
-    """Receipts are applied on a worker after the provider got its answer, so a worker process
-    that dies while applying them must not take them along: the task goes back to the queue."""
+    """Receipts are applied on a worker after the provider got its answer. A worker process
+    that dies applying them takes its task along (acknowledged when it started), not the
+    receipts: the request kept them, and the sweep applies them."""
     log = LogFactory(
         user=UserFactory(), provider="aliyun", status="sent", provider_message_id="rOUT/13900000000"
     )
+    report = StatusReport(log.provider_message_id, "delivered", at=timezone.now())
+    kept_id = pushed_reports_keep(provider="aliyun", reports=[report])
     holder = psycopg.connect(_database_url())
     try:
         holder.execute("SELECT id FROM communication_log WHERE id = %s FOR UPDATE", [log.id])
         worker = worker_process()
-        apply_pushed_reports.delay(
-            [report_as_dict(StatusReport(log.provider_message_id, "delivered", at=timezone.now()))]
-        )
+        apply_pushed_reports.delay(kept_id)  # as the receipts view does
         wait_until(lambda: len(_blocked_backends()) == 1, timeout=30)  # applying, held on our lock
         for pid in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split():
             os.kill(int(pid), signal.SIGKILL)  # the pool's processes; the main process lives on
@@ -255,4 +256,11 @@ def test_pushed_receipts_a_killed_worker_process_was_applying_are_applied_again(
     finally:
         holder.rollback()
         holder.close()
-    wait_until(lambda: CommunicationLog.objects.get(id=log.id).status == "delivered", timeout=60)
+    settings.PUSHED_REPORTS_SWEEP_AFTER_SECONDS = 0  # rather than wait a minute
+
+    def applied() -> bool:
+        sweep_pending()
+        return CommunicationLog.objects.get(id=log.id).status == "delivered"
+
+    wait_until(applied, timeout=30, interval=0.5)
+    assert not PushedReports.objects.exists()
