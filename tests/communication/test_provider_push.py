@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from communication import tasks
 from communication.models import CommunicationLog, PushedReports, Suppression
-from communication.services import pushed_reports_apply, pushed_reports_keep, sweep_pending
+from communication.services import pushed_reports_apply, pushed_reports_keep, report_as_dict, sweep_pending
 from providers.base import StatusReport
 from tests.conftest import ALIYUN_RECEIPT_TOKEN
 from tests.factories import LogFactory
@@ -151,3 +151,10 @@ def test_a_td_reply_suppresses_the_number_for_the_tenants_that_texted_it(sent_al
     assert _post(REPLIES, body).json() == {"code": 0, "msg": "接收成功"}
     assert Suppression.objects.filter(tenant_id=alice.tenant_id, recipient="+8613900000000").exists()
     assert _post(REPLIES, [{"phone_number": 5}]).status_code == 400
+
+
+def test_a_task_queued_by_the_previous_version_with_the_reports_themselves_is_applied(sent_aliyun):
+    (log,) = sent_aliyun(1)
+    tasks.apply_pushed_reports([report_as_dict(StatusReport(log.provider_message_id, "delivered"))])
+    log.refresh_from_db()
+    assert log.status == "delivered"
